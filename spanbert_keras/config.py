@@ -1,0 +1,211 @@
+"""Configuration: plain dataclasses with the paper's defaults, read from YAML.
+
+A `PretrainConfig` has four sections (`model`, `masking`, `data`,
+`training`). `load_config` reads a YAML file, `apply_overrides` sets
+`section.field=value` pairs from the command line; both refuse unknown keys
+and values of the wrong type with an error that names them.
+"""
+
+import dataclasses
+import os
+
+import yaml
+
+MODEL_PRESETS = {
+    # name: (num_layers, hidden_dim, num_heads, intermediate_dim)
+    "tiny": (2, 128, 2, 512),
+    "small": (4, 512, 8, 2048),
+    "base": (12, 768, 12, 3072),
+    "large": (24, 1024, 16, 4096),
+}
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Encoder size and SBO head. `vocabulary_size` comes from the vocabulary."""
+
+    preset: str = "base"
+    num_layers: int = 12
+    hidden_dim: int = 768
+    num_heads: int = 12
+    intermediate_dim: int = 3072
+    max_sequence_length: int = 512
+    dropout: float = 0.1
+    max_pair_targets: int = 15
+    position_embedding_dim: int = 200
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        if name not in MODEL_PRESETS:
+            raise ValueError(
+                f"Unknown model preset {name!r}; choose one of {sorted(MODEL_PRESETS)}."
+            )
+        layers, hidden, heads, ffn = MODEL_PRESETS[name]
+        values = dict(
+            preset=name,
+            num_layers=layers,
+            hidden_dim=hidden,
+            num_heads=heads,
+            intermediate_dim=ffn,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclasses.dataclass
+class MaskingConfig:
+    """Span masking (SPEC section 2)."""
+
+    scheme: str = "span"
+    mask_rate: float = 0.15
+    geometric_p: float = 0.2
+    max_span_words: int = 10
+    max_pair_targets: int = 15
+    mask_token_rate: float = 0.8
+    random_token_rate: float = 0.1
+    max_predictions: int | None = None
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Corpus, vocabulary and batching."""
+
+    corpus: list = dataclasses.field(default_factory=list)
+    vocabulary: str | None = None
+    vocab_size: int = 8000
+    max_seq_length: int = 512
+    batch_size: int = 256
+    validation_fraction: float = 0.02
+    shuffle_buffer: int = 1000
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Optimiser and schedule (SPEC section 5)."""
+
+    steps: int = 2_400_000
+    steps_per_epoch: int = 1000
+    learning_rate: float = 1e-4
+    warmup_steps: int = 10_000
+    weight_decay: float = 0.01
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    clip_norm: float = 1.0
+    sbo_weight: float = 1.0
+    dtype_policy: str = "float32"
+    jit_compile: bool | str = "auto"
+    eval_steps: int = 20
+    text_summary_every: int = 200
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    masking: MaskingConfig = dataclasses.field(default_factory=MaskingConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+        return path
+
+    @classmethod
+    def from_dict(cls, values, source="config"):
+        values = dict(values or {})
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"Unknown section(s) {sorted(unknown)} in {source}.")
+        model_values = dict(values.get("model") or {})
+        preset = model_values.pop("preset", None)
+        sections = {}
+        for field in dataclasses.fields(cls):
+            section_cls = field.type
+            given = dict(values.get(field.name) or {})
+            if field.name == "model":
+                given = model_values
+            _check_fields(section_cls, given, f"{source} [{field.name}]")
+            if field.name == "model" and preset is not None:
+                sections["model"] = ModelConfig.from_preset(preset, **given)
+            else:
+                sections[field.name] = section_cls(**given)
+        config = cls(**sections)
+        # The SBO table and the masker must agree on the number of pair targets.
+        config.model.max_pair_targets = config.masking.max_pair_targets
+        return config
+
+
+def _check_fields(section_cls, given, where):
+    fields = {f.name: f for f in dataclasses.fields(section_cls)}
+    for key, value in given.items():
+        if key not in fields:
+            raise ValueError(
+                f"Unknown key {key!r} in {where}; known keys: {sorted(fields)}."
+            )
+        given[key] = _coerce(value, fields[key], f"{where} {key}")
+
+
+def _coerce(value, field, where):
+    default = field.default if field.default is not dataclasses.MISSING else None
+    kind = field.type if isinstance(field.type, type) else None
+    if value is None or kind is None or kind is list:
+        if kind is list and isinstance(value, str):
+            return [value]
+        return value
+    if kind is bool and not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false. Received: {value!r}")
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind):
+        raise ValueError(
+            f"{where} must be of type {kind.__name__} (default {default!r}). "
+            f"Received: {value!r}"
+        )
+    return value
+
+
+def load_config(path):
+    """Reads a YAML pre-training config (see `pipelines/configs/`)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        values = yaml.safe_load(f)
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of sections.")
+    return PretrainConfig.from_dict(values, source=path)
+
+
+def apply_overrides(config, overrides):
+    """Returns a new config with `section.key=value` strings applied.
+
+    Values are parsed as YAML scalars (`training.steps=100`,
+    `data.corpus=[a.txt, b.txt]`).
+    """
+    values = config.to_dict()
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ValueError(
+                f"Override {item!r} must look like section.key=value "
+                "(e.g. training.steps=100)."
+            )
+        dotted, raw = item.split("=", 1)
+        section, key = dotted.split(".", 1)
+        if section not in values:
+            raise ValueError(
+                f"Unknown section {section!r} in override {item!r}; "
+                f"known sections: {sorted(values)}."
+            )
+        if key not in values[section]:
+            raise ValueError(
+                f"Unknown key {key!r} in override {item!r}; "
+                f"known keys of [{section}]: {sorted(values[section])}."
+            )
+        values[section][key] = yaml.safe_load(raw)
+    return PretrainConfig.from_dict(values, source="overrides")
