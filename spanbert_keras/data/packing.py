@@ -1,0 +1,312 @@
+"""Text files to packed single-document blocks, entirely in a `tf.data` graph.
+
+Corpus format (BERT's and SpanBERT's pre-processing convention): plain UTF-8
+text, one sentence or paragraph per line, documents separated by blank lines.
+TFRecord shards are also read: one record = one document (UTF-8 bytes, its
+lines separated by newlines), as written by `write_document_shards`.
+
+Packing follows the reference's `break_mode="doc"`: the sentences of ONE
+document are accumulated until the next one would overflow the block; a
+sentence longer than a block is split, never dropped; a block never holds two
+documents. Each block is `[CLS] tokens [SEP] [PAD]...` of exactly
+`max_seq_length` ids.
+"""
+
+import os
+import sys
+
+import tensorflow as tf
+
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfr")
+SPLITS = ("all", "train", "validation")
+_HASH_BUCKETS = 10_000
+
+
+def check_corpus_files(files):
+    """Expands globs and checks that every corpus file exists and is not empty.
+
+    Returns:
+        The sorted list of file paths.
+    """
+    if isinstance(files, (str, os.PathLike)):
+        files = [files]
+    paths = []
+    for pattern in files:
+        pattern = os.fspath(pattern)
+        matches = sorted(tf.io.gfile.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+        if not matches:
+            raise FileNotFoundError(f"No corpus file matches {pattern!r}.")
+        paths.extend(matches)
+    if not paths:
+        raise ValueError("No corpus files were given.")
+    for path in paths:
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"Corpus file not found: {path}")
+        if tf.io.gfile.isdir(path):
+            raise IsADirectoryError(f"Corpus path is a directory, not a file: {path}")
+        if tf.io.gfile.stat(path).length == 0:
+            raise ValueError(f"Corpus file is empty: {path}")
+    return paths
+
+
+def write_document_shards(documents, output_prefix, num_shards=1):
+    """Writes documents (each a list of lines) to TFRecord shards.
+
+    Returns:
+        The list of shard paths, `{output_prefix}-{i:05d}-of-{n:05d}.tfrecord`.
+    """
+    paths = [
+        f"{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)
+    ]
+    writers = [tf.io.TFRecordWriter(p) for p in paths]
+    try:
+        for index, lines in enumerate(documents):
+            writers[index % num_shards].write("\n".join(lines).encode("utf-8"))
+    finally:
+        for writer in writers:
+            writer.close()
+    return paths
+
+
+def _valid_utf8(line, path, line_number):
+    """True for a valid UTF-8 line; warns (file and line) and returns False otherwise."""
+    repaired = tf.strings.unicode_transcode(
+        line, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
+    valid = tf.equal(repaired, line)
+
+    def warn():
+        tf.print(
+            "WARNING: skipping a line that is not valid UTF-8:",
+            path,
+            "line",
+            line_number + 1,
+            output_stream=sys.stderr,
+        )
+        return valid
+
+    return tf.cond(valid, lambda: valid, warn)
+
+
+def _text_file_lines(path):
+    """(line, document index) of the non-blank lines of a text file."""
+    lines = tf.data.TextLineDataset(path).enumerate()
+
+    def count_documents(document, numbered_line):
+        line_number, line = numbered_line
+        blank = tf.equal(tf.strings.length(tf.strings.strip(line)), 0)
+        document = document + tf.cast(blank, tf.int64)
+        return document, (line, document, blank, line_number)
+
+    lines = lines.scan(tf.constant(0, tf.int64), count_documents)
+    lines = lines.filter(lambda line, document, blank, number: tf.logical_not(blank))
+    lines = lines.filter(
+        lambda line, document, blank, number: _valid_utf8(line, path, number)
+    )
+    return lines.map(lambda line, document, blank, number: (line, document))
+
+
+def _tfrecord_lines(path):
+    """(line, document index) of the lines of a TFRecord shard of documents."""
+    documents = tf.data.TFRecordDataset(path).enumerate()
+
+    def split_lines(document, text):
+        lines = tf.strings.split(text, sep="\n")
+        lines = tf.boolean_mask(lines, tf.strings.length(tf.strings.strip(lines)) > 0)
+        return tf.data.Dataset.from_tensor_slices(
+            (lines, tf.fill(tf.shape(lines), document))
+        )
+
+    lines = documents.flat_map(split_lines)
+    line_numbers = tf.data.Dataset.range(tf.int64.max)
+    return tf.data.Dataset.zip((lines, line_numbers)).filter(
+        lambda pair, number: _valid_utf8(pair[0], path, number)
+    ).map(lambda pair, number: pair)
+
+
+def _keep_split(path, document, split, validation_fraction):
+    """True if the document belongs to `split` (a stable hash of file + index)."""
+    if split == "all":
+        return tf.constant(True)
+    key = tf.strings.join([path, tf.strings.as_string(document)], separator=":")
+    bucket = tf.strings.to_hash_bucket_fast(key, _HASH_BUCKETS)
+    in_validation = bucket < int(round(validation_fraction * _HASH_BUCKETS))
+    return in_validation if split == "validation" else tf.logical_not(in_validation)
+
+
+def _split_long_sentences(token_ids, documents, capacity):
+    """Cuts every sentence into pieces of at most `capacity` tokens.
+
+    Args:
+        token_ids: int32 ragged [B, (T)].
+        documents: int64 [B].
+
+    Returns:
+        (int32 ragged [C, (<= capacity)], int64 [C]) with empty sentences removed.
+    """
+    lengths = token_ids.row_lengths()
+    chunks = (lengths + capacity - 1) // capacity  # 0 for an empty sentence
+    chunk_rows = tf.repeat(tf.range(tf.size(lengths, out_type=tf.int64)), chunks)
+    first_chunk = tf.cumsum(chunks, exclusive=True)
+    index_in_row = tf.range(tf.reduce_sum(chunks)) - tf.gather(first_chunk, chunk_rows)
+    chunk_lengths = tf.minimum(
+        tf.cast(capacity, tf.int64), tf.gather(lengths, chunk_rows) - capacity * index_in_row
+    )
+    pieces = tf.RaggedTensor.from_row_lengths(token_ids.flat_values, chunk_lengths)
+    return pieces, tf.gather(documents, chunk_rows)
+
+
+def _pack_sentences(sentences, capacity):
+    """Greedy single-document packing of (padded ids, length, document) sentences.
+
+    Returns:
+        A dataset of int32 [<= capacity] blocks (without special tokens).
+    """
+    end = tf.data.Dataset.from_tensors(
+        (tf.zeros([0], tf.int32), tf.constant(0, tf.int64), tf.constant(-1, tf.int64))
+    )
+    sentences = sentences.concatenate(end)
+    initial = (tf.zeros([0], tf.int32), tf.constant(-1, tf.int64))
+
+    def add_sentence(state, sentence):
+        buffer, document = state
+        padded_ids, length, sentence_document = sentence
+        ids = padded_ids[:length]
+        flush = tf.logical_or(
+            tf.not_equal(sentence_document, document),
+            tf.size(buffer) + tf.size(ids) > capacity,
+        )
+        emit = tf.logical_and(flush, tf.size(buffer) > 0)
+        new_buffer = tf.cond(flush, lambda: ids, lambda: tf.concat([buffer, ids], 0))
+        return (new_buffer, sentence_document), (buffer, emit)
+
+    packed = sentences.scan(initial, add_sentence)
+    return packed.filter(lambda block, emit: emit).map(lambda block, emit: block)
+
+
+def _file_blocks(
+    path, tfrecord, tokenizer, max_seq_length, split, validation_fraction, line_batch
+):
+    capacity = max_seq_length - 2
+    lines = _tfrecord_lines(path) if tfrecord else _text_file_lines(path)
+    lines = lines.filter(
+        lambda line, document: _keep_split(path, document, split, validation_fraction)
+    )
+
+    def tokenize(batch_lines, batch_documents):
+        pieces, documents = _split_long_sentences(
+            tokenizer.tokenize(batch_lines), batch_documents, capacity
+        )
+        return pieces.to_tensor(), pieces.row_lengths(), documents
+
+    sentences = lines.batch(line_batch).map(tokenize).unbatch()
+    return _pack_sentences(sentences, capacity)
+
+
+def text_blocks(
+    files,
+    tokenizer,
+    max_seq_length=512,
+    split="all",
+    validation_fraction=0.02,
+    shuffle_seed=None,
+    shuffle_buffer=1000,
+    cycle_length=4,
+    input_context=None,
+    line_batch=256,
+):
+    """A dataset of packed pre-training blocks from text files / TFRecord shards.
+
+    Args:
+        files: a path, glob, or list of them.
+        tokenizer: a `SpanBertTokenizer`.
+        max_seq_length: int, block length including `[CLS]` and `[SEP]`.
+        split: `"all"`, `"train"` or `"validation"`: documents are assigned
+            to the validation split by a stable hash of (file, document
+            index), `validation_fraction` of them.
+        shuffle_seed: None for file order and no shuffling, or an int / int64
+            scalar tensor seeding the file and block shuffles.
+        shuffle_buffer: int, blocks held by the block shuffle.
+        cycle_length: int, files read concurrently (interleave).
+        input_context: optional `tf.distribute.InputContext`: each input
+            pipeline reads its own shard of the files (falls back to block
+            sharding when there are fewer files than pipelines).
+        line_batch: int, lines tokenised per op call.
+
+    Returns:
+        A `tf.data.Dataset` of dicts `token_ids` int32 [L], `padding_mask`
+        bool [L], `segment_ids` int32 [L] (zeros).
+
+    Example:
+
+    >>> import tempfile, os
+    >>> from spanbert_keras.data.tokenizer import SpanBertTokenizer
+    >>> path = os.path.join(tempfile.mkdtemp(), "corpus.txt")
+    >>> _ = open(path, "w").write("The cat sat.\\nThe cat sat.\\n\\nThe cat.\\n")
+    >>> tokenizer = SpanBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
+    ...                                "[MASK]", "The", "cat", "sat", "."])
+    >>> [b["token_ids"].tolist() for b in text_blocks(path, tokenizer, 8).as_numpy_iterator()]
+    [[2, 5, 6, 7, 8, 3, 0, 0], [2, 5, 6, 7, 8, 3, 0, 0], [2, 5, 6, 8, 3, 0, 0, 0]]
+    """
+    paths = check_corpus_files(files)
+    if max_seq_length < 3:
+        raise ValueError(
+            f"`max_seq_length` must be at least 3 ([CLS], a token, [SEP]). "
+            f"Received: max_seq_length={max_seq_length}"
+        )
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(
+            f"`validation_fraction` must be in [0, 1). Received: {validation_fraction}"
+        )
+    vocabulary = tokenizer.vocabulary
+    shard_blocks = False
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        if len(paths) >= input_context.num_input_pipelines:
+            paths = paths[input_context.input_pipeline_id :: input_context.num_input_pipelines]
+        else:
+            shard_blocks = True
+
+    tfrecord = paths[0].endswith(TFRECORD_SUFFIXES)
+    if any(p.endswith(TFRECORD_SUFFIXES) != tfrecord for p in paths):
+        raise ValueError(
+            "Corpus files must be all text files or all TFRecord shards "
+            f"({', '.join(TFRECORD_SUFFIXES)}), not a mix. Received: {paths}"
+        )
+    file_names = tf.data.Dataset.from_tensor_slices(paths)
+    if shuffle_seed is not None:
+        file_names = file_names.shuffle(len(paths), seed=shuffle_seed)
+
+    def blocks_of(path):
+        return _file_blocks(
+            path, tfrecord, tokenizer, max_seq_length, split, validation_fraction, line_batch
+        )
+
+    blocks = file_names.interleave(
+        blocks_of,
+        cycle_length=min(cycle_length, len(paths)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if shard_blocks:
+        blocks = blocks.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+
+    def to_block(ids):
+        ids = tf.concat([[vocabulary.cls_id], ids, [vocabulary.sep_id]], axis=0)
+        length = tf.size(ids)
+        padding = [[0, max_seq_length - length]]
+        return {
+            "token_ids": tf.ensure_shape(
+                tf.pad(ids, padding, constant_values=vocabulary.pad_id), [max_seq_length]
+            ),
+            "padding_mask": tf.ensure_shape(
+                tf.range(max_seq_length) < length, [max_seq_length]
+            ),
+            "segment_ids": tf.zeros([max_seq_length], tf.int32),
+        }
+
+    blocks = blocks.map(to_block, num_parallel_calls=tf.data.AUTOTUNE)
+    if shuffle_seed is not None:
+        blocks = blocks.shuffle(shuffle_buffer, seed=shuffle_seed)
+    return blocks

@@ -1,0 +1,87 @@
+"""In-graph cased WordPiece tokenisation with tensorflow-text.
+
+`SpanBertTokenizer` wraps `tensorflow_text.FastBertTokenizer`: the tokenizer
+that TF Serving (>= 2.12) and LiteRT's tf-text op registrar can run. It works
+eagerly, inside `tf.function`, in `tf.data` and inside a SavedModel, and its
+vocabulary is embedded in the graph (no file path is baked in).
+"""
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from spanbert_keras.data.vocabulary import CONTINUATION_PREFIX
+from spanbert_keras.data.vocabulary import load_vocabulary
+
+
+class SpanBertTokenizer(tf.Module):
+    """Maps UTF-8 strings to wordpiece ids and back, cased, in-graph.
+
+    Args:
+        vocabulary: a `Vocabulary`, a list of wordpieces or a `vocab.txt` path.
+
+    Attributes:
+        vocabulary: the `Vocabulary`.
+        is_continuation: bool tensor [V], True for `##` pieces (they continue
+            the word of the previous piece); the span masker's word starts.
+
+    Example:
+
+    >>> tokenizer = SpanBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
+    ...                                "[MASK]", "The", "cat", "sat", "##s"])
+    >>> tokenizer.tokenize(["The cats sat"]).to_list()
+    [[5, 6, 8, 7]]
+    >>> tokenizer.detokenize([[5, 6, 8, 7]]).numpy().tolist()
+    [b'The cats sat']
+    """
+
+    def __init__(self, vocabulary, name="span_bert_tokenizer"):
+        super().__init__(name=name)
+        self.vocabulary = load_vocabulary(vocabulary)
+        self._tokenizer = tf_text.FastBertTokenizer(
+            vocab=self.vocabulary.tokens,
+            suffix_indicator=CONTINUATION_PREFIX,
+            token_out_type=tf.int32,
+            unknown_token="[UNK]",
+            support_detokenization=True,
+            lower_case_nfd_strip_accents=False,
+        )
+        self.is_continuation = tf.constant(self.vocabulary.is_continuation)
+
+    def tokenize(self, strings, mask_token_in_text=False):
+        """Tokenises a batch of strings.
+
+        Args:
+            strings: string tensor [B] (or a Python list of str).
+            mask_token_in_text: bool. If True, every literal `[MASK]` in the
+                text becomes the mask token id instead of being split as
+                punctuation (for fill-in-the-blank queries).
+
+        Returns:
+            int32 `tf.RaggedTensor` [B, (wordpieces)].
+        """
+        strings = tf.convert_to_tensor(strings, dtype=tf.string)
+        if not mask_token_in_text:
+            return self._tokenizer.tokenize(strings)
+        # Split around the literal "[MASK]", tokenise the pieces, and put one
+        # mask id after every piece but the last of each string.
+        pieces = tf.strings.split(strings, sep="[MASK]")  # [B, (pieces)]
+        piece_ids = self._tokenizer.tokenize(pieces.flat_values)  # [N, (ids)]
+        is_last = tf.equal(
+            tf.range(tf.size(pieces.flat_values, out_type=tf.int64)) + 1,
+            tf.gather(pieces.row_limits(), pieces.value_rowids()),
+        )
+        mask_after = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(1 - tf.cast(is_last, tf.int32))],
+                    tf.constant(self.vocabulary.mask_id, tf.int32)),
+            1 - tf.cast(is_last, tf.int64),
+        )
+        with_masks = tf.concat([piece_ids, mask_after], axis=1)
+        return pieces.with_flat_values(with_masks).merge_dims(1, 2)
+
+    def detokenize(self, token_ids):
+        """Joins wordpiece ids [B, (T)] (ragged or dense) back into strings [B].
+
+        Words are joined with single spaces and `##` pieces glued to their
+        word, so the result is the text as BERT's pre-tokeniser splits it.
+        """
+        return self._tokenizer.detokenize(token_ids)
