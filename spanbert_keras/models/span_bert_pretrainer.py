@@ -1,0 +1,433 @@
+"""SpanBERT pre-training model: encoder + MLM head + SBO head, with custom steps."""
+
+import keras
+import keras_hub
+import tensorflow as tf
+from keras import ops
+
+from spanbert_keras.config import ModelConfig
+from spanbert_keras.config import TrainingConfig
+from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead
+from spanbert_keras.models.backbone import build_backbone
+from spanbert_keras.training.optimizer import build_optimizer
+
+MLM_KEYS = ("mask_positions", "mask_ids", "mask_weights")
+SBO_KEYS = ("span_boundaries", "span_offsets", "mask_ids", "sbo_weights")
+
+
+@keras.saving.register_keras_serializable(package="spanbert_keras")
+class SpanBertPretrainer(keras.Model):
+    """A BERT encoder with SpanBERT's two heads and its training step.
+
+    `model.fit(dataset)` takes batches of the span-masking pipeline (a dict,
+    no labels):
+
+    | key | dtype, shape | meaning |
+    |---|---|---|
+    | `token_ids` | int32 [B, L] | ids after masking |
+    | `padding_mask` | bool [B, L] | True on real tokens |
+    | `segment_ids` | int32 [B, L] | zeros (optional) |
+    | `mask_positions` | int32 [B, P] | positions of the targets |
+    | `mask_ids` | int32 [B, P] | original ids of the targets |
+    | `mask_weights` | float32 [B, P] | 1 real target, 0 padding |
+    | `span_boundaries` | int32 [B, P, 2] | s-1 and e+1 of the target's span |
+    | `span_offsets` | int32 [B, P] | i - s |
+    | `sbo_weights` | float32 [B, P] | 1 where the target has an SBO target |
+
+    Calling the model returns a dict with `sequence_output`, `pooled_output`
+    and, when their inputs are present, `mlm_logits` [B, P, V] (needs
+    `mask_positions`) and `sbo_logits` [B, P, V] (needs `span_boundaries` and
+    `span_offsets`); so one model serves training and inference.
+
+    The loss (SPEC section 4) is
+    `sum(MLM CE * mask_weights) / n_masked
+    + sbo_weight * sum(SBO CE * sbo_weights) / n_sbo`, with cross entropies
+    computed on float32 logits. The counts are summed over all replicas
+    (`tf.distribute` all-reduce), each replica's loss is its share of the
+    global loss, and the trackers are updated with `share * replicas`, so
+    logged values equal a single-device run. Logged metrics: `loss`,
+    `mlm_loss`, `sbo_loss` (per-step means over the epoch), `mlm_accuracy`,
+    `sbo_accuracy` (target-weighted over the epoch); `fit` also logs
+    `grad_norm` (true global norm of the unclipped gradient),
+    `learning_rate` and `num_tokens` (non-padding tokens in the global batch).
+
+    The train step scales the loss with `optimizer.scale_loss` inside the tape
+    (loss scaling under `mixed_float16`: pass `dtype=` here, the outer model's
+    policy decides it), densifies every gradient, all-reduces them when there
+    are several replicas, clips them by their true global norm (`clip_norm`)
+    and applies them. Variables without a gradient (the unused pooler) are
+    left out of the update. Do not also set `clipnorm` / `global_clipnorm`
+    on the optimizer.
+
+    Args:
+        backbone: a `keras_hub.models.BertBackbone` (see
+            `spanbert_keras.models.backbone.build_backbone`). Its
+            `token_embedding` is the decoder of both heads (one variable).
+        sbo_weight: float >= 0, weight of the SBO loss.
+        clip_norm: float > 0 or None, clip the global gradient norm to it.
+        max_pair_targets: int, rows of the SBO relative-position table.
+        position_embedding_dim: int, width of that table.
+        predict_top_k: None or int; if set, `predict` returns
+            `{mlm,sbo}_top_ids` and `{mlm,sbo}_top_log_probs` [B, P, k]
+            instead of the outputs dict.
+        dtype: dtype policy of the model and heads (default: the backbone's).
+            Must match the backbone's policy.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Example:
+
+    >>> from spanbert_keras.config import ModelConfig
+    >>> from spanbert_keras.models.backbone import build_backbone
+    >>> from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
+    >>> config = ModelConfig(num_layers=1, hidden_dim=16, num_heads=2,
+    ...                      intermediate_dim=32, max_sequence_length=32)
+    >>> model = SpanBertPretrainer(build_backbone(config, vocabulary_size=40))
+    >>> sorted(model(dict(token_ids=np.ones((2, 8), "int32"),
+    ...                   padding_mask=np.ones((2, 8), bool))))
+    ['pooled_output', 'sequence_output']
+
+    References:
+        Joshi et al., "SpanBERT: Improving Pre-training by Representing and
+        Predicting Spans", TACL 2020.
+    """
+
+    def __init__(
+        self,
+        backbone,
+        sbo_weight=1.0,
+        clip_norm=1.0,
+        max_pair_targets=15,
+        position_embedding_dim=200,
+        predict_top_k=None,
+        dtype=None,
+        **kwargs,
+    ):
+        if not hasattr(backbone, "token_embedding"):
+            raise ValueError(
+                "`backbone` must be a keras-hub BertBackbone (with a "
+                f"`token_embedding`). Received: {backbone!r}"
+            )
+        if dtype is None:
+            dtype = backbone.dtype_policy
+        elif keras.dtype_policies.get(dtype).name != backbone.dtype_policy.name:
+            raise ValueError(
+                f"dtype={keras.dtype_policies.get(dtype).name!r} does not match "
+                f"the backbone's dtype policy {backbone.dtype_policy.name!r}; "
+                "build the backbone with the same dtype."
+            )
+        super().__init__(dtype=dtype, **kwargs)
+        if not float(sbo_weight) >= 0:
+            raise ValueError(f"`sbo_weight` must be >= 0. Received: {sbo_weight}")
+        if clip_norm is not None and not float(clip_norm) > 0:
+            raise ValueError(
+                f"`clip_norm` must be positive or None. Received: clip_norm={clip_norm}"
+            )
+        if predict_top_k is not None and int(predict_top_k) < 1:
+            raise ValueError(
+                "`predict_top_k` must be a positive int or None. "
+                f"Received: predict_top_k={predict_top_k}"
+            )
+        self.backbone = backbone
+        self.sbo_weight = float(sbo_weight)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.max_pair_targets = int(max_pair_targets)
+        self.position_embedding_dim = int(position_embedding_dim)
+        self.predict_top_k = None if predict_top_k is None else int(predict_top_k)
+
+        initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+        self.mlm_head = keras_hub.layers.MaskedLMHead(
+            token_embedding=backbone.token_embedding,
+            intermediate_activation="gelu",
+            layer_norm_epsilon=1e-12,
+            kernel_initializer=initializer,
+            dtype=self.dtype_policy,
+            name="mlm_head",
+        )
+        self.sbo_head = SpanBoundaryHead(
+            token_embedding=backbone.token_embedding,
+            max_pair_targets=self.max_pair_targets,
+            position_embedding_dim=self.position_embedding_dim,
+            layer_norm_epsilon=1e-12,
+            kernel_initializer=initializer,
+            dtype=self.dtype_policy,
+            name="sbo_head",
+        )
+        hidden = backbone.hidden_dim
+        self.mlm_head.build((None, None, hidden), (None, None))
+        self.sbo_head.build((None, None, hidden), (None, None, 2), (None, None))
+
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss")
+        self.sbo_loss_tracker = keras.metrics.Mean(name="sbo_loss")
+        self.mlm_accuracy_tracker = keras.metrics.Mean(name="mlm_accuracy")
+        self.sbo_accuracy_tracker = keras.metrics.Mean(name="sbo_accuracy")
+        self.built = True
+
+    def build(self, input_shape=None):
+        # Every layer is built in the constructor (shapes do not depend on
+        # the input), so loading a saved model needs no sample batch.
+        self.built = True
+
+    def compile(self, optimizer="adamw", **kwargs):
+        """`keras.Model.compile`, then builds the optimizer on all trainable variables.
+
+        Building it here (not on the first `apply`, which only sees the
+        variables that have a gradient) keeps its slots aligned with the model
+        for saving, loading and `BackupAndRestore`. Pass no `loss`: the
+        losses are the model's own.
+        """
+        super().compile(optimizer=optimizer, **kwargs)
+        if self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def compile_from_config(self, config):
+        # Used by `keras.saving.load_model`; the saved config is `compile()`'s.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
+    @property
+    def metrics(self):
+        return [
+            self.loss_tracker,
+            self.mlm_loss_tracker,
+            self.sbo_loss_tracker,
+            self.mlm_accuracy_tracker,
+            self.sbo_accuracy_tracker,
+        ]
+
+    def call(self, inputs, training=False):
+        token_ids = inputs["token_ids"]
+        padding_mask = inputs.get("padding_mask")
+        if padding_mask is None:
+            padding_mask = ops.ones_like(token_ids, dtype="int32")
+        segment_ids = inputs.get("segment_ids")
+        if segment_ids is None:
+            segment_ids = ops.zeros_like(token_ids, dtype="int32")
+        encoded = self.backbone(
+            {
+                "token_ids": ops.cast(token_ids, "int32"),
+                "segment_ids": ops.cast(segment_ids, "int32"),
+                "padding_mask": ops.cast(padding_mask, "int32"),
+            },
+            training=training,
+        )
+        sequence_output = encoded["sequence_output"]
+        outputs = {
+            "sequence_output": sequence_output,
+            "pooled_output": encoded["pooled_output"],
+        }
+        if "mask_positions" in inputs:
+            outputs["mlm_logits"] = self.mlm_head(
+                sequence_output,
+                mask_positions=ops.cast(inputs["mask_positions"], "int32"),
+            )
+        if "span_boundaries" in inputs and "span_offsets" in inputs:
+            outputs["sbo_logits"] = self.sbo_head(
+                sequence_output,
+                span_boundaries=inputs["span_boundaries"],
+                span_offsets=inputs["span_offsets"],
+            )
+        return outputs
+
+    # ----------------------------------------------------------------- losses
+    def _check_batch(self, x):
+        if not isinstance(x, dict):
+            raise ValueError(
+                "SpanBertPretrainer expects each batch to be a dict of the span "
+                f"pipeline's tensors. Received: {type(x).__name__}"
+            )
+        missing = sorted(set(("token_ids",) + MLM_KEYS + SBO_KEYS) - set(x))
+        if missing:
+            raise ValueError(
+                f"The batch lacks {missing}; received keys {sorted(x)}. Training "
+                "and evaluation need the span-masking pipeline's full batch."
+            )
+
+    def _span_loss_terms(self, x, outputs):
+        """Loss parts in float32; each replica holds its share of the global values."""
+        mlm_ce, mlm_correct, mlm_count = _weighted_ce_terms(
+            outputs["mlm_logits"], x["mask_ids"], x["mask_weights"]
+        )
+        sbo_ce, sbo_correct, sbo_count = _weighted_ce_terms(
+            outputs["sbo_logits"], x["mask_ids"], x["sbo_weights"]
+        )
+        counts = ops.stack([mlm_count, sbo_count])
+        if self.distribute_strategy.num_replicas_in_sync > 1:
+            counts = tf.distribute.get_replica_context().all_reduce("sum", counts)
+        counts = ops.maximum(counts, 1.0)  # sum is 0 too when a count is 0
+        mlm_loss = mlm_ce / counts[0]
+        sbo_loss = sbo_ce / counts[1]
+        return {
+            "loss": mlm_loss + self.sbo_weight * sbo_loss,
+            "mlm_loss": mlm_loss,
+            "sbo_loss": sbo_loss,
+            "mlm_accuracy": mlm_correct / counts[0],
+            "sbo_accuracy": sbo_correct / counts[1],
+            "mlm_count": counts[0],
+            "sbo_count": counts[1],
+        }
+
+    def _update_trackers(self, terms):
+        replicas = float(self.distribute_strategy.num_replicas_in_sync)
+        self.loss_tracker.update_state(terms["loss"] * replicas)
+        self.mlm_loss_tracker.update_state(terms["mlm_loss"] * replicas)
+        self.sbo_loss_tracker.update_state(terms["sbo_loss"] * replicas)
+        self.mlm_accuracy_tracker.update_state(
+            terms["mlm_accuracy"] * replicas, sample_weight=terms["mlm_count"]
+        )
+        self.sbo_accuracy_tracker.update_state(
+            terms["sbo_accuracy"] * replicas, sample_weight=terms["sbo_count"]
+        )
+
+    def _clip_and_reduce(self, grads):
+        """Densify, all-reduce (several replicas), clip by the true global norm.
+
+        Returns the gradients to hand to `optimizer.apply` and the unscaled
+        global norm before clipping.
+        """
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas > 1:
+            grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
+        # `scale_loss(1)` is the loss scale (1 without a LossScaleOptimizer).
+        scale = ops.cast(self.optimizer.scale_loss(1.0), "float32")
+        norm = tf.linalg.global_norm(grads)
+        if self.clip_norm is not None:
+            grads, _ = tf.clip_by_global_norm(
+                grads, self.clip_norm * scale, use_norm=norm
+            )
+        if replicas > 1:
+            # `optimizer.apply` sums the replicas' gradients again.
+            grads = [g / replicas for g in grads]
+        return grads, norm / scale
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self._check_batch(x)
+        learning_rate = ops.cast(self.optimizer.learning_rate, "float32")
+        with tf.GradientTape() as tape:
+            outputs = self(x, training=True)
+            terms = self._span_loss_terms(x, outputs)
+            scaled_loss = self.optimizer.scale_loss(terms["loss"])
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled_loss, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        grads, grad_norm = self._clip_and_reduce([g for g, _ in pairs])
+        self.optimizer.apply(grads, [v for _, v in pairs])
+        self._update_trackers(terms)
+        logs = {m.name: m.result() for m in self.metrics}
+        logs["grad_norm"] = grad_norm
+        logs["learning_rate"] = learning_rate
+        logs["num_tokens"] = self._num_tokens(x)
+        return logs
+
+    def test_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self._check_batch(x)
+        outputs = self(x, training=False)
+        self._update_trackers(self._span_loss_terms(x, outputs))
+        return {m.name: m.result() for m in self.metrics}
+
+    def predict_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        outputs = self(x, training=False)
+        if self.predict_top_k is None:
+            return outputs
+        result = {}
+        for head in ("mlm", "sbo"):
+            if f"{head}_logits" in outputs:
+                log_probs = ops.log_softmax(
+                    ops.cast(outputs[f"{head}_logits"], "float32"), axis=-1
+                )
+                values, ids = ops.top_k(log_probs, k=self.predict_top_k)
+                result[f"{head}_top_ids"] = ops.cast(ids, "int32")
+                result[f"{head}_top_log_probs"] = values
+        return result
+
+    def _num_tokens(self, x):
+        if "padding_mask" in x:
+            count = ops.sum(ops.cast(x["padding_mask"], "float32"))
+        else:
+            count = ops.cast(ops.size(x["token_ids"]), "float32")
+        return count * float(self.distribute_strategy.num_replicas_in_sync)
+
+    # ------------------------------------------------------------- configure
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.layers.serialize(self.backbone),
+                "sbo_weight": self.sbo_weight,
+                "clip_norm": self.clip_norm,
+                "max_pair_targets": self.max_pair_targets,
+                "position_embedding_dim": self.position_embedding_dim,
+                "predict_top_k": self.predict_top_k,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("backbone"), dict):
+            config["backbone"] = keras.layers.deserialize(config["backbone"])
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+
+def _weighted_ce_terms(logits, labels, weights):
+    """Weighted sums of cross entropy and of correct argmaxes, and the weight sum."""
+    logits = ops.cast(logits, "float32")
+    labels = ops.cast(labels, "int32")
+    weights = ops.cast(weights, "float32")
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    correct = ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), "float32")
+    return ops.sum(ce * weights), ops.sum(correct * weights), ops.sum(weights)
+
+
+def build_pretrainer(
+    model_config,
+    vocabulary_size,
+    training_config=None,
+    max_seq_length=None,
+    total_steps=None,
+):
+    """Builds and compiles a `SpanBertPretrainer` from the configs.
+
+    Sets the dtype policy (`training_config.dtype_policy`) on the encoder, the
+    heads and the model (so `mixed_float16` gets loss scaling), the AdamW +
+    warm-up/decay optimiser, `clip_norm`, `sbo_weight` and `jit_compile`.
+    Under a `tf.distribute` strategy call it inside `strategy.scope()`.
+
+    Args:
+        model_config: a `ModelConfig` or a preset name.
+        vocabulary_size: int, `Vocabulary.size`.
+        training_config: a `TrainingConfig` (default: SPEC section 5).
+        max_seq_length: optional int, checked against the position table.
+        total_steps: optional int overriding `training_config.steps` for the
+            schedule.
+
+    Returns:
+        A compiled `SpanBertPretrainer`.
+    """
+    if isinstance(model_config, str):
+        model_config = ModelConfig.from_preset(model_config)
+    training_config = training_config or TrainingConfig()
+    policy = training_config.dtype_policy
+    backbone = build_backbone(
+        model_config, vocabulary_size, max_seq_length=max_seq_length, dtype=policy
+    )
+    model = SpanBertPretrainer(
+        backbone,
+        sbo_weight=training_config.sbo_weight,
+        clip_norm=training_config.clip_norm or None,  # 0 disables clipping
+        max_pair_targets=model_config.max_pair_targets,
+        position_embedding_dim=model_config.position_embedding_dim,
+        dtype=policy,
+    )
+    model.compile(
+        optimizer=build_optimizer(training_config, total_steps=total_steps),
+        jit_compile=training_config.jit_compile,
+    )
+    return model

@@ -1,0 +1,79 @@
+"""AdamW for SpanBERT (SPEC section 5): decoupled weight decay, none on LayerNorm / bias."""
+
+import keras
+
+from spanbert_keras.config import TrainingConfig
+from spanbert_keras.training.schedule import WarmupLinearDecay
+
+# Variable names (Keras 3 `variable.name`, the last path component) that take
+# no weight decay: every bias (`bias`, the heads' output biases) and the
+# LayerNorm scale / offset (`gamma`, `beta`).
+NO_DECAY_NAMES = ("bias", "gamma", "beta")
+
+
+@keras.saving.register_keras_serializable(package="spanbert_keras")
+class AdamWeightDecay(keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` that skips weight decay on LayerNorm and biases.
+
+    The exclusion is set with `exclude_from_weight_decay(var_names=...)` in
+    the constructor and kept in `get_config`, so it survives
+    `model.save` / `keras.saving.load_model` (Keras' own AdamW forgets it).
+    Decay is decoupled as in PyTorch / fairseq AdamW:
+    `w -= lr * weight_decay * w` besides the Adam step.
+
+    Args:
+        no_decay_names: sequence of str; a variable whose name contains one of
+            them is not decayed.
+        **kwargs: `keras.optimizers.AdamW` arguments.
+    """
+
+    def __init__(self, no_decay_names=NO_DECAY_NAMES, **kwargs):
+        super().__init__(**kwargs)
+        self.no_decay_names = tuple(no_decay_names or ())
+        self.exclude_from_weight_decay(var_names=list(self.no_decay_names))
+
+    def get_config(self):
+        config = super().get_config()
+        config["no_decay_names"] = list(self.no_decay_names)
+        return config
+
+
+def build_optimizer(training_config=None, total_steps=None):
+    """AdamW with the warm-up / linear-decay schedule from a `TrainingConfig`.
+
+    Gradient clipping is not set here: `SpanBertPretrainer` clips by the true
+    global norm in its train step (`training_config.clip_norm`).
+
+    Args:
+        training_config: a `spanbert_keras.config.TrainingConfig` (defaults:
+            SPEC section 5).
+        total_steps: optional int overriding `training_config.steps`, the step
+            at which the learning rate reaches 0. A warm-up as long as the
+            whole run is shortened to `total_steps - 1`.
+
+    Returns:
+        An `AdamWeightDecay` optimizer.
+
+    Example:
+
+    >>> from spanbert_keras.config import TrainingConfig
+    >>> from spanbert_keras.training.optimizer import build_optimizer
+    >>> opt = build_optimizer(TrainingConfig(steps=100, warmup_steps=10))
+    >>> opt.weight_decay, opt.beta_2
+    (0.01, 0.999)
+    """
+    config = training_config or TrainingConfig()
+    steps = int(total_steps if total_steps is not None else config.steps)
+    warmup = min(int(config.warmup_steps), steps - 1)
+    schedule = WarmupLinearDecay(
+        peak_learning_rate=config.learning_rate,
+        warmup_steps=max(warmup, 0),
+        total_steps=steps,
+    )
+    return AdamWeightDecay(
+        learning_rate=schedule,
+        weight_decay=config.weight_decay,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+    )
