@@ -68,69 +68,59 @@ def write_document_shards(documents, output_prefix, num_shards=1):
     return paths
 
 
-def _valid_utf8(line, path, line_number):
-    """True for a valid UTF-8 line; warns (file and line) and returns False otherwise."""
+def _drop_invalid_utf8(lines, line_numbers, path):
+    """Mask of the valid UTF-8 lines; warns with the file and line numbers of the rest."""
     repaired = tf.strings.unicode_transcode(
-        line, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        lines, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
     )
-    valid = tf.equal(repaired, line)
+    valid = tf.equal(repaired, lines)
 
     def warn():
         tf.print(
-            "WARNING: skipping a line that is not valid UTF-8:",
+            "WARNING: skipping line(s) that are not valid UTF-8:",
             path,
-            "line",
-            line_number + 1,
+            "line(s)",
+            tf.boolean_mask(line_numbers + 1, tf.logical_not(valid)),
             output_stream=sys.stderr,
         )
         return valid
 
-    return tf.cond(valid, lambda: valid, warn)
+    return tf.cond(tf.reduce_all(valid), lambda: valid, warn)
 
 
-def _text_file_lines(path):
-    """(line, document index) of the non-blank lines of a text file."""
-    lines = tf.data.TextLineDataset(path).enumerate()
+def _text_file_lines(path, lines_per_batch):
+    """Batches of (lines, document index, line number) of a text file."""
+    batches = tf.data.TextLineDataset(path).batch(lines_per_batch)
 
-    def count_documents(document, numbered_line):
-        line_number, line = numbered_line
-        blank = tf.equal(tf.strings.length(tf.strings.strip(line)), 0)
-        document = document + tf.cast(blank, tf.int64)
-        return document, (line, document, blank, line_number)
+    def count_documents(state, lines):
+        documents_so_far, lines_so_far = state
+        blank = tf.cast(tf.equal(tf.strings.length(tf.strings.strip(lines)), 0), tf.int64)
+        documents = documents_so_far + tf.cumsum(blank)
+        numbers = lines_so_far + tf.range(tf.size(lines, out_type=tf.int64))
+        state = (documents_so_far + tf.reduce_sum(blank), lines_so_far + tf.size(lines, out_type=tf.int64))
+        return state, (lines, documents, numbers)
 
-    lines = lines.scan(tf.constant(0, tf.int64), count_documents)
-    lines = lines.filter(lambda line, document, blank, number: tf.logical_not(blank))
-    lines = lines.filter(
-        lambda line, document, blank, number: _valid_utf8(line, path, number)
-    )
-    return lines.map(lambda line, document, blank, number: (line, document))
+    zero = tf.constant(0, tf.int64)
+    return batches.scan((zero, zero), count_documents)
 
 
 def _tfrecord_lines(path):
-    """(line, document index) of the lines of a TFRecord shard of documents."""
-    documents = tf.data.TFRecordDataset(path).enumerate()
+    """Batches of (lines, document index, line number): one per TFRecord document."""
 
     def split_lines(document, text):
         lines = tf.strings.split(text, sep="\n")
-        lines = tf.boolean_mask(lines, tf.strings.length(tf.strings.strip(lines)) > 0)
-        return tf.data.Dataset.from_tensor_slices(
-            (lines, tf.fill(tf.shape(lines), document))
-        )
+        return lines, tf.fill(tf.shape(lines), document), tf.range(tf.size(lines, out_type=tf.int64))
 
-    lines = documents.flat_map(split_lines)
-    line_numbers = tf.data.Dataset.range(tf.int64.max)
-    return tf.data.Dataset.zip((lines, line_numbers)).filter(
-        lambda pair, number: _valid_utf8(pair[0], path, number)
-    ).map(lambda pair, number: pair)
+    return tf.data.TFRecordDataset(path).enumerate().map(split_lines)
 
 
-def _keep_split(path, document, split, validation_fraction):
-    """True if the document belongs to `split` (a stable hash of file + index)."""
+def _in_split(path, documents, split, validation_fraction):
+    """True for the documents of `split` (a stable hash of file + index)."""
     if split == "all":
-        return tf.constant(True)
-    key = tf.strings.join([path, tf.strings.as_string(document)], separator=":")
-    bucket = tf.strings.to_hash_bucket_fast(key, _HASH_BUCKETS)
-    in_validation = bucket < int(round(validation_fraction * _HASH_BUCKETS))
+        return tf.ones_like(documents, tf.bool)
+    keys = tf.strings.join([path, tf.strings.as_string(documents)], separator=":")
+    buckets = tf.strings.to_hash_bucket_fast(keys, _HASH_BUCKETS)
+    in_validation = buckets < int(round(validation_fraction * _HASH_BUCKETS))
     return in_validation if split == "validation" else tf.logical_not(in_validation)
 
 
@@ -180,26 +170,35 @@ def _pack_sentences(sentences, capacity):
         new_buffer = tf.cond(flush, lambda: ids, lambda: tf.concat([buffer, ids], 0))
         return (new_buffer, sentence_document), (buffer, emit)
 
-    packed = sentences.scan(initial, add_sentence)
-    return packed.filter(lambda block, emit: emit).map(lambda block, emit: block)
+    def is_block(block, emit):
+        return emit
+
+    def drop_flag(block, emit):
+        return block
+
+    return sentences.scan(initial, add_sentence).filter(is_block).map(drop_flag)
 
 
 def _file_blocks(
     path, tfrecord, tokenizer, max_seq_length, split, validation_fraction, line_batch
 ):
     capacity = max_seq_length - 2
-    lines = _tfrecord_lines(path) if tfrecord else _text_file_lines(path)
-    lines = lines.filter(
-        lambda line, document: _keep_split(path, document, split, validation_fraction)
-    )
+    batches = _tfrecord_lines(path) if tfrecord else _text_file_lines(path, line_batch)
 
-    def tokenize(batch_lines, batch_documents):
+    def tokenize(lines, documents, line_numbers):
+        keep = tf.logical_and(
+            tf.strings.length(tf.strings.strip(lines)) > 0,
+            _in_split(path, documents, split, validation_fraction),
+        )
+        keep = tf.logical_and(keep, _drop_invalid_utf8(lines, line_numbers, path))
         pieces, documents = _split_long_sentences(
-            tokenizer.tokenize(batch_lines), batch_documents, capacity
+            tokenizer.tokenize(tf.boolean_mask(lines, keep)),
+            tf.boolean_mask(documents, keep),
+            capacity,
         )
         return pieces.to_tensor(), pieces.row_lengths(), documents
 
-    sentences = lines.batch(line_batch).map(tokenize).unbatch()
+    sentences = batches.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     return _pack_sentences(sentences, capacity)
 
 

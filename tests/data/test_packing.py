@@ -142,7 +142,7 @@ def test_non_utf8_line_is_skipped_with_a_warning(tmp_path, tokenizer, capfd):
     words = tokenizer.detokenize(np.array([_unpack(blocks[0], tokenizer.vocabulary)])).numpy()[0]
     assert words == b"Emma sat . Harriet sat ."
     err = capfd.readouterr().err
-    assert "not valid UTF-8" in err and "corpus.txt" in err and "line 2" in err
+    assert "not valid UTF-8" in err and "corpus.txt" in err and "line(s) [2]" in err
 
 
 def test_bad_input_is_named(tmp_path, tokenizer):
