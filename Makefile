@@ -1,0 +1,38 @@
+# Set-up and everyday commands. Every target creates the virtual environment
+# (.venv, in this repository) and installs the package into it when missing.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-all bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# The main job: corpus -> vocabulary -> pre-training -> evaluation -> export,
+# on the shipped demo corpus with the tiny model (a few minutes on 2 cores).
+demo: $(STAMP)
+	$(PY) pipelines/run.py --config pipelines/configs/demo.yaml --output runs/demo --export-name spanbert-demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2
+
+# Also the slow, opt-in tests.
+test-all: $(STAMP)
+	$(PY) -m pytest -n 2 -m ""
+
+bench: $(STAMP)
+	$(PY) benchmarks/text_pipeline.py
+	$(PY) benchmarks/span_masking.py
+	$(PY) benchmarks/train_step.py
+
+clean:
+	rm -rf runs .pytest_cache
