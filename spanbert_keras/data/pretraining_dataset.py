@@ -1,0 +1,141 @@
+"""The whole pre-training input pipeline: files -> blocks -> batches -> span masks.
+
+Masks are dynamic (new ones every epoch, as in the reference) and reproducible:
+the examples of batch `b` of epoch `e` get stateless seeds drawn from
+
+    fold_in(fold_in(fold_in([seed, 0], worker), e), b)
+
+with the epoch and batch index carried by the pipeline itself, never by
+Python or by a process-wide reshuffle counter. With `steps_per_epoch`, epoch `e` of the
+dataset is exactly Keras' epoch `e` of `fit(..., steps_per_epoch=...)`, so a
+run resumed at epoch `start_epoch` sees the batches an uninterrupted run
+would have seen there, and never the masks of an earlier epoch again.
+"""
+
+import tensorflow as tf
+
+from spanbert_keras.config import MaskingConfig
+from spanbert_keras.data.packing import text_blocks
+from spanbert_keras.data.span_masker import SpanMasker
+from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.data.vocabulary import load_vocabulary
+
+
+def batch_seed(seed, worker, epoch, batch_index):
+    """The stateless seed int64 [2] of one batch (batch_index -1: the shuffle)."""
+    fold = tf.random.experimental.stateless_fold_in
+    base = tf.constant([seed, 0], tf.int64)
+    return fold(fold(fold(base, worker), epoch), batch_index)
+
+
+def example_seeds(seed, worker, epoch, batch_index, batch_size):
+    """Per-example stateless seeds int64 [batch_size, 2] of one batch."""
+    return tf.random.stateless_uniform(
+        [batch_size, 2],
+        seed=batch_seed(seed, worker, epoch, batch_index),
+        minval=None,
+        maxval=None,
+        dtype=tf.int64,
+    )
+
+
+def pretraining_dataset(
+    files,
+    vocabulary,
+    max_seq_length=512,
+    batch_size=256,
+    masking=None,
+    seed=0,
+    split="train",
+    validation_fraction=0.02,
+    start_epoch=0,
+    num_epochs=None,
+    steps_per_epoch=None,
+    shuffle=True,
+    shuffle_buffer=1000,
+    input_context=None,
+    max_position_embeddings=None,
+):
+    """Builds the span-masked pre-training `tf.data.Dataset` for `model.fit`.
+
+    Args:
+        files: corpus text files / TFRecord shards (paths or globs).
+        vocabulary: a `Vocabulary`, list of wordpieces or `vocab.txt` path.
+        max_seq_length: int, block length with `[CLS]` and `[SEP]`.
+        batch_size: int, blocks per batch (per input pipeline when an
+            `input_context` is given: use
+            `input_context.get_per_replica_batch_size(global_batch)`).
+        masking: a `MaskingConfig` (SpanBERT's defaults when None).
+        seed: int, base seed of shuffling and masking.
+        split: `"train"`, `"validation"` or `"all"` documents.
+        validation_fraction: float, share of documents held out.
+        start_epoch: int, the first epoch's number (resume here).
+        num_epochs: int or None (repeat forever).
+        steps_per_epoch: int or None. None: an epoch is one pass over the
+            corpus. An int: an epoch is exactly that many batches, taken
+            from as many passes over the corpus as needed (each pass
+            reshuffled), as `fit(..., steps_per_epoch=...)` consumes them.
+        shuffle: bool, shuffle files and blocks (with a per-epoch seed).
+        shuffle_buffer: int, blocks held by the shuffle.
+        input_context: optional `tf.distribute.InputContext`.
+        max_position_embeddings: optional int; `max_seq_length` may not
+            exceed it (the model's position table).
+
+    Returns:
+        A dataset of dict batches (`SpanMasker`'s outputs), fixed shapes,
+        `drop_remainder=True`, prefetched.
+    """
+    if max_position_embeddings is not None and max_seq_length > max_position_embeddings:
+        raise ValueError(
+            f"`max_seq_length`={max_seq_length} exceeds the model's position table "
+            f"of {max_position_embeddings} positions."
+        )
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be positive. Received: {batch_size}")
+    masking = masking or MaskingConfig()
+    vocabulary = load_vocabulary(vocabulary)
+    tokenizer = SpanBertTokenizer(vocabulary)
+    masker = SpanMasker(
+        vocabulary=vocabulary,
+        scheme=masking.scheme,
+        mask_rate=masking.mask_rate,
+        geometric_p=masking.geometric_p,
+        max_span_words=masking.max_span_words,
+        max_predictions=masking.max_predictions,
+        max_pair_targets=masking.max_pair_targets,
+        mask_token_rate=masking.mask_token_rate,
+        random_token_rate=masking.random_token_rate,
+    )
+    worker = input_context.input_pipeline_id if input_context is not None else 0
+
+    def one_epoch(epoch):
+        shuffle_seed = None
+        if shuffle:
+            shuffle_seed = tf.cast(batch_seed(seed, worker, epoch, -1)[0], tf.int64)
+        blocks = text_blocks(
+            files,
+            tokenizer,
+            max_seq_length=max_seq_length,
+            split=split,
+            validation_fraction=validation_fraction,
+            shuffle_seed=shuffle_seed,
+            shuffle_buffer=shuffle_buffer,
+            input_context=input_context,
+        )
+        if steps_per_epoch is not None:
+            # Passes over the corpus until the epoch is full; the seeded
+            # shuffle reorders each pass. (An empty corpus ends, not hangs.)
+            blocks = blocks.repeat()
+        batches = blocks.batch(batch_size, drop_remainder=True).enumerate()
+        if steps_per_epoch is not None:
+            batches = batches.take(steps_per_epoch)
+
+        def mask(batch_index, batch):
+            batch["seed"] = example_seeds(seed, worker, epoch, batch_index, batch_size)
+            return masker(batch)
+
+        return batches.map(mask, num_parallel_calls=tf.data.AUTOTUNE)
+
+    last = tf.int64.max if num_epochs is None else start_epoch + num_epochs
+    epochs = tf.data.Dataset.range(start_epoch, last)
+    return epochs.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
