@@ -114,7 +114,7 @@ def _tfrecord_lines(path):
     return tf.data.TFRecordDataset(path).enumerate().map(split_lines)
 
 
-def _in_split(path, documents, split, validation_fraction):
+def document_in_split(path, documents, split, validation_fraction):
     """True for the documents of `split` (a stable hash of file + index)."""
     if split == "all":
         return tf.ones_like(documents, tf.bool)
@@ -188,7 +188,7 @@ def _file_blocks(
     def tokenize(lines, documents, line_numbers):
         keep = tf.logical_and(
             tf.strings.length(tf.strings.strip(lines)) > 0,
-            _in_split(path, documents, split, validation_fraction),
+            document_in_split(path, documents, split, validation_fraction),
         )
         keep = tf.logical_and(keep, _drop_invalid_utf8(lines, line_numbers, path))
         pieces, documents = _split_long_sentences(

@@ -1,0 +1,132 @@
+"""End-to-end job: corpus -> vocabulary -> pre-training -> evaluation -> export.
+
+    python pipelines/run.py --config pipelines/configs/demo.yaml --output runs/demo \
+        --export-name spanbert-demo
+
+Each stage leaves its result in the run directory (or `saved_models/`) and is
+skipped when that result is already there, so an interrupted job is resumed
+by running the same command again (pre-training itself resumes from its last
+epoch checkpoint).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from spanbert_keras.config import apply_overrides  # noqa: E402
+from spanbert_keras.config import load_config  # noqa: E402
+from spanbert_keras.training import pretrain  # noqa: E402
+
+EVALUATION_FILE = "evaluation.json"
+EXPORT_FILE = "export.json"
+
+
+def stage(number, title):
+    print(f"\n=== stage {number}/4: {title} ===", flush=True)
+
+
+def held_out_sentences(config, count):
+    """Sentences of the validation documents of the run's corpus, for a quick look."""
+    import tensorflow as tf
+
+    from spanbert_keras.data.packing import _in_split  # the split rule of the pipeline
+
+    sentences = []
+    for path in config.data.corpus:
+        with open(path, encoding="utf-8") as f:
+            documents = [d for d in f.read().split("\n\n") if d.strip()]
+        keep = document_in_split(path, tf.range(len(documents), dtype=tf.int64), "validation",
+                         config.data.validation_fraction).numpy()
+        for document, held_out in zip(documents, keep):
+            if held_out:
+                sentences += [s for s in document.split("\n") if 60 < len(s) < 200]
+    return sentences[:count]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--output", required=True, help="the run directory")
+    parser.add_argument("--corpus", nargs="+", help="corpus files (default: the config's)")
+    parser.add_argument("--steps", type=int, help="override training.steps")
+    parser.add_argument("--export-name", help="export to saved_models/NAME/1 (default: the run's name)")
+    parser.add_argument("--saved-models", default="saved_models", help="the export root")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    args = parser.parse_args(argv)
+    config = apply_overrides(load_config(args.config), args.set)
+    run_dir = args.output
+
+    stage(1, "corpus and vocabulary")
+    config, vocabulary, files = pretrain.prepare_run(config, run_dir, args.corpus)
+    print(f"corpus: {', '.join(files)}; vocabulary: {vocabulary.size} wordpieces "
+          f"({os.path.join(run_dir, pretrain.VOCAB_FILE)})")
+
+    stage(2, "pre-training")
+    pretrain.run_pretraining(config, run_dir, steps=args.steps)
+
+    stage(3, "held-out evaluation")
+    evaluation_path = os.path.join(run_dir, EVALUATION_FILE)
+    model_path = os.path.join(run_dir, pretrain.MODEL_FILE)
+    if os.path.exists(evaluation_path) and os.path.getmtime(evaluation_path) > os.path.getmtime(model_path):
+        with open(evaluation_path, encoding="utf-8") as f:
+            results = json.load(f)
+        print("(already evaluated)")
+    else:
+        results = pretrain.evaluate_run(run_dir, verbose=2)
+        with open(evaluation_path, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+    print("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(results.items())))
+
+    stage(4, "export")
+    export_path = os.path.join(run_dir, EXPORT_FILE)
+    name = args.export_name or os.path.basename(os.path.abspath(run_dir))
+    version_dir = os.path.join(args.saved_models, name, "1")
+    tflite_path = os.path.join(args.saved_models, f"{name}.tflite")
+    if not (os.path.exists(export_path) and os.path.exists(version_dir) and os.path.exists(tflite_path)):
+        from spanbert_keras.export import export_saved_model
+        from spanbert_keras.export import export_tflite
+
+        model, vocabulary, config = pretrain.load_pretrainer(run_dir)
+        export_saved_model(model, vocabulary, version_dir, max_seq_length=config.data.max_seq_length,
+                           masking_config=config.masking, config=config, overwrite=True)
+        export_tflite(model, tflite_path, signature="encode", max_seq_length=config.data.max_seq_length)
+        with open(export_path, "w", encoding="utf-8") as f:
+            json.dump({"saved_model": version_dir, "tflite": tflite_path}, f, indent=1)
+    print(f"SavedModel (TF Serving layout): {version_dir}")
+    print(f"portable SavedModel (ids in, no tensorflow-text): "
+          f"{os.path.join(args.saved_models, name + '-ids', '1')}")
+    print(f"TFLite (encode signature): {tflite_path}")
+
+    print("\n=== a few held-out sentences, one span masked, filled by the exported model ===")
+    show_fill_spans(version_dir, held_out_sentences(config, 4))
+    print(f"\nTensorBoard: tensorboard --logdir {os.path.join(run_dir, pretrain.LOG_DIR)}")
+    return 0
+
+
+def show_fill_spans(version_dir, sentences):
+    """Masks a span of each sentence and prints the exported model's fillings."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+    served = tf.saved_model.load(version_dir)
+    fill = served.signatures["fill_spans"]
+    for number, sentence in enumerate(sentences):
+        words = sentence.split()
+        start = 2 + (3 * number) % max(1, len(words) - 6)
+        truth = words[start:start + 2]
+        query = " ".join(words[:start] + ["[MASK]", "[MASK]"] + words[start + 2:])
+        outputs = fill(text=tf.constant([query]))
+        print(f"- {query}\n  truth: {' '.join(truth)}")
+        for head in ("mlm", "sbo"):
+            key = f"{head}_top_tokens"
+            if key in outputs:
+                tops = outputs[key].numpy()[0]
+                shown = ["/".join(t.decode() for t in row[:3]) for row in tops[:2]]
+                print(f"  {head.upper()} top-3 per position: {'  '.join(shown)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

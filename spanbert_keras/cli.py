@@ -1,0 +1,202 @@
+"""The `spanbert-keras` command line.
+
+    spanbert-keras vocab     --corpus FILE... --output vocab.txt
+    spanbert-keras preview   (--checkpoint DIR | --vocab FILE) --text "..."
+    spanbert-keras pretrain  --config CONFIG.yaml [--corpus FILE...] [--steps N] --output DIR
+    spanbert-keras evaluate  --checkpoint DIR [--corpus FILE...]
+    spanbert-keras export    --checkpoint DIR --output saved_models/NAME/VERSION [--tflite]
+
+Every sub-command has `--help` with examples. Exit status: 0 on success, 2 on
+bad input (the message says what to change), 1 on any other failure.
+"""
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXAMPLES = {
+    "vocab": """
+        spanbert-keras vocab --corpus corpus/*.txt --output vocab.txt --size 28996
+    """,
+    "preview": """
+        spanbert-keras preview --vocab runs/demo/vocab.txt --text "It is a truth universally acknowledged."
+        spanbert-keras preview --checkpoint runs/demo --text "Emma Woodhouse, handsome, clever, and rich" --seed 3
+    """,
+    "pretrain": """
+        spanbert-keras pretrain --config pipelines/configs/tiny.yaml --corpus my_text.txt --steps 500 --output runs/tiny
+        spanbert-keras pretrain --config pipelines/configs/base.yaml --corpus 'shards/*.tfrecord' --output runs/base \\
+            --set training.dtype_policy=mixed_bfloat16 --set data.batch_size=128
+        (run the same command again to resume an interrupted run)
+    """,
+    "evaluate": """
+        spanbert-keras evaluate --checkpoint runs/tiny
+        spanbert-keras evaluate --checkpoint runs/tiny --corpus held_out.txt --steps 50
+    """,
+    "export": """
+        spanbert-keras export --checkpoint runs/tiny --output saved_models/spanbert-tiny/1
+        spanbert-keras export --checkpoint runs/tiny --output saved_models/spanbert-tiny/2 --tflite --quantization dynamic_range
+    """,
+}
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="spanbert-keras",
+        description="SpanBERT pre-training, evaluation and export for Keras 3 / TensorFlow.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `spanbert-keras COMMAND --help` for a command's options and examples.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_text):
+        return commands.add_parser(
+            name, help=help_text, description=help_text,
+            epilog="examples:" + textwrap.dedent(EXAMPLES[name]),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    vocab = command("vocab", "Learn a cased WordPiece vocabulary (vocab.txt) from text files.")
+    vocab.add_argument("--corpus", nargs="+", required=True, metavar="FILE")
+    vocab.add_argument("--output", required=True, metavar="VOCAB_TXT")
+    vocab.add_argument("--size", type=int, default=8000, help="wordpieces to learn (default 8000)")
+    vocab.add_argument("--min-frequency", type=int, default=2)
+
+    preview = command("preview", "Show how a text gets span-masked (and, with a checkpoint, predicted).")
+    source = preview.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="DIR", help="a run directory (vocabulary, masking, model)")
+    source.add_argument("--vocab", metavar="VOCAB_TXT", help="a vocabulary file (masking only)")
+    preview.add_argument("--text", required=True)
+    preview.add_argument("--seed", type=int, default=0)
+    preview.add_argument("--scheme", choices=("span", "whole_word", "token"))
+    preview.add_argument("--no-color", action="store_true", help="plain text instead of ANSI colours")
+
+    pretrain = command("pretrain", "Pre-train (or resume) a SpanBERT model from a YAML config.")
+    pretrain.add_argument("--config", required=True, metavar="YAML")
+    pretrain.add_argument("--corpus", nargs="+", metavar="FILE", help="text files / TFRecord shards")
+    pretrain.add_argument("--steps", type=int, help="override training.steps")
+    pretrain.add_argument("--output", required=True, metavar="DIR", help="the run directory")
+    pretrain.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                          help="override any config value (repeatable)")
+
+    evaluate = command("evaluate", "Held-out MLM / SBO loss and accuracy of a run (last line: JSON).")
+    evaluate.add_argument("--checkpoint", required=True, metavar="DIR")
+    evaluate.add_argument("--corpus", nargs="+", metavar="FILE",
+                          help="evaluate on these files (default: the run's validation split)")
+    evaluate.add_argument("--steps", type=int, help="the most batches to evaluate")
+
+    export = command("export", "Export a run as a SavedModel for TF Serving (and a TFLite file).")
+    export.add_argument("--checkpoint", required=True, metavar="DIR")
+    export.add_argument("--output", required=True, metavar="saved_models/NAME/VERSION")
+    export.add_argument("--tflite", action="store_true", help="also write NAME.tflite (encode signature)")
+    export.add_argument("--quantization", choices=("none", "dynamic_range", "float16"), default="none")
+    export.add_argument("--include-masker", action="store_true",
+                        help="add the `mask_and_score` signature (the span masker in the graph)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    return parser
+
+
+def _vocab(args):
+    from spanbert_keras.data.vocabulary import build_vocabulary
+
+    vocabulary = build_vocabulary(args.corpus, vocab_size=args.size, min_frequency=args.min_frequency)
+    vocabulary.save(args.output)
+    print(f"Wrote {vocabulary.size} wordpieces to {args.output}")
+
+
+def _preview(args):
+    from spanbert_keras.config import MaskingConfig
+    from spanbert_keras.preview import mask_text
+    from spanbert_keras.preview import render
+
+    model, predictions = None, None
+    if args.checkpoint:
+        from spanbert_keras.training.pretrain import load_pretrainer
+
+        model, vocabulary, config = load_pretrainer(args.checkpoint)
+        masking, max_len = config.masking, config.data.max_seq_length
+    else:
+        from spanbert_keras.data.vocabulary import load_vocabulary
+
+        vocabulary, masking, max_len = load_vocabulary(args.vocab), MaskingConfig(), 512
+    if args.scheme:
+        masking.scheme = args.scheme
+    tokenizer, batch, truncated = mask_text(args.text, vocabulary, max_len, args.seed, masking)
+    if model is not None:
+        from keras import ops
+
+        outputs = model({k: batch[k] for k in ("token_ids", "padding_mask", "segment_ids",
+                                               "mask_positions", "span_boundaries", "span_offsets")})
+        predictions = {f"{h}_top_ids": ops.convert_to_numpy(ops.top_k(outputs[f"{h}_logits"], 5)[1])
+                       for h in ("mlm", "sbo")}
+    if truncated:
+        print(f"(the text was truncated to {max_len} tokens)")
+    print(render(tokenizer, batch, predictions, color=not args.no_color and sys.stdout.isatty()))
+
+
+def _pretrain(args):
+    from spanbert_keras.config import apply_overrides
+    from spanbert_keras.config import load_config
+    from spanbert_keras.training.pretrain import run_pretraining
+
+    config = apply_overrides(load_config(args.config), args.set)
+    run_pretraining(config, args.output, corpus=args.corpus, steps=args.steps)
+
+
+def _evaluate(args):
+    from spanbert_keras.training.pretrain import evaluate_run
+
+    results = evaluate_run(args.checkpoint, corpus=args.corpus, steps=args.steps)
+    print(json.dumps({k: round(v, 6) for k, v in results.items()}, sort_keys=True))
+
+
+def _export(args):
+    from spanbert_keras.export import export_saved_model
+    from spanbert_keras.export import export_tflite
+    from spanbert_keras.training.pretrain import load_pretrainer
+
+    model, vocabulary, config = load_pretrainer(args.checkpoint)
+    paths = export_saved_model(
+        model, vocabulary, args.output, max_seq_length=config.data.max_seq_length,
+        include_masker=args.include_masker, masking_config=config.masking, config=config,
+        overwrite=args.overwrite,
+    )
+    print(f"SavedModel: {args.output}")
+    if isinstance(paths, dict):
+        for name, path in paths.items():
+            print(f"  {name}: {path}")
+    if args.tflite:
+        version_dir = os.path.abspath(args.output.rstrip("/"))
+        name = os.path.basename(os.path.dirname(version_dir))
+        suffix = "" if args.quantization == "none" else f"-{args.quantization}"
+        path = os.path.join(os.path.dirname(os.path.dirname(version_dir)), f"{name}{suffix}.tflite")
+        export_tflite(model, path, signature="encode",
+                      quantization=None if args.quantization == "none" else args.quantization,
+                      max_seq_length=config.data.max_seq_length)
+        print(f"TFLite: {path}")
+
+
+COMMANDS = {"vocab": _vocab, "preview": _preview, "pretrain": _pretrain,
+            "evaluate": _evaluate, "export": _export}
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
+            KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"spanbert-keras {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"spanbert-keras {args.command}: interrupted (run it again to resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
