@@ -1,0 +1,13 @@
+"""Export: SavedModels for TF Serving (text and portable ids) and TFLite files."""
+
+from spanbert_keras.export.saved_model import export_saved_model
+from spanbert_keras.export.saved_model import read_export_info
+from spanbert_keras.export.saved_model import saved_model_signatures
+from spanbert_keras.export.tflite import export_tflite
+
+__all__ = [
+    "export_saved_model",
+    "export_tflite",
+    "read_export_info",
+    "saved_model_signatures",
+]
