@@ -23,6 +23,7 @@ import keras
 from spanbert_keras.config import PretrainConfig
 from spanbert_keras.config import load_config
 from spanbert_keras.data.packing import check_corpus_files
+from spanbert_keras.data.pretraining_dataset import finite_batches
 from spanbert_keras.data.pretraining_dataset import pretraining_dataset
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import build_vocabulary
@@ -125,7 +126,10 @@ def initial_epoch_of(run_dir):
 
 
 def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_per_epoch=None):
-    """(train, validation) datasets of a run; validation masks are fixed."""
+    """(train, validation) datasets of a run; validation masks are fixed.
+
+    `validation` is None when the validation split holds no full batch.
+    """
     data, masking = config.data, config.masking
     common = dict(
         max_seq_length=data.max_seq_length,
@@ -139,11 +143,11 @@ def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_pe
         num_epochs=num_epochs, steps_per_epoch=steps_per_epoch,
         shuffle_buffer=data.shuffle_buffer, **common,
     )
-    validation = pretraining_dataset(
+    validation, count = finite_batches(pretraining_dataset(
         files, vocabulary, split="validation", seed=data.seed + 1, num_epochs=1,
         shuffle=False, **common,
-    ).take(config.training.eval_steps)
-    return train, validation
+    ), config.training.eval_steps)
+    return train, validation if count else None
 
 
 def _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log):
@@ -199,11 +203,12 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
         config, vocabulary, files, start_epoch=start_epoch,
         num_epochs=max(epochs - start_epoch, 0), steps_per_epoch=per_epoch,
     )
-    if next(iter(validation), None) is None:
+    if validation is None:
         log("WARNING: the validation split holds no full batch; training without "
             "held-out evaluation (raise data.validation_fraction or lower data.batch_size).")
-        validation = None
-    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR))]
+    # Kept after the last epoch, so that a finished run can be extended.
+    callbacks = [keras.callbacks.BackupAndRestore(
+        os.path.join(run_dir, BACKUP_DIR), delete_checkpoint=False)]
     callbacks += tensorboard_callbacks(
         os.path.join(run_dir, LOG_DIR), vocabulary, eval_data=validation,
         text_every_n_steps=config.training.text_summary_every,
@@ -292,9 +297,8 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose="auto"):
         validation_fraction=data.validation_fraction, seed=data.seed + 1, num_epochs=1,
         shuffle=False,
     )
-    if steps:
-        dataset = dataset.take(steps)
-    if next(iter(dataset), None) is None:
+    dataset, count = finite_batches(dataset, steps)
+    if count == 0:
         raise ValueError(
             f"The evaluation data holds no full batch of {data.batch_size} blocks of "
             f"{data.max_seq_length} tokens: give a larger corpus."

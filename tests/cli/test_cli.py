@@ -1,0 +1,117 @@
+"""Every `spanbert-keras` sub-command, run as a user would: a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = os.path.join(REPO, "pipelines", "configs", "tiny.yaml")
+SMALL_RUN = ["--set", "data.batch_size=4", "--set", "data.max_seq_length=64",
+             "--set", "training.steps_per_epoch=3", "--set", "training.eval_steps=2",
+             "--set", "data.vocab_size=2000", "--set", "data.validation_fraction=0.2"]
+
+
+def cli(*args, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "spanbert_keras.cli", *args],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, demo_corpus):
+    with open(demo_corpus, encoding="utf-8") as f:
+        documents = [d for d in f.read().split("\n\n") if d.strip()][:25]
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, corpus):
+    run = str(tmp_path_factory.mktemp("runs") / "tiny")
+    cli("pretrain", "--config", TINY, "--corpus", corpus, "--steps", "6", "--output", run, *SMALL_RUN)
+    return run
+
+
+def test_every_command_has_help_with_examples():
+    for command in ("vocab", "preview", "pretrain", "evaluate", "export"):
+        result = cli(command, "--help")
+        assert "examples:" in result.stdout and f"spanbert-keras {command}" in result.stdout
+
+
+def test_vocab(tmp_path, corpus):
+    out = tmp_path / "vocab.txt"
+    cli("vocab", "--corpus", corpus, "--output", str(out), "--size", "1500")
+    tokens = out.read_text(encoding="utf-8").split("\n")
+    assert tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert 500 < len([t for t in tokens if t]) <= 1500
+
+
+def test_pretrain_writes_a_resumable_run(run_dir, corpus):
+    for name in ("config.yaml", "vocab.txt", "model.keras", "encoder.keras", "history.json"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    assert os.listdir(os.path.join(run_dir, "logs"))
+    with open(os.path.join(run_dir, "history.json")) as f:
+        history = json.load(f)
+    assert len(history["loss"]) == 2 and "val_sbo_loss" in history
+    # More steps: the run continues at epoch 2 instead of starting again.
+    result = cli("pretrain", "--config", TINY, "--corpus", corpus, "--steps", "9",
+                 "--output", run_dir, *SMALL_RUN)
+    assert "starting at epoch 2" in result.stdout
+    with open(os.path.join(run_dir, "history.json")) as f:
+        assert len(json.load(f)["loss"]) == 3
+    # Another architecture in the same directory is refused.
+    refused = cli("pretrain", "--config", TINY, "--corpus", corpus, "--output", run_dir,
+                  *SMALL_RUN, "--set", "model.num_layers=3", check=False)
+    assert refused.returncode == 2 and "model.num_layers" in refused.stderr
+
+
+def test_evaluate_prints_json_last(run_dir, corpus):
+    result = cli("evaluate", "--checkpoint", run_dir, "--steps", "2")
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy"):
+        assert 0 <= values[key] < 20
+    on_file = json.loads(cli("evaluate", "--checkpoint", run_dir, "--corpus", corpus,
+                             "--steps", "2").stdout.strip().splitlines()[-1])
+    assert on_file.keys() == values.keys()
+
+
+def test_export(run_dir, tmp_path):
+    version = tmp_path / "saved_models" / "spanbert-tiny" / "1"
+    result = cli("export", "--checkpoint", run_dir, "--output", str(version), "--tflite")
+    assert (version / "saved_model.pb").exists() and (version / "assets" / "vocab.txt").exists()
+    assert (tmp_path / "saved_models" / "spanbert-tiny-ids" / "1" / "saved_model.pb").exists()
+    assert (tmp_path / "saved_models" / "spanbert-tiny.tflite").exists()
+    assert "SavedModel" in result.stdout
+    again = cli("export", "--checkpoint", run_dir, "--output", str(version), check=False)
+    assert again.returncode == 2 and "overwrite" in again.stderr
+
+
+def test_preview(run_dir, tmp_path):
+    text = "Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy disposition."
+    result = cli("preview", "--checkpoint", run_dir, "--text", text, "--seed", "3", "--no-color")
+    assert "«" in result.stdout and "MLM:" in result.stdout and "SBO:" in result.stdout
+    vocab_only = cli("preview", "--vocab", os.path.join(run_dir, "vocab.txt"), "--text", text)
+    assert "targets" in vocab_only.stdout and "MLM:" not in vocab_only.stdout
+
+
+def test_bad_input_exits_2_naming_the_problem(tmp_path, corpus):
+    missing = cli("pretrain", "--config", TINY, "--corpus", str(tmp_path / "nope.txt"),
+                  "--output", str(tmp_path / "r"), check=False)
+    assert missing.returncode == 2 and "nope.txt" in missing.stderr
+    bad_key = cli("pretrain", "--config", TINY, "--corpus", str(tmp_path / "nope.txt"),
+                  "--output", str(tmp_path / "r"), "--set", "training.stepz=3", check=False)
+    assert bad_key.returncode == 2 and "stepz" in bad_key.stderr
+    no_run = cli("evaluate", "--checkpoint", str(tmp_path / "nothing"), check=False)
+    assert no_run.returncode == 2 and "run directory" in no_run.stderr
+    too_long = cli("pretrain", "--config", TINY, "--corpus", corpus, "--output",
+                   str(tmp_path / "r2"), "--set", "data.max_seq_length=1024", check=False)
+    assert too_long.returncode == 2 and "position table" in too_long.stderr
