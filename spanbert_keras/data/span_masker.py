@@ -1,0 +1,702 @@
+"""SpanBERT's span masking and span-boundary targets, in-graph and seeded."""
+
+import math
+import random
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from spanbert_keras.data.vocabulary import load_vocabulary
+
+SCHEMES = ("span", "whole_word", "token")
+INPUT_KEYS = ("token_ids", "padding_mask", "segment_ids", "seed")
+OUTPUT_KEYS = (
+    "token_ids",
+    "padding_mask",
+    "segment_ids",
+    "mask_positions",
+    "mask_ids",
+    "mask_weights",
+    "span_boundaries",
+    "span_offsets",
+    "sbo_weights",
+)
+
+# Counter-based random numbers: SplitMix64 on (per-example key + counter), one
+# independent stream per purpose. Pure elementwise uint64 ops, so every example
+# of a batch gets its own stateless stream without a loop over the batch.
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX_1 = 0xBF58476D1CE4E5B9
+_MIX_2 = 0x94D049BB133111EB
+_STREAM_CANDIDATES = 1
+_STREAM_REPLACEMENT = 2
+_STREAM_TOKENS = 3
+_STREAM_INPUT_HASH = 4
+
+
+def _u64(value):
+    return tf.constant(value, tf.uint64)
+
+
+def _mix64(x):
+    """SplitMix64's finaliser: a bijective 64-bit hash (uint64 in, uint64 out)."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u64(30))) * _u64(_MIX_1)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u64(27))) * _u64(_MIX_2)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u64(31)))
+
+
+def _random_bits(keys, stream, counters):
+    """64 random bits per (example, counter).
+
+    Args:
+        keys: uint64 [B], one key per example.
+        stream: Python int, the purpose of the draw.
+        counters: int [N] or [B, N], non-negative.
+
+    Returns:
+        uint64 [B, N].
+    """
+    counters = tf.cast(counters, tf.uint64) + _u64(stream << 40)
+    if counters.shape.rank == 1:
+        counters = counters[tf.newaxis, :]
+    return _mix64(keys[:, tf.newaxis] + counters * _u64(_GOLDEN))
+
+
+def _uniform_int(bits, upper):
+    """Uniform ints in [0, upper) from the high 32 bits (multiply-shift)."""
+    high = tf.bitwise.right_shift(bits, _u64(32))
+    upper = tf.cast(upper, tf.uint64)
+    return tf.cast(tf.bitwise.right_shift(high * upper, _u64(32)), tf.int32)
+
+
+def _uniform_float(bits):
+    """Uniform float64 in [0, 1) from the low 32 bits."""
+    low = tf.bitwise.bitwise_and(bits, _u64(0xFFFFFFFF))
+    return tf.cast(low, tf.float64) * (1.0 / 4294967296.0)
+
+
+def _searchsorted(sorted_rows, values):
+    """Batched `searchsorted(side="left")`: first index with row[i] >= value."""
+    return tf.searchsorted(sorted_rows, values, side="left", out_type=tf.int32)
+
+
+@keras.saving.register_keras_serializable(package="spanbert_keras")
+class SpanMasker(keras.layers.Layer):
+    """Masks packed blocks the SpanBERT way and emits MLM and SBO targets.
+
+    A preprocessing layer (TensorFlow ops only: usable in `tf.data.Dataset.map`,
+    under `tf.function` and in an exported SavedModel) that takes packed blocks
+    `[CLS] wordpieces [SEP] [PAD]...` and returns the masked input plus, for
+    every prediction target, the original token, the positions of the two
+    tokens just outside its merged span and its offset inside the span.
+
+    The span scheme follows the reference procedure (SPEC section 2) per
+    block: the budget is `ceil(mask_rate * n)` of the block's `n` maskable
+    tokens (real tokens that are not bracketed special tokens), clipped to
+    `max_predictions`, and is met exactly. Spans are drawn one after another:
+    a length of `l` words from a geometric distribution truncated to
+    `[1, max_span_words]` (renormalised), an anchor uniform over the maskable
+    tokens (drawn again, length too, if already masked), then whole words from
+    the start of the anchor's word, token by token, stopping the moment the
+    budget is used (so the last span may end inside a word). Spans stop at the
+    first non-maskable token ([SEP]). Overlapping or adjacent spans merge.
+    The draws are vectorised: many candidate spans are drawn at once, and the
+    reference's sequential acceptance rule and budget cut are applied to them
+    exactly, in order; more rounds of candidates are drawn only if a block
+    needs them.
+
+    Replacement is decided once per merged span ("span", "whole_word") or per
+    token ("token"): `mask_token_rate` of the time every token becomes
+    [MASK], `random_token_rate` every token becomes a random token, otherwise
+    the tokens stay; all of them are targets either way. Random tokens are
+    drawn per token, **uniformly over the non-special ids** (a deviation: the
+    reference samples the corpus' token distribution); special ids are never
+    drawn.
+
+    Schemes:
+        - `"span"`: SpanBERT (above).
+        - `"whole_word"`: the same procedure with every span exactly one word
+          (words are chosen by a uniform anchor token, as in the reference code
+          run with span length 1); words are only split by the budget cut.
+        - `"token"`: BERT: `budget` distinct maskable tokens chosen uniformly,
+          replacement decided per token.
+
+    Span boundary objective (SBO) targets: for a target inside the merged span
+    `s..e` the boundaries are the positions `(s - 1, e + 1)`, clipped into
+    `[0, L - 1]`, and the offset is `i - s`. **Boundary choice:** spans that
+    touch the edge of the content use [CLS] (position 0) or [SEP] as their
+    outside token, so with [CLS]/[SEP] present every span gets SBO targets
+    (the reference, whose blocks lack [CLS]/[SEP], drops such spans). A target
+    has `sbo_weights == 1` when `offset < max_pair_targets` and both boundary
+    positions are real (non-padding) positions inside the block.
+
+    Randomness is stateless and per example, so a block's masks depend only on
+    its seed and its tokens (not on the batch it is in, the padding length or
+    the device):
+        - `inputs["seed"]` (int32/int64 `[B, 2]` or `[2]`): the per-example seed
+          the pipeline passes, e.g. `fold_in(fold_in(fold_in(base, worker),
+          epoch), example_index)`; the layer's `seed` argument is then not used.
+          Same seed and block -> same masks; another seed (another epoch) ->
+          other masks.
+        - no `"seed"`: the seed is derived from the layer's `seed` and a hash of
+          the block's tokens, so the same layer masks the same block the same
+          way every time (static masking). With `seed=None` a random base is
+          drawn when the layer is created. Pass per-example seeds for dynamic
+          masking (different masks each epoch).
+
+    Input shapes: a dict with `"token_ids"` int `[B, L]` or `[L]`,
+    `"padding_mask"` bool `[B, L]` or `[L]` (optional: `token_ids != [PAD]`),
+    optionally `"segment_ids"` (passed through; zeros if absent) and `"seed"`.
+
+    Args:
+        vocabulary: a `Vocabulary`, a list of wordpieces or the path of a
+            `vocab.txt`. Special ids and the word-continuation (`##`) flags are
+            looked up in it.
+        mask_rate: float in (0, 1], the fraction of maskable tokens to mask.
+        geometric_p: float in (0, 1], the geometric distribution's parameter.
+        max_span_words: int >= 1, the longest span in words.
+        max_predictions: int or None, `P`, the number of target slots. None:
+            `SpanMasker.default_max_predictions(L, mask_rate)` =
+            `max(1, ceil(mask_rate * (L - 2)))`, enough for a full block of
+            length `L` with [CLS] and [SEP]. If a block's budget exceeds `P` it
+            is clipped to `P` (with a warning when `L` is static).
+        max_pair_targets: int >= 1, targets per span that get an SBO target
+            (the size of the SBO position table).
+        mask_token_rate: float, the probability of replacement by [MASK].
+        random_token_rate: float, the probability of replacement by a random
+            token. The two rates are applied in this order, so the random rate
+            in effect is `min(random_token_rate, 1 - mask_token_rate)`
+            (`mask_token_rate=1.0` alone forces [MASK] everywhere).
+        scheme: "span", "whole_word" or "token".
+        seed: int or None, the base seed used when inputs carry no `"seed"`.
+
+    Call arguments:
+        inputs: the dict described above.
+
+    Returns:
+        A dict (batched like the input):
+        `token_ids` int32 `[B, L]` (after replacement), `padding_mask` bool
+        `[B, L]`, `segment_ids` int32 `[B, L]`, `mask_positions` int32
+        `[B, P]` (ascending, padded with 0), `mask_ids` int32 `[B, P]` (the
+        original tokens), `mask_weights` float32 `[B, P]`, `span_boundaries`
+        int32 `[B, P, 2]`, `span_offsets` int32 `[B, P]`, `sbo_weights`
+        float32 `[B, P]`. Padding slots hold 0 everywhere.
+
+    Example:
+
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+    ...          "the", "cat", "sat", "on", "mat", "##s"]
+    >>> masker = SpanMasker(vocab, mask_rate=1.0, mask_token_rate=1.0)
+    >>> out = masker({"token_ids": [2, 5, 6, 10, 7, 3, 0],
+    ...               "padding_mask": [1, 1, 1, 1, 1, 1, 0],
+    ...               "seed": [1, 2]})
+    >>> out["token_ids"].numpy().tolist()
+    [2, 4, 4, 4, 4, 3, 0]
+    >>> out["mask_positions"].numpy().tolist()
+    [1, 2, 3, 4, 0]
+    >>> out["span_boundaries"].numpy()[:, 0].tolist()
+    [0, 0, 0, 0, 0]
+    >>> out["span_offsets"].numpy().tolist()
+    [0, 1, 2, 3, 0]
+
+    References:
+        - Joshi et al., "SpanBERT: Improving Pre-training by Representing and
+          Predicting Spans", TACL 2020.
+    """
+
+    def __init__(
+        self,
+        vocabulary,
+        mask_rate=0.15,
+        geometric_p=0.2,
+        max_span_words=10,
+        max_predictions=None,
+        max_pair_targets=15,
+        mask_token_rate=0.8,
+        random_token_rate=0.1,
+        scheme="span",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+
+        vocab = load_vocabulary(vocabulary)
+        _check_number("mask_rate", mask_rate, 0.0, 1.0, low_open=True)
+        _check_number("geometric_p", geometric_p, 0.0, 1.0, low_open=True)
+        _check_int("max_span_words", max_span_words, 1)
+        if max_predictions is not None:
+            _check_int("max_predictions", max_predictions, 1)
+        _check_int("max_pair_targets", max_pair_targets, 1)
+        _check_number("mask_token_rate", mask_token_rate, 0.0, 1.0)
+        _check_number("random_token_rate", random_token_rate, 0.0, 1.0)
+        if scheme not in SCHEMES:
+            raise ValueError(f"`scheme` must be one of {SCHEMES}. Received: scheme={scheme!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        nonspecial_ids = np.flatnonzero(~vocab.is_special)
+        if scheme != "token" or random_token_rate > 0:
+            if len(nonspecial_ids) == 0:
+                raise ValueError(
+                    "`vocabulary` has no non-special token to draw random replacements from."
+                )
+
+        self.vocabulary = vocab
+        self.mask_rate = float(mask_rate)
+        self.geometric_p = float(geometric_p)
+        self.max_span_words = int(max_span_words)
+        self.max_predictions = None if max_predictions is None else int(max_predictions)
+        self.max_pair_targets = int(max_pair_targets)
+        self.mask_token_rate = float(mask_token_rate)
+        self.random_token_rate = float(random_token_rate)
+        self.scheme = scheme
+        self.seed = None if seed is None else int(seed)
+        self._base_seed = self.seed if self.seed is not None else random.getrandbits(63)
+        self._warned_clip = False
+
+        self.mask_id = vocab.mask_id
+        self.pad_id = vocab.pad_id
+        self._is_special = tf.constant(vocab.is_special)
+        self._is_continuation = tf.constant(vocab.is_continuation)
+        self._nonspecial_ids = tf.constant(
+            nonspecial_ids if len(nonspecial_ids) else [vocab.unk_id], tf.int32
+        )
+        lengths = np.arange(1, self.max_span_words + 1)
+        probs = self.geometric_p * (1.0 - self.geometric_p) ** (lengths - 1)
+        cdf = np.cumsum(probs / probs.sum())
+        self._length_cdf = tf.constant(cdf[:-1], tf.float64)
+        self.built = True
+
+    # ------------------------------------------------------------------ API
+
+    @staticmethod
+    def default_max_predictions(sequence_length, mask_rate=0.15):
+        """`P` for blocks of length `L` with [CLS]/[SEP]: `max(1, ceil(mask_rate * (L - 2)))`."""
+        return max(1, math.ceil(mask_rate * (int(sequence_length) - 2)))
+
+    def max_predictions_for(self, sequence_length):
+        """The number of target slots this layer emits for blocks of `sequence_length`."""
+        if self.max_predictions is not None:
+            return self.max_predictions
+        return self.default_max_predictions(sequence_length, self.mask_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary": list(self.vocabulary.tokens),
+                "mask_rate": self.mask_rate,
+                "geometric_p": self.geometric_p,
+                "max_span_words": self.max_span_words,
+                "max_predictions": self.max_predictions,
+                "max_pair_targets": self.max_pair_targets,
+                "mask_token_rate": self.mask_token_rate,
+                "random_token_rate": self.random_token_rate,
+                "scheme": self.scheme,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape["token_ids"] if isinstance(input_shape, dict) else input_shape
+        shape = tuple(shape)
+        length = shape[-1]
+        slots = self.max_predictions
+        if slots is None and length is not None:
+            slots = self.default_max_predictions(length, self.mask_rate)
+        lead = shape[:-1]
+        return {
+            "token_ids": shape,
+            "padding_mask": shape,
+            "segment_ids": shape,
+            "mask_positions": lead + (slots,),
+            "mask_ids": lead + (slots,),
+            "mask_weights": lead + (slots,),
+            "span_boundaries": lead + (slots, 2),
+            "span_offsets": lead + (slots,),
+            "sbo_weights": lead + (slots,),
+        }
+
+    # ----------------------------------------------------------------- call
+
+    def call(self, inputs):
+        token_ids, padding_mask, segment_ids, seeds, unbatched = self._check_inputs(inputs)
+        length = tf.shape(token_ids)[1]
+        slots = self._slots(token_ids)
+
+        keys = self._example_keys(token_ids, padding_mask, seeds)
+        maskable = padding_mask & ~tf.gather(self._is_special, token_ids)
+        num_maskable = tf.reduce_sum(tf.cast(maskable, tf.int32), axis=1)
+        budget = tf.cast(
+            tf.math.ceil(tf.cast(num_maskable, tf.float64) * self.mask_rate), tf.int32
+        )
+        budget = tf.minimum(budget, slots)
+
+        if self.scheme == "token":
+            mask = self._select_tokens(keys, maskable, budget)
+        else:
+            mask = self._select_spans(keys, token_ids, maskable, num_maskable, budget, slots)
+
+        # Merged spans are the runs of masked positions. `left`/`right` are the
+        # unmasked positions just outside the run (-1 / L past the edges).
+        positions = tf.range(length, dtype=tf.int32)[tf.newaxis, :]
+        unmasked_count = tf.cumsum(tf.cast(~mask, tf.int32), axis=1)
+        left = tf.where(
+            unmasked_count > 0, _searchsorted(unmasked_count, unmasked_count), -1
+        )
+        right = _searchsorted(unmasked_count, unmasked_count + 1)
+        offsets = positions - left - 1
+
+        bits = _random_bits(keys, _STREAM_REPLACEMENT, tf.range(length))
+        decision = _uniform_float(bits)
+        if self.scheme != "token":
+            span_start = tf.clip_by_value(left + 1, 0, length - 1)
+            decision = tf.gather(decision, span_start, batch_dims=1)
+        random_ids = tf.gather(
+            self._nonspecial_ids, _uniform_int(bits, tf.size(self._nonspecial_ids))
+        )
+        replace_mask = mask & (decision < self.mask_token_rate)
+        replace_random = (
+            mask
+            & ~replace_mask
+            & (decision < self.mask_token_rate + self.random_token_rate)
+        )
+        masked_ids = tf.where(replace_mask, self.mask_id, token_ids)
+        masked_ids = tf.where(replace_random, random_ids, masked_ids)
+
+        # Targets in ascending position order: the `slots` largest keys L - i.
+        top_k = tf.minimum(slots, length)
+        keys_desc = tf.where(mask, length - positions, 0)
+        values, indices = tf.math.top_k(keys_desc, k=top_k)
+        valid = values > 0
+        target_positions = tf.where(valid, indices, 0)
+        pad = [[0, 0], [0, slots - top_k]]
+        valid = tf.pad(valid, pad)
+        target_positions = tf.pad(target_positions, pad)
+
+        def take(values):
+            return tf.gather(values, target_positions, batch_dims=1)
+
+        clipped_left = tf.clip_by_value(left, 0, length - 1)
+        clipped_right = tf.clip_by_value(right, 0, length - 1)
+        has_sbo = (
+            (offsets < self.max_pair_targets)
+            & (left >= 0)
+            & (right < length)
+            & tf.gather(padding_mask, clipped_left, batch_dims=1)
+            & tf.gather(padding_mask, clipped_right, batch_dims=1)
+        )
+        zeros = tf.zeros_like(target_positions)
+        outputs = {
+            "token_ids": masked_ids,
+            "padding_mask": padding_mask,
+            "segment_ids": segment_ids,
+            "mask_positions": target_positions,
+            "mask_ids": tf.where(valid, take(token_ids), zeros),
+            "mask_weights": tf.cast(valid, tf.float32),
+            "span_boundaries": tf.stack(
+                [
+                    tf.where(valid, take(clipped_left), zeros),
+                    tf.where(valid, take(clipped_right), zeros),
+                ],
+                axis=-1,
+            ),
+            "span_offsets": tf.where(valid, take(offsets), zeros),
+            "sbo_weights": tf.cast(valid & take(has_sbo), tf.float32),
+        }
+        if unbatched:
+            outputs = {k: tf.squeeze(v, axis=0) for k, v in outputs.items()}
+        return outputs
+
+    # ------------------------------------------------------------- helpers
+
+    def _check_inputs(self, inputs):
+        if not isinstance(inputs, dict):
+            raise ValueError(
+                "SpanMasker expects a dict with 'token_ids' and 'padding_mask'. "
+                f"Received: {type(inputs).__name__}"
+            )
+        unknown = sorted(set(inputs) - set(INPUT_KEYS))
+        if unknown:
+            raise ValueError(
+                f"SpanMasker got unknown input keys {unknown}; expected some of {INPUT_KEYS}."
+            )
+        if "token_ids" not in inputs:
+            raise ValueError("SpanMasker needs inputs['token_ids'].")
+        token_ids = _dense_int(inputs["token_ids"], "token_ids")
+        rank = token_ids.shape.rank
+        if rank not in (1, 2):
+            raise ValueError(
+                "inputs['token_ids'] must have shape [L] or [B, L]. "
+                f"Received shape: {token_ids.shape}"
+            )
+        unbatched = rank == 1
+        if unbatched:
+            token_ids = token_ids[tf.newaxis, :]
+        if inputs.get("padding_mask") is None:
+            padding_mask = tf.not_equal(token_ids, self.pad_id)
+        else:
+            padding_mask = _dense(inputs["padding_mask"], "padding_mask")
+            if padding_mask.dtype != tf.bool:
+                if not (padding_mask.dtype.is_integer):
+                    raise ValueError(
+                        "inputs['padding_mask'] must be bool (or integer 0/1). "
+                        f"Received dtype: {padding_mask.dtype.name}"
+                    )
+                padding_mask = tf.not_equal(padding_mask, 0)
+            if unbatched:
+                padding_mask = padding_mask[tf.newaxis, ...]
+            _check_same_shape(token_ids, padding_mask, "padding_mask")
+        if inputs.get("segment_ids") is None:
+            segment_ids = tf.zeros_like(token_ids)
+        else:
+            segment_ids = _dense_int(inputs["segment_ids"], "segment_ids")
+            if unbatched:
+                segment_ids = segment_ids[tf.newaxis, ...]
+            _check_same_shape(token_ids, segment_ids, "segment_ids")
+        seeds = None
+        if inputs.get("seed") is not None:
+            seeds = _dense_int(inputs["seed"], "seed", dtype=None)
+            expected_rank = 1 if unbatched else 2
+            if seeds.shape.rank != expected_rank or seeds.shape[-1] not in (2, None):
+                raise ValueError(
+                    "inputs['seed'] must have shape [2] (unbatched) or [B, 2]. "
+                    f"Received shape: {seeds.shape} for token_ids of shape "
+                    f"{token_ids.shape[1:] if unbatched else token_ids.shape}"
+                )
+            if unbatched:
+                seeds = seeds[tf.newaxis, :]
+        return token_ids, padding_mask, segment_ids, seeds, unbatched
+
+    def _slots(self, token_ids):
+        static_length = token_ids.shape[1]
+        if static_length is not None:
+            slots = self.max_predictions_for(static_length)
+            needed = math.ceil(self.mask_rate * max(static_length - 2, 0))
+            if self.max_predictions is not None and needed > slots and not self._warned_clip:
+                self._warned_clip = True
+                warnings.warn(
+                    f"max_predictions={slots} is smaller than the masking budget of a "
+                    f"full block of length {static_length} ({needed} = ceil("
+                    f"{self.mask_rate} * {static_length - 2})); budgets are clipped to "
+                    f"{slots}.",
+                    stacklevel=2,
+                )
+            return slots
+        if self.max_predictions is not None:
+            return self.max_predictions
+        length = tf.shape(token_ids)[1]
+        slots = tf.math.ceil(tf.cast(length - 2, tf.float64) * self.mask_rate)
+        return tf.maximum(tf.cast(slots, tf.int32), 1)
+
+    def _example_keys(self, token_ids, padding_mask, seeds):
+        """One uint64 key per example."""
+        if seeds is not None:
+            seeds = tf.cast(seeds, tf.int64)
+            first = _mix64(tf.bitcast(seeds[:, 0], tf.uint64) + _u64(_GOLDEN))
+            return _mix64(first + tf.bitcast(seeds[:, 1], tf.uint64) * _u64(_MIX_2))
+        # Static masking: a hash of the block's tokens and the layer's base seed.
+        length = tf.shape(token_ids)[1]
+        base = tf.fill(tf.shape(token_ids)[:1], _u64(self._base_seed))
+        values = tf.cast(tf.where(padding_mask, token_ids + 1, 0), tf.uint64)
+        bits = _random_bits(base, _STREAM_INPUT_HASH, tf.range(length))
+        return _mix64(base + tf.reduce_sum(_mix64(bits + values), axis=1))
+
+    def _select_tokens(self, keys, maskable, budget):
+        """BERT: `budget` distinct maskable positions, uniformly."""
+        length = tf.shape(maskable)[1]
+        bits = _random_bits(keys, _STREAM_CANDIDATES, tf.range(length))
+        scores = tf.where(
+            maskable, tf.cast(tf.bitwise.right_shift(bits, _u64(1)), tf.int64), -1
+        )
+        k = tf.minimum(tf.reduce_max(budget), length)
+        _, chosen = tf.math.top_k(scores, k=k)
+        keep = tf.range(k)[tf.newaxis, :] < budget[:, tf.newaxis]
+        rows = tf.broadcast_to(tf.range(tf.shape(maskable)[0])[:, tf.newaxis], tf.shape(chosen))
+        indices = tf.stack([rows, chosen], axis=-1)
+        selected = tf.scatter_nd(indices, tf.cast(keep, tf.int32), tf.shape(maskable))
+        return selected > 0
+
+    def _select_spans(self, keys, token_ids, maskable, num_maskable, budget, slots):
+        """The reference span loop, applied to rounds of candidate spans."""
+        batch = tf.shape(token_ids)[0]
+        length = tf.shape(token_ids)[1]
+        whole_word = self.scheme == "whole_word"
+        # Candidates per round: the reference needs about budget / 3 spans
+        # (plus rejected anchors); rarely a second round is needed.
+        if whole_word:
+            per_round = slots + 8
+        else:
+            per_round = slots // 2 + 8
+        if isinstance(per_round, int):
+            search_steps = max(1, math.ceil(math.log2(per_round + 1)))
+        else:
+            search_steps = 24
+        row_offset = tf.range(batch)[:, tf.newaxis] * (length + 1)
+
+        previous = tf.pad(maskable[:, :-1], [[0, 0], [1, 0]])
+        continuation = tf.gather(self._is_continuation, token_ids)
+        word_start = maskable & (~continuation | ~previous)
+        maskable_count = tf.cumsum(tf.cast(maskable, tf.int32), axis=1)
+        word_count = tf.cumsum(tf.cast(word_start, tf.int32), axis=1)
+        barrier_count = tf.cumsum(tf.cast(~maskable, tf.int32), axis=1)
+        positions = tf.range(length, dtype=tf.int32)
+        candidate_index = tf.range(per_round, dtype=tf.int32)
+        earlier = candidate_index[tf.newaxis, :] < candidate_index[:, tf.newaxis]  # [k, j]: j < k
+
+        # A block whose budget is all of its maskable tokens has only one outcome.
+        full = budget >= num_maskable
+        mask = maskable & full[:, tf.newaxis]
+        count = tf.where(full, num_maskable, 0)
+
+        def not_done(round_index, mask, count):
+            return tf.reduce_any(count < budget)
+
+        def one_round(round_index, mask, count):
+            counters = round_index * per_round + candidate_index
+            bits = _random_bits(keys, _STREAM_CANDIDATES, counters)  # [B, K]
+            rank = _uniform_int(bits, num_maskable[:, tf.newaxis])
+            anchor = tf.minimum(_searchsorted(maskable_count, rank + 1), length - 1)
+            if whole_word:
+                span_words = tf.ones_like(anchor)
+            else:
+                uniform = _uniform_float(bits)[:, :, tf.newaxis]
+                span_words = 1 + tf.reduce_sum(
+                    tf.cast(uniform >= self._length_cdf, tf.int32), axis=2
+                )
+            word = tf.gather(word_count, anchor, batch_dims=1)
+            start = _searchsorted(word_count, word)
+            end = tf.minimum(
+                _searchsorted(word_count, word + span_words),
+                _searchsorted(
+                    barrier_count, tf.gather(barrier_count, anchor, batch_dims=1) + 1
+                ),
+            )  # exclusive
+
+            # Sequential acceptance: candidate k is drawn again (rejected) if its
+            # anchor is already masked by the previous rounds or by an accepted
+            # earlier candidate. Solved exactly by fixed-point iteration.
+            fresh = ~tf.gather(mask, anchor, batch_dims=1)
+            inside = (
+                (start[:, tf.newaxis, :] <= anchor[:, :, tf.newaxis])
+                & (anchor[:, :, tf.newaxis] < end[:, tf.newaxis, :])
+                & earlier[tf.newaxis]
+            )  # [B, k, j]
+
+            def accept(accepted):
+                blocked = tf.reduce_any(inside & accepted[:, tf.newaxis, :], axis=2)
+                return fresh & ~blocked
+
+            def changed(accepted, previous):
+                return tf.reduce_any(tf.not_equal(accepted, previous))
+
+            first = accept(fresh)
+            accepted, _ = tf.while_loop(
+                changed,
+                lambda accepted, _: (accept(accepted), accepted),
+                (accept(first), first),
+            )
+
+            # Cut at the budget: find the first candidate whose tokens use it up
+            # (binary search on the number of new tokens of a prefix of
+            # candidates), keep every candidate before it and only as many of its
+            # new tokens, in order, as the budget has left.
+            remaining = budget - count
+
+            def covered(upto):
+                """bool [B, L]: covered by the accepted candidates with index < upto."""
+                weight = tf.cast(accepted & (candidate_index < upto[:, tf.newaxis]), tf.int32)
+                delta = tf.math.unsorted_segment_sum(
+                    tf.concat([weight, -weight], axis=1),
+                    tf.concat([start + row_offset, end + row_offset], axis=1),
+                    batch * (length + 1),
+                )
+                depth = tf.cumsum(tf.reshape(delta, [batch, length + 1]), axis=1)
+                return (depth[:, :length] > 0) & ~mask
+
+            low = tf.zeros_like(remaining)
+            high = tf.fill(tf.shape(remaining), per_round + 1)
+            for _ in range(search_steps):
+                middle = (low + high) // 2
+                new_tokens = tf.reduce_sum(tf.cast(covered(middle), tf.int32), axis=1)
+                enough = new_tokens >= remaining
+                high = tf.where(enough, middle, high)
+                low = tf.where(enough, low, middle)
+            last = high - 1  # the candidate that reaches the budget (K: none does)
+            before = covered(tf.minimum(last, per_round))
+            room = remaining - tf.reduce_sum(tf.cast(before, tf.int32), axis=1)
+            index = tf.clip_by_value(last, 0, per_round - 1)[:, tf.newaxis]
+            last_start = tf.gather(start, index, batch_dims=1)
+            last_end = tf.gather(end, index, batch_dims=1)
+            in_last = (
+                (last < per_round)[:, tf.newaxis]
+                & (last_start <= positions)
+                & (positions < last_end)
+                & ~mask
+                & ~before
+            )
+            rank_in_last = tf.cumsum(tf.cast(in_last, tf.int32), axis=1)
+            take = before | (in_last & (rank_in_last <= room[:, tf.newaxis]))
+            take = take & (remaining > 0)[:, tf.newaxis]
+            mask = mask | take
+            count = count + tf.reduce_sum(tf.cast(take, tf.int32), axis=1)
+            return round_index + 1, mask, count
+
+        _, mask, _ = tf.while_loop(
+            not_done, one_round, (tf.constant(0, tf.int32), mask, count)
+        )
+        return mask
+
+
+def _check_number(name, value, low, high, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"`{name}` must be a number. Received: {name}={value!r}")
+    bad_low = value <= low if low_open else value < low
+    if bad_low or value > high or math.isnan(value):
+        interval = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
+        raise ValueError(f"`{name}` must be in {interval}. Received: {name}={value!r}")
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+        )
+
+
+def _dense(value, name):
+    if isinstance(value, (tf.RaggedTensor, tf.SparseTensor)):
+        raise ValueError(
+            f"inputs[{name!r}] must be a dense tensor of padded blocks; received a "
+            f"{type(value).__name__}. Pad the blocks to one length first "
+            "(e.g. `.to_tensor()`)."
+        )
+    try:
+        return tf.convert_to_tensor(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"inputs[{name!r}] could not be converted to a tensor: {error}")
+
+
+def _dense_int(value, name, dtype=tf.int32):
+    tensor = _dense(value, name)
+    if not tensor.dtype.is_integer:
+        raise ValueError(
+            f"inputs[{name!r}] must hold integers (int32 or int64). "
+            f"Received dtype: {tensor.dtype.name}"
+        )
+    return tensor if dtype is None else tf.cast(tensor, dtype)
+
+
+def _check_same_shape(token_ids, other, name):
+    if not token_ids.shape.is_compatible_with(other.shape):
+        raise ValueError(
+            f"inputs[{name!r}] must have the shape of inputs['token_ids']. "
+            f"Received: {other.shape} vs {token_ids.shape}"
+        )
+
+
+__all__ = ["SpanMasker"]
