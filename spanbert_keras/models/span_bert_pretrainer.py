@@ -16,6 +16,33 @@ SBO_KEYS = ("span_boundaries", "span_offsets", "mask_ids", "sbo_weights")
 
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
+class BertMaskedLMHead(keras_hub.layers.MaskedLMHead):
+    """keras-hub's `MaskedLMHead` with its vocabulary bias cast to the logits' dtype.
+
+    keras-hub adds its float32 bias to half-precision logits: under a mixed
+    policy that raises in eager mode ("cannot compute AddV2 as input #1 was
+    expected to be a half tensor") and silently promotes the logits to
+    float32 inside `tf.function`. Same weights, names and config otherwise;
+    the logits come out in the compute dtype, like the SBO head's.
+    """
+
+    def call(self, inputs, mask_positions):
+        positions = ops.expand_dims(ops.cast(mask_positions, "int32"), axis=-1)
+        x = ops.take_along_axis(inputs, positions, axis=1)
+        x = self._intermediate_dense(x)
+        x = self._intermediate_layer_norm(x)
+        if self.token_embedding:
+            outputs = self.token_embedding(x, reverse=True)
+        else:
+            outputs = ops.matmul(x, self._kernel)
+        outputs = ops.cast(outputs, self.compute_dtype)
+        outputs = outputs + ops.cast(self._bias, self.compute_dtype)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
+@keras.saving.register_keras_serializable(package="spanbert_keras")
 class SpanBertPretrainer(keras.Model):
     """A BERT encoder with SpanBERT's two heads and its training step.
 
@@ -76,6 +103,7 @@ class SpanBertPretrainer(keras.Model):
 
     Example:
 
+    >>> import numpy as np
     >>> from spanbert_keras.config import ModelConfig
     >>> from spanbert_keras.models.backbone import build_backbone
     >>> from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
@@ -135,7 +163,7 @@ class SpanBertPretrainer(keras.Model):
         self.predict_top_k = None if predict_top_k is None else int(predict_top_k)
 
         initializer = keras.initializers.TruncatedNormal(stddev=0.02)
-        self.mlm_head = keras_hub.layers.MaskedLMHead(
+        self.mlm_head = BertMaskedLMHead(
             token_embedding=backbone.token_embedding,
             intermediate_activation="gelu",
             layer_norm_epsilon=1e-12,
@@ -183,6 +211,15 @@ class SpanBertPretrainer(keras.Model):
     def compile_from_config(self, config):
         # Used by `keras.saving.load_model`; the saved config is `compile()`'s.
         self.compile(**keras.saving.deserialize_keras_object(config))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 (TF backend), under a tf.distribute strategy, reduces a
+        # whole first batch with MEAN to learn its shapes; that fails on the
+        # bool `padding_mask` ("AddN ... bool"). Every variable already exists
+        # (layers in __init__, optimizer in compile), so skip it when built.
+        if self.built and (self.optimizer is None or self.optimizer.built):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     @property
     def metrics(self):

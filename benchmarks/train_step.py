@@ -1,0 +1,309 @@
+"""Training throughput of SpanBertPretrainer vs keras-hub's BertMaskedLM.
+
+Three models: keras-hub `BertMaskedLM` with Keras' built-in train step
+(`mlm`), the same encoder + MLM head trained by SpanBERT's custom step
+without the SBO head (`mlm_step`: isolates the SBO head's cost from the
+step's), and `SpanBertPretrainer` (`spanbert`). All share the encoder configuration, batch, sequence length, number
+of prediction slots, dtype policy, XLA setting and optimiser (AdamW with
+the warm-up/decay schedule; clipping to 1.0: the true global norm in
+SpanBERT's step, `global_clipnorm` in Keras' built-in step for the MLM-only
+model). The difference is the cost of the SBO head and of SpanBERT's step.
+Each model runs in its own process so that peak memory is its own.
+
+CPU (default, tiny model):
+
+    python benchmarks/train_step.py
+
+GPU, the published base configuration:
+
+    python benchmarks/train_step.py --preset base --seq-len 512 \\
+        --batch-size 32 --dtype mixed_bfloat16 --jit
+
+Target: SpanBERT step time <= 1.15x the MLM-only step time.
+"""
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import resource
+import sys
+import time
+
+TARGET_RATIO = 1.15
+
+
+def synthetic_batch(batch_size, seq_len, num_targets, vocabulary_size, seed=0):
+    """A batch of the span pipeline's contract with random contiguous spans."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    token_ids = rng.integers(5, vocabulary_size, (batch_size, seq_len)).astype("int32")
+    positions = np.zeros((batch_size, num_targets), "int32")
+    boundaries = np.zeros((batch_size, num_targets, 2), "int32")
+    offsets = np.zeros((batch_size, num_targets), "int32")
+    for row in range(batch_size):
+        taken = np.zeros(seq_len, bool)
+        slots = []
+        while len(slots) < num_targets:
+            length = int(min(rng.geometric(0.2), 10))
+            start = int(rng.integers(1, seq_len - 1))
+            end = min(start + length, seq_len - 1)
+            if taken[max(start - 1, 0) : end + 1].any():
+                continue
+            taken[start:end] = True
+            for i in range(start, end):
+                if len(slots) < num_targets:
+                    slots.append((i, start - 1, end, i - start))
+        slots.sort()
+        for j, (i, left, right, offset) in enumerate(slots):
+            positions[row, j] = i
+            boundaries[row, j] = (left, min(right, seq_len - 1))
+            offsets[row, j] = offset
+    mask_ids = np.take_along_axis(token_ids, positions, axis=1)
+    masked = token_ids.copy()
+    np.put_along_axis(masked, positions, 4, axis=1)
+    weights = np.ones((batch_size, num_targets), "float32")
+    return {
+        "token_ids": masked,
+        "padding_mask": np.ones((batch_size, seq_len), bool),
+        "segment_ids": np.zeros((batch_size, seq_len), "int32"),
+        "mask_positions": positions,
+        "mask_ids": mask_ids,
+        "mask_weights": weights,
+        "span_boundaries": boundaries,
+        "span_offsets": offsets,
+        "sbo_weights": weights.copy(),
+    }
+
+
+def _measure(kind, args, queue):
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    from spanbert_keras.config import ModelConfig
+    from spanbert_keras.config import TrainingConfig
+    from spanbert_keras.models.backbone import build_backbone
+    from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
+    from spanbert_keras.models.span_bert_pretrainer import _weighted_ce_terms
+    from spanbert_keras.training.optimizer import AdamWeightDecay
+    from spanbert_keras.training.schedule import WarmupLinearDecay
+
+    keras.utils.set_random_seed(0)
+    gpus = tf.config.list_physical_devices("GPU")
+    config = ModelConfig.from_preset(
+        args.preset, max_sequence_length=max(512, args.seq_len)
+    )
+    training = TrainingConfig()
+    backbone = build_backbone(
+        config, args.vocab_size, max_seq_length=args.seq_len, dtype=args.dtype
+    )
+    total = args.warmup_steps + args.steps + 10
+
+    def optimizer(**extra):
+        return AdamWeightDecay(
+            learning_rate=WarmupLinearDecay(training.learning_rate, 5, total),
+            weight_decay=training.weight_decay,
+            beta_1=training.beta_1,
+            beta_2=training.beta_2,
+            epsilon=training.epsilon,
+            **extra,
+        )
+
+    batch = synthetic_batch(
+        args.batch_size, args.seq_len, args.num_targets, args.vocab_size
+    )
+    class MlmOnlyPretrainer(SpanBertPretrainer):
+        """SpanBERT's step with the MLM head only (benchmark baseline)."""
+
+        def call(self, inputs, training=False):
+            inputs = {k: v for k, v in inputs.items() if not k.startswith("span_")}
+            return super().call(inputs, training=training)
+
+        def _span_loss_terms(self, x, outputs):
+            ce, correct, count = _weighted_ce_terms(
+                outputs["mlm_logits"], x["mask_ids"], x["mask_weights"]
+            )
+            count = keras.ops.maximum(count, 1.0)
+            zero = 0.0 * ce
+            return {
+                "loss": ce / count,
+                "mlm_loss": ce / count,
+                "sbo_loss": zero,
+                "mlm_accuracy": correct / count,
+                "sbo_accuracy": zero,
+                "mlm_count": count,
+                "sbo_count": zero,
+            }
+
+    if kind in ("spanbert", "mlm_step"):
+        model_class = SpanBertPretrainer if kind == "spanbert" else MlmOnlyPretrainer
+        model = model_class(
+            backbone,
+            clip_norm=training.clip_norm,
+            max_pair_targets=config.max_pair_targets,
+            position_embedding_dim=config.position_embedding_dim,
+            dtype=args.dtype,
+        )
+        model.compile(optimizer=optimizer(), jit_compile=args.jit)
+        element = batch
+    else:
+        model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
+        model.compile(
+            optimizer=optimizer(global_clipnorm=training.clip_norm),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+            jit_compile=args.jit,
+        )
+        x = {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+        x["mask_positions"] = batch["mask_positions"]
+        element = (x, batch["mask_ids"], batch["mask_weights"])
+    dataset = tf.data.Dataset.from_tensors(element).repeat().prefetch(2)
+
+    class StepTimer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    times = []
+    model.fit(dataset, steps_per_epoch=args.warmup_steps, epochs=1, verbose=0)
+    if gpus:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    times = []
+    start = time.perf_counter()
+    history = model.fit(
+        dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, callbacks=[StepTimer()]
+    )
+    elapsed = time.perf_counter() - start
+    # The median step is robust to other processes sharing the machine.
+    step_s = float(sorted(times)[len(times) // 2])
+    loss = float(history.history["loss"][-1])
+    if gpus:
+        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
+        memory = ("GPU", peak)
+        device = tf.config.experimental.get_device_details(gpus[0]).get(
+            "device_name", "GPU"
+        )
+    else:
+        memory = ("host RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        device = "CPU"
+    queue.put(
+        {
+            "model": kind,
+            "step_s": step_s,
+            "mean_step_s": elapsed / args.steps,
+            "tokens_per_s": args.batch_size * args.seq_len / step_s,
+            "peak_memory_bytes": memory[1],
+            "memory_kind": memory[0],
+            "device": device,
+            "loss": loss,
+            "params": int(sum(math.prod(v.shape) for v in model.trainable_variables)),
+        }
+    )
+
+
+def _run_isolated(kind, args):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_measure, args=(kind, args, queue))
+    process.start()
+    process.join()
+    if process.exitcode != 0 or queue.empty():
+        raise RuntimeError(f"The {kind} measurement failed (exit {process.exitcode}).")
+    return queue.get()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="tiny", choices=["tiny", "small", "base", "large"])
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument(
+        "--num-targets",
+        type=int,
+        default=None,
+        help="prediction slots P per sequence (default ceil(0.15 * seq_len))",
+    )
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--jit", action="store_true", help="jit_compile=True (XLA)")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    if args.num_targets is None:
+        args.num_targets = math.ceil(0.15 * args.seq_len)
+
+    from spanbert_keras.config import ModelConfig
+    from spanbert_keras.training.flops import flops_per_token
+    from spanbert_keras.training.flops import model_flops_utilisation
+    from spanbert_keras.training.flops import peak_flops
+
+    print(
+        f"preset={args.preset} seq_len={args.seq_len} batch={args.batch_size} "
+        f"P={args.num_targets} vocab={args.vocab_size} dtype={args.dtype} "
+        f"jit={args.jit} steps={args.steps} (after {args.warmup_steps} warm-up)",
+        flush=True,
+    )
+    results = {kind: _run_isolated(kind, args) for kind in ("mlm", "mlm_step", "spanbert")}
+    config = ModelConfig.from_preset(args.preset)
+    share = args.num_targets / args.seq_len
+    peak = peak_flops(results["spanbert"]["device"])
+    print(f"device: {results['spanbert']['device']}")
+    print(
+        f"{'model':<26}{'tokens/s':>10}{'step ms':>10}{'peak mem MiB':>14}{'MFU':>8}"
+    )
+    labels = (
+        ("mlm", "BertMaskedLM (Keras step)"),
+        ("mlm_step", "MLM head, SpanBERT step"),
+        ("spanbert", "SpanBertPretrainer"),
+    )
+    for kind, label in labels:
+        r = results[kind]
+        fpt = flops_per_token(
+            config,
+            args.vocab_size,
+            args.seq_len,
+            targets_per_token=share,
+            sbo=kind == "spanbert",
+        )
+        mfu = model_flops_utilisation(r["tokens_per_s"], fpt, peak)
+        r["flops_per_token"] = fpt
+        r["mfu"] = mfu
+        print(
+            f"{label:<26}{r['tokens_per_s']:>10.0f}{1000 * r['step_s']:>10.1f}"
+            f"{r['peak_memory_bytes'] / 2**20:>14.0f}"
+            f"{'' if mfu is None else f'{100 * mfu:.1f}%':>8}"
+            f"   ({r['memory_kind']})"
+        )
+    ratio = results["spanbert"]["step_s"] / results["mlm"]["step_s"]
+    head_ratio = results["spanbert"]["step_s"] / results["mlm_step"]["step_s"]
+    verdict = "meets" if ratio <= TARGET_RATIO else "misses"
+    print(
+        f"SpanBertPretrainer / BertMaskedLM step time: {ratio:.3f}x "
+        f"({verdict} the <= {TARGET_RATIO}x target)"
+    )
+    print(f"SpanBertPretrainer / MLM head with the same step: {head_ratio:.3f}x")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(
+                {
+                    "args": vars(args),
+                    "results": results,
+                    "ratio": ratio,
+                    "ratio_same_step": head_ratio,
+                },
+                f,
+                indent=2,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
