@@ -323,6 +323,17 @@ class SpanMasker(keras.layers.Layer):
 
     # ----------------------------------------------------------------- call
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Keras refuses a dict mixing tensors with arrays or lists: convert first.
+        if isinstance(inputs, dict):
+            inputs = {
+                key: value
+                if value is None or tf.is_tensor(value) or isinstance(value, tf.RaggedTensor)
+                else _dense(value, key)
+                for key, value in inputs.items()
+            }
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs):
         token_ids, padding_mask, segment_ids, seeds, unbatched = self._check_inputs(inputs)
         length = tf.shape(token_ids)[1]
@@ -599,6 +610,7 @@ class SpanMasker(keras.layers.Layer):
                 changed,
                 lambda accepted, _: (accept(accepted), accepted),
                 (accept(first), first),
+                shape_invariants=(tf.TensorShape([None, None]),) * 2,
             )
 
             # Cut at the budget: find the first candidate whose tokens use it up
@@ -647,7 +659,14 @@ class SpanMasker(keras.layers.Layer):
             return round_index + 1, mask, count
 
         _, mask, _ = tf.while_loop(
-            not_done, one_round, (tf.constant(0, tf.int32), mask, count)
+            not_done,
+            one_round,
+            (tf.constant(0, tf.int32), mask, count),
+            shape_invariants=(
+                tf.TensorShape([]),
+                tf.TensorShape([None, None]),
+                tf.TensorShape([None]),
+            ),
         )
         return mask
 

@@ -1,0 +1,536 @@
+"""SpanMasker: contract, literal ids, invariants, seeds, graph modes, and
+statistics against the NumPy reference oracle on the demo corpus."""
+
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spanbert_keras.data.span_masker import SpanMasker
+from spanbert_keras.data.vocabulary import Vocabulary
+from spanbert_keras.resources import DEMO_CORPUS
+from reference_masking import VocabularyTables
+from reference_masking import reference_mask_block
+
+TINY_TOKENS = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", "[unused1]",
+    "the", "cat", "sat", "on", "mat", "##s", "##ed", "a", "dog",
+]  # fmt: skip
+PAD, UNK, CLS, SEP, MASK, UNUSED0 = 0, 1, 2, 3, 4, 5
+THE, CAT, SAT, ON, MAT, S, ED, A, DOG = 7, 8, 9, 10, 11, 12, 13, 14, 15
+
+
+# ----------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def austen_ids(demo_vocabulary):
+    """The demo corpus as one stream of wordpiece ids (no special tokens)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    vocab = {token: i for i, token in enumerate(demo_vocabulary.tokens)}
+    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    with open(DEMO_CORPUS, encoding="utf-8") as f:
+        lines = [line for line in f.read().split("\n") if line.strip()]
+    encodings = tokenizer.encode_batch(lines, add_special_tokens=False)
+    return np.concatenate([np.asarray(e.ids, np.int32) for e in encodings])
+
+
+@pytest.fixture(scope="module")
+def tables(demo_vocabulary):
+    return VocabularyTables(demo_vocabulary)
+
+
+def make_blocks(stream, vocabulary, length, count, start=0, lengths=None):
+    """Cuts `[CLS] pieces [SEP] [PAD]...` blocks of `length` ids from a stream.
+
+    `lengths` (optional, per block) gives the number of content pieces, so
+    some blocks are padded.
+    """
+    content = length - 2
+    blocks = np.full((count, length), vocabulary.pad_id, np.int32)
+    offset = start
+    for i in range(count):
+        n = content if lengths is None else int(lengths[i])
+        if offset + n > len(stream):
+            offset = 0
+        blocks[i, 0] = vocabulary.cls_id
+        blocks[i, 1 : n + 1] = stream[offset : offset + n]
+        blocks[i, n + 1] = vocabulary.sep_id
+        offset += n
+    return blocks
+
+
+def batch_inputs(blocks, seed_offset=0, epoch=0):
+    count = len(blocks)
+    seeds = np.stack([np.arange(count) + seed_offset, np.full(count, epoch)], axis=1)
+    return {
+        "token_ids": tf.constant(blocks),
+        "padding_mask": tf.constant(blocks != 0),
+        "seed": tf.constant(seeds, tf.int64),
+    }
+
+
+def run_masker(masker, blocks, seed_offset=0, batch=1000):
+    parts = []
+    for i in range(0, len(blocks), batch):
+        out = masker(batch_inputs(blocks[i : i + batch], seed_offset + i))
+        parts.append({k: v.numpy() for k, v in out.items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def run_reference(blocks, tables, seed, **options):
+    rng = np.random.default_rng(seed)
+    outs = [reference_mask_block(row, row != 0, tables, rng, **options) for row in blocks]
+    return {k: np.stack([o[k] for o in outs]) for k in outs[0] if k not in ("spans", "span_treatment")}
+
+
+def span_table(out, blocks, tables):
+    """Per merged span: wordpieces, words, treatment (0 [MASK], 1 random, 2 kept, 3 mixed)."""
+    valid = out["mask_weights"] > 0
+    rows = np.nonzero(valid)[0]
+    positions = out["mask_positions"][valid]
+    offsets = out["span_offsets"][valid]
+    original = blocks[rows, positions]
+    masked = out["token_ids"][rows, positions]
+    span_id = np.cumsum(offsets == 0) - 1
+    spans = span_id[-1] + 1
+    pieces = np.bincount(span_id, minlength=spans)
+    starts_word = (offsets == 0) | ~tables.is_continuation[original]
+    words = np.bincount(span_id, weights=starts_word, minlength=spans).astype(int)
+    n_mask = np.bincount(span_id, weights=masked == tables.mask_id, minlength=spans)
+    n_keep = np.bincount(span_id, weights=masked == original, minlength=spans)
+    treatment = np.full(spans, 1)
+    treatment[n_mask == pieces] = 0
+    treatment[n_keep == pieces] = 2
+    treatment[(n_mask > 0) & (n_mask < pieces)] = 3
+    return pieces, words, treatment
+
+
+def total_variation(a, b):
+    size = max(a.max(), b.max()) + 1
+    pa = np.bincount(a, minlength=size) / len(a)
+    pb = np.bincount(b, minlength=size) / len(b)
+    return 0.5 * np.abs(pa - pb).sum()
+
+
+def tiny_block(content, length=None):
+    ids = [CLS] + list(content) + [SEP]
+    length = length or len(ids)
+    ids = ids + [PAD] * (length - len(ids))
+    return np.array(ids, np.int32), np.array([i != PAD for i in ids])
+
+
+def to_numpy(out):
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+# -------------------------------------------------------- construction
+
+
+def test_config_round_trip_and_vocabulary_forms(tmp_path):
+    vocab = Vocabulary(TINY_TOKENS)
+    path = vocab.save(str(tmp_path / "vocab.txt"))
+    masker = SpanMasker(
+        vocab, mask_rate=0.3, geometric_p=0.3, max_span_words=5, max_predictions=7,
+        max_pair_targets=4, mask_token_rate=0.7, random_token_rate=0.2, scheme="whole_word",
+        seed=11,
+    )  # fmt: skip
+    config = masker.get_config()
+    assert config["vocabulary"] == TINY_TOKENS
+    for key, value in dict(
+        mask_rate=0.3, geometric_p=0.3, max_span_words=5, max_predictions=7,
+        max_pair_targets=4, mask_token_rate=0.7, random_token_rate=0.2,
+        scheme="whole_word", seed=11,
+    ).items():  # fmt: skip
+        assert config[key] == value, key
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(masker))
+    assert isinstance(restored, SpanMasker)
+    assert restored.get_config() == config
+    ids, mask = tiny_block([THE, CAT, S, SAT, ON, A, MAT], length=12)
+    inputs = {"token_ids": ids, "padding_mask": mask}
+    expected = to_numpy(masker(inputs))
+    for form in (TINY_TOKENS, path, vocab):
+        other = SpanMasker(form, **{k: v for k, v in config.items() if k in (
+            "mask_rate", "geometric_p", "max_span_words", "max_predictions",
+            "max_pair_targets", "mask_token_rate", "random_token_rate", "scheme", "seed")})  # fmt: skip
+        for key, value in to_numpy(other(inputs)).items():
+            np.testing.assert_array_equal(value, expected[key], err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"mask_rate": 0.0}, "mask_rate"),
+        ({"mask_rate": 1.5}, "mask_rate"),
+        ({"mask_rate": -0.1}, "mask_rate"),
+        ({"geometric_p": 0.0}, "geometric_p"),
+        ({"max_span_words": 0}, "max_span_words"),
+        ({"max_predictions": 0}, "max_predictions"),
+        ({"max_predictions": 2.5}, "max_predictions"),
+        ({"max_pair_targets": 0}, "max_pair_targets"),
+        ({"mask_token_rate": 1.2}, "mask_token_rate"),
+        ({"random_token_rate": -0.5}, "random_token_rate"),
+        ({"scheme": "ngram"}, "scheme"),
+        ({"seed": "x"}, "seed"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SpanMasker(TINY_TOKENS, **kwargs)
+
+
+def test_vocabulary_without_mask_token_is_refused():
+    with pytest.raises(ValueError, match=r"\[MASK\]"):
+        SpanMasker([t for t in TINY_TOKENS if t != "[MASK]"])
+
+
+def test_bad_inputs_raise_clear_errors():
+    masker = SpanMasker(TINY_TOKENS, seed=0)
+    ids, mask = tiny_block([THE, CAT, SAT])
+    with pytest.raises(ValueError, match="dense"):
+        masker({"token_ids": tf.ragged.constant([[2, 7, 3], [2, 3]]), "padding_mask": None})
+    with pytest.raises(ValueError, match="integers"):
+        masker({"token_ids": ids.astype(np.float32), "padding_mask": mask})
+    with pytest.raises(ValueError, match="shape"):
+        masker({"token_ids": ids[None, None], "padding_mask": mask[None, None]})
+    with pytest.raises(ValueError, match="padding_mask"):
+        masker({"token_ids": ids, "padding_mask": mask.astype(np.float32)})
+    with pytest.raises(ValueError, match="padding_mask"):
+        masker({"token_ids": ids, "padding_mask": mask[:-1]})
+    with pytest.raises(ValueError, match="seed"):
+        masker({"token_ids": ids, "padding_mask": mask, "seed": [1, 2, 3]})
+    with pytest.raises(ValueError, match="unknown input keys"):
+        masker({"token_ids": ids, "padding_mask": mask, "seeds": [1, 2]})
+    with pytest.raises(ValueError, match="dict"):
+        masker(ids)
+
+
+def test_max_predictions_too_small_warns_once_and_clips(demo_vocabulary, austen_ids):
+    blocks = make_blocks(austen_ids, demo_vocabulary, 64, 4)
+    masker = SpanMasker(demo_vocabulary, max_predictions=5)
+    with pytest.warns(UserWarning, match="max_predictions=5"):
+        out = to_numpy(masker(batch_inputs(blocks)))
+    assert out["mask_weights"].sum(axis=1).tolist() == [5] * 4
+    assert out["mask_positions"].shape == (4, 5)
+
+
+def test_default_max_predictions():
+    assert SpanMasker.default_max_predictions(512) == 77
+    assert SpanMasker.default_max_predictions(128) == 19
+    assert SpanMasker.default_max_predictions(12, mask_rate=0.5) == 5
+    assert SpanMasker(TINY_TOKENS).max_predictions_for(512) == 77
+    assert SpanMasker(TINY_TOKENS, max_predictions=9).max_predictions_for(512) == 9
+
+
+# ----------------------------------------------------------- literal ids
+
+
+def test_literal_ids_when_everything_is_masked():
+    """mask_rate=1 and mask_token_rate=1 leave no randomness."""
+    masker = SpanMasker(TINY_TOKENS, mask_rate=1.0, mask_token_rate=1.0, max_pair_targets=3)
+    content = [THE, CAT, S, SAT, ON, THE, MAT]
+    ids, mask = tiny_block(content, length=12)
+    for seed in ([0, 0], [5, 9]):
+        out = to_numpy(masker({"token_ids": ids, "padding_mask": mask, "seed": seed}))
+        assert out["token_ids"].tolist() == [CLS] + [MASK] * 7 + [SEP, PAD, PAD, PAD]
+        assert out["padding_mask"].tolist() == mask.tolist()
+        assert out["segment_ids"].tolist() == [0] * 12
+        assert out["mask_positions"].tolist() == [1, 2, 3, 4, 5, 6, 7, 0, 0, 0]
+        assert out["mask_ids"].tolist() == content + [0, 0, 0]
+        assert out["mask_weights"].tolist() == [1] * 7 + [0] * 3
+        assert out["span_boundaries"].tolist() == [[0, 8]] * 7 + [[0, 0]] * 3
+        assert out["span_offsets"].tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 0, 0]
+        assert out["sbo_weights"].tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_special_tokens_inside_a_block_are_never_masked_and_split_spans():
+    masker = SpanMasker(TINY_TOKENS, mask_rate=1.0, mask_token_rate=1.0)
+    ids, mask = tiny_block([THE, CAT, UNK, SAT, UNUSED0, DOG, S], length=10)
+    out = to_numpy(masker({"token_ids": ids, "padding_mask": mask, "seed": [1, 1]}))
+    assert out["token_ids"].tolist() == [CLS, MASK, MASK, UNK, MASK, UNUSED0, MASK, MASK, SEP, PAD]
+    weights = out["mask_weights"] > 0
+    assert out["mask_positions"][weights].tolist() == [1, 2, 4, 6, 7]
+    assert out["span_boundaries"][weights].tolist() == [[0, 3], [0, 3], [3, 5], [5, 8], [5, 8]]
+    assert out["span_offsets"][weights].tolist() == [0, 1, 0, 0, 1]
+
+
+def test_literal_ids_when_tokens_are_kept_or_replaced_at_random():
+    ids, mask = tiny_block([THE, CAT, S, SAT, ON, THE, MAT, A, DOG, ED], length=14)
+    keep = SpanMasker(TINY_TOKENS, mask_rate=0.5, mask_token_rate=0.0, random_token_rate=0.0)
+    out = to_numpy(keep({"token_ids": ids, "padding_mask": mask, "seed": [3, 4]}))
+    assert out["token_ids"].tolist() == ids.tolist()
+    assert out["mask_weights"].sum() == 5
+    weights = out["mask_weights"] > 0
+    np.testing.assert_array_equal(out["mask_ids"][weights], ids[out["mask_positions"][weights]])
+
+    vocab = Vocabulary(TINY_TOKENS + [f"[unused{i}]" for i in range(2, 60)])
+    for scheme in ("span", "whole_word", "token"):
+        randomise = SpanMasker(
+            vocab, mask_rate=1.0, mask_token_rate=0.0, random_token_rate=1.0, scheme=scheme
+        )
+        for seed in range(20):
+            out = to_numpy(randomise({"token_ids": ids, "padding_mask": mask, "seed": [seed, 0]}))
+            replaced = out["token_ids"][1:11]
+            assert not vocab.is_special[replaced].any()
+            assert out["token_ids"][[0, 11, 12, 13]].tolist() == [CLS, SEP, PAD, PAD]
+
+
+def test_unbatched_input_gives_unbatched_output():
+    masker = SpanMasker(TINY_TOKENS)
+    ids, mask = tiny_block([THE, CAT, S, SAT, ON, THE, MAT, A, DOG, ED], length=16)
+    single = to_numpy(masker({"token_ids": ids, "padding_mask": mask, "seed": [1, 2]}))
+    batched = to_numpy(
+        masker({"token_ids": ids[None], "padding_mask": mask[None], "seed": [[1, 2]]})
+    )
+    expected_shapes = {
+        "token_ids": (16,), "padding_mask": (16,), "segment_ids": (16,),
+        "mask_positions": (3,), "mask_ids": (3,), "mask_weights": (3,),
+        "span_boundaries": (3, 2), "span_offsets": (3,), "sbo_weights": (3,),
+    }  # fmt: skip
+    dtypes = {"padding_mask": np.bool_, "mask_weights": np.float32, "sbo_weights": np.float32}
+    assert set(single) == set(expected_shapes)
+    for key, shape in expected_shapes.items():
+        assert single[key].shape == shape, key
+        assert single[key].dtype == dtypes.get(key, np.int32), key
+        np.testing.assert_array_equal(batched[key][0], single[key], err_msg=key)
+
+
+# ------------------------------------------------ invariants on real text
+
+
+@pytest.mark.parametrize("scheme", ["span", "whole_word", "token"])
+@pytest.mark.parametrize("length", [128, 512])
+def test_invariants_on_real_blocks(demo_vocabulary, austen_ids, tables, scheme, length):
+    count = 96 if length == 512 else 300
+    rng = np.random.default_rng(length)
+    lengths = np.where(rng.random(count) < 0.3, rng.integers(0, length - 2, count), length - 2)
+    blocks = make_blocks(austen_ids, demo_vocabulary, length, count, lengths=lengths)
+    masker = SpanMasker(demo_vocabulary, scheme=scheme)
+    out = run_masker(masker, blocks)
+    slots = masker.max_predictions_for(length)
+    assert out["mask_positions"].shape == (count, slots)
+
+    continuation = tables.is_continuation
+    splits_per_block = []
+    for row in range(count):
+        ids = blocks[row]
+        n = int(lengths[row])
+        weights = out["mask_weights"][row] > 0
+        # Budget met exactly (clipped to the slots); padding slots are zeros.
+        assert weights.sum() == min(math.ceil(0.15 * n), slots)
+        assert weights.tolist() == sorted(weights.tolist(), reverse=True)
+        for key in ("mask_positions", "mask_ids", "span_offsets", "sbo_weights"):
+            assert not out[key][row][~weights].any(), key
+        assert not out["span_boundaries"][row][~weights].any()
+        positions = out["mask_positions"][row][weights]
+        assert (np.diff(positions) > 0).all()
+        # Only content is masked; the rest of the input is untouched.
+        assert ((positions >= 1) & (positions <= n)).all()
+        untouched = np.ones(length, bool)
+        untouched[positions] = False
+        np.testing.assert_array_equal(out["token_ids"][row][untouched], ids[untouched])
+        np.testing.assert_array_equal(out["mask_ids"][row][weights], ids[positions])
+        is_masked = np.zeros(length, bool)
+        is_masked[positions] = True
+        # Boundaries: s-1 and e+1 of the merged span, outside it, unmasked, and
+        # every token between them masked; offsets count from 0 in order.
+        left, right = out["span_boundaries"][row][weights].T
+        offsets = out["span_offsets"][row][weights]
+        np.testing.assert_array_equal(offsets, positions - left - 1)
+        assert not is_masked[left].any() and not is_masked[right].any()
+        for lo, hi in set(zip(left.tolist(), right.tolist())):
+            assert is_masked[lo + 1 : hi].all()
+        assert ((left >= 0) & (left < positions) & (right > positions) & (right <= n + 1)).all()
+        expected_sbo = offsets < 15
+        np.testing.assert_array_equal(out["sbo_weights"][row][weights] > 0, expected_sbo)
+        starts = positions[offsets == 0]
+        ends = np.array(sorted(set(right.tolist())), dtype=int) - 1
+        if scheme != "token":
+            # Spans start at word starts; at most one (the last drawn) ends mid-word.
+            assert not (continuation[ids[starts]] & (starts > 1)).any()
+            splits_per_block.append(int((continuation[ids[ends + 1]] & (ends + 1 <= n)).sum()))
+        # Replacement: [MASK], a non-special random id or the original.
+        replaced = out["token_ids"][row][positions]
+        assert not (tables.is_special[replaced] & (replaced != demo_vocabulary.mask_id)).any()
+    if scheme != "token":
+        assert max(splits_per_block) <= 1
+
+
+# --------------------------------------------------- seeds and graph modes
+
+
+def test_seeds_make_masks_reproducible_and_epochs_different(demo_vocabulary, austen_ids):
+    blocks = make_blocks(austen_ids, demo_vocabulary, 128, 32)
+    masker = SpanMasker(demo_vocabulary)
+    first = to_numpy(masker(batch_inputs(blocks, epoch=0)))
+    again = to_numpy(SpanMasker(demo_vocabulary, seed=123)(batch_inputs(blocks, epoch=0)))
+    other_epoch = to_numpy(masker(batch_inputs(blocks, epoch=1)))
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key], err_msg=key)
+    differs = (first["mask_positions"] != other_epoch["mask_positions"]).any(axis=1)
+    assert differs.mean() > 0.9
+    # Pipeline-style seeds: fold_in(fold_in(fold_in(base, worker), epoch), index).
+    base = tf.constant([0, 42], tf.int64)
+
+    def seeds(epoch):
+        seed = tf.random.experimental.stateless_fold_in(base, 0)
+        seed = tf.random.experimental.stateless_fold_in(seed, epoch)
+        return tf.stack(
+            [tf.random.experimental.stateless_fold_in(seed, i) for i in range(len(blocks))]
+        )
+
+    inputs = {"token_ids": blocks, "padding_mask": blocks != 0}
+    a = to_numpy(masker(dict(inputs, seed=seeds(0))))
+    b = to_numpy(masker(dict(inputs, seed=seeds(0))))
+    c = to_numpy(masker(dict(inputs, seed=seeds(1))))
+    np.testing.assert_array_equal(a["token_ids"], b["token_ids"])
+    assert (a["mask_positions"] != c["mask_positions"]).any(axis=1).mean() > 0.9
+
+
+def test_without_seed_input_masks_depend_on_layer_seed_and_block(demo_vocabulary, austen_ids):
+    blocks = make_blocks(austen_ids, demo_vocabulary, 128, 16)
+    inputs = {"token_ids": blocks, "padding_mask": blocks != 0}
+    one = to_numpy(SpanMasker(demo_vocabulary, seed=1)(inputs))
+    one_again = to_numpy(SpanMasker(demo_vocabulary, seed=1)(inputs))
+    two = to_numpy(SpanMasker(demo_vocabulary, seed=2)(inputs))
+    np.testing.assert_array_equal(one["token_ids"], one_again["token_ids"])
+    assert (one["mask_positions"] != two["mask_positions"]).any(axis=1).mean() > 0.9
+    # The same block gets the same mask wherever it is in the batch.
+    swapped = to_numpy(SpanMasker(demo_vocabulary, seed=1)(
+        {"token_ids": blocks[::-1], "padding_mask": blocks[::-1] != 0}))  # fmt: skip
+    np.testing.assert_array_equal(swapped["token_ids"][::-1], one["token_ids"])
+
+
+@pytest.mark.parametrize("with_seed", [True, False])
+def test_eager_dataset_and_function_agree(demo_vocabulary, austen_ids, with_seed):
+    rng = np.random.default_rng(0)
+    blocks = make_blocks(austen_ids, demo_vocabulary, 96, 8, lengths=rng.integers(3, 94, 8))
+    inputs = batch_inputs(blocks, seed_offset=7)
+    if not with_seed:
+        del inputs["seed"]
+    masker = SpanMasker(demo_vocabulary, seed=5)
+    eager = to_numpy(masker(inputs))
+    function = to_numpy(tf.function(masker)(inputs))
+    dataset = tf.data.Dataset.from_tensor_slices(inputs)
+    unbatched = list(dataset.map(masker).as_numpy_iterator())
+    batched = list(
+        dataset.batch(3).map(masker, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator()
+    )
+    for key, value in eager.items():
+        np.testing.assert_array_equal(function[key], value, err_msg=key)
+        np.testing.assert_array_equal(np.stack([u[key] for u in unbatched]), value, err_msg=key)
+        np.testing.assert_array_equal(
+            np.concatenate([b[key] for b in batched]), value, err_msg=key
+        )
+
+
+def test_traces_with_unknown_shapes_and_exports(demo_vocabulary, austen_ids, tmp_path):
+    blocks = make_blocks(austen_ids, demo_vocabulary, 40, 3, lengths=[38, 20, 5])
+    inputs = batch_inputs(blocks)
+    masker = SpanMasker(demo_vocabulary, max_pair_targets=4)
+    expected = to_numpy(masker(inputs))
+
+    signature = [
+        tf.TensorSpec([None, None], tf.int32, name="token_ids"),
+        tf.TensorSpec([None, None], tf.bool, name="padding_mask"),
+        tf.TensorSpec([None, 2], tf.int64, name="seed"),
+    ]
+
+    def mask(token_ids, padding_mask, seed):
+        return masker({"token_ids": token_ids, "padding_mask": padding_mask, "seed": seed})
+
+    traced = tf.function(mask, input_signature=signature)
+    out = to_numpy(traced(inputs["token_ids"], inputs["padding_mask"], inputs["seed"]))
+    for key, value in expected.items():
+        np.testing.assert_array_equal(out[key], value, err_msg=key)
+
+    archive = keras.export.ExportArchive()
+    archive.track(masker)
+    archive.add_endpoint("mask", mask, input_signature=signature)
+    path = os.path.join(str(tmp_path), "masker")
+    archive.write_out(path, verbose=False)
+    reloaded = tf.saved_model.load(path)
+    out = to_numpy(reloaded.mask(inputs["token_ids"], inputs["padding_mask"], inputs["seed"]))
+    for key, value in expected.items():
+        np.testing.assert_array_equal(out[key], value, err_msg=key)
+
+
+# ------------------------------------------- statistics against the oracle
+
+
+@pytest.mark.parametrize(
+    "length, count, repeats", [(128, 4000, 2), (512, 1500, 2)], ids=["128", "512"]
+)
+def test_span_statistics_match_the_reference(
+    demo_vocabulary, austen_ids, tables, length, count, repeats
+):
+    blocks = make_blocks(austen_ids, demo_vocabulary, length, count)
+    masker = SpanMasker(demo_vocabulary)
+    ours, theirs = [], []
+    masked_ours = masked_theirs = sbo_ours = sbo_theirs = 0
+    for repeat in range(repeats):
+        out = run_masker(masker, blocks, seed_offset=repeat * count)
+        ref = run_reference(blocks, tables, seed=repeat)
+        ours.append(span_table(out, blocks, tables))
+        theirs.append(span_table(ref, blocks, tables))
+        masked_ours += out["mask_weights"].sum()
+        masked_theirs += ref["mask_weights"].sum()
+        sbo_ours += out["sbo_weights"].sum()
+        sbo_theirs += ref["sbo_weights"].sum()
+    pieces, words, treatment = (np.concatenate(x) for x in zip(*ours))
+    ref_pieces, ref_words, ref_treatment = (np.concatenate(x) for x in zip(*theirs))
+    content = repeats * count * (length - 2)
+    fraction, ref_fraction = masked_ours / content, masked_theirs / content
+    assert abs(fraction - 0.15) < 0.003 and abs(fraction - ref_fraction) < 0.003
+    assert total_variation(pieces, ref_pieces) < 0.03
+    assert total_variation(words, ref_words) < 0.03
+    assert abs(words.mean() - ref_words.mean()) < 0.1
+    assert abs(pieces.mean() - ref_pieces.mean()) < 0.1
+    assert abs(sbo_ours / masked_ours - sbo_theirs / masked_theirs) < 0.003
+    # Span-level 80/10/10, one treatment per span.
+    assert not (treatment == 3).any()
+    for kind, share in enumerate((0.8, 0.1, 0.1)):
+        assert abs(np.mean(treatment == kind) - share) < 0.015, kind
+        assert abs(np.mean(treatment == kind) - np.mean(ref_treatment == kind)) < 0.015, kind
+
+
+@pytest.mark.parametrize("scheme", ["whole_word", "token"])
+def test_ablation_scheme_statistics_match_the_reference(
+    demo_vocabulary, austen_ids, tables, scheme
+):
+    length, count = 128, 2000
+    blocks = make_blocks(austen_ids, demo_vocabulary, length, count, start=123_457)
+    out = run_masker(SpanMasker(demo_vocabulary, scheme=scheme), blocks)
+    ref = run_reference(blocks, tables, seed=1, scheme=scheme)
+    pieces, words, treatment = span_table(out, blocks, tables)
+    ref_pieces, ref_words, _ = span_table(ref, blocks, tables)
+    content = count * (length - 2)
+    assert abs(out["mask_weights"].sum() / content - 0.15) < 0.003
+    assert total_variation(pieces, ref_pieces) < 0.03
+    assert total_variation(words, ref_words) < 0.03
+    valid = out["mask_weights"] > 0
+    rows = np.nonzero(valid)[0]
+    positions = out["mask_positions"][valid]
+    masked = out["token_ids"][rows, positions]
+    original = blocks[rows, positions]
+    if scheme == "token":
+        # BERT: per-token 80/10/10 and positions uniform over the content.
+        is_mask = masked == demo_vocabulary.mask_id
+        kept = masked == original
+        for observed, share in ((is_mask, 0.8), (~is_mask & ~kept, 0.1), (kept, 0.1)):
+            assert abs(observed.mean() - share) < 0.015
+        per_position = np.bincount(positions, minlength=length)[1:-1] / count
+        assert abs(per_position.mean() - 0.15) < 0.003
+        assert per_position.std() < 0.03
+    else:
+        assert not (treatment == 3).any()
+        for kind, share in enumerate((0.8, 0.1, 0.1)):
+            assert abs(np.mean(treatment == kind) - share) < 0.015
