@@ -164,10 +164,10 @@ def _export(args):
         include_masker=args.include_masker, masking_config=config.masking, config=config,
         overwrite=args.overwrite,
     )
-    print(f"SavedModel: {args.output}")
-    if isinstance(paths, dict):
-        for name, path in paths.items():
-            print(f"  {name}: {path}")
+    info = paths["export_info"]
+    print(f"SavedModel (TF Serving layout): {paths['saved_model']}")
+    print(f"  signatures: {', '.join(sorted(info.get('signatures', {})))}")
+    print(f"portable SavedModel (ids in, no tensorflow-text op): {paths['portable_saved_model']}")
     if args.tflite:
         version_dir = os.path.abspath(args.output.rstrip("/"))
         name = os.path.basename(os.path.dirname(version_dir))
