@@ -6,6 +6,7 @@ xdist workers.
 """
 
 import doctest
+import fcntl
 import json
 import os
 import re
@@ -71,44 +72,75 @@ MASKED_TEXTS = [
 # ------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, demo_corpus):
-    """A tiny random pretrainer exported, then moved, its vocab file deleted."""
-    root = tmp_path_factory.mktemp("export")
+def _shared_dir(tmp_path_factory):
+    """A folder of this test session that every xdist worker sees."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _export_once(root, demo_corpus, config):
+    """Builds, exports, moves the export and deletes the vocab file (once per session)."""
     corpus = root / "corpus.txt"
     with open(demo_corpus, encoding="utf-8") as f:
         corpus.write_text("".join(f.readline() for _ in range(1000)), encoding="utf-8")
     vocab_file = root / "vocab" / "vocab.txt"
-    build_vocabulary([corpus], vocab_size=1000, show_progress=False).save(vocab_file)
-    vocabulary = load_vocabulary(str(vocab_file))
-    config = PretrainConfig(
-        model=MODEL_CONFIG,
-        masking=MaskingConfig(max_pair_targets=PAIR),
-        data=DataConfig(max_seq_length=L, seed=SEED),
-        training=TrainingConfig(jit_compile=False),
-    )
+    vocabulary = build_vocabulary([corpus], vocab_size=1000, show_progress=False)
+    vocabulary.save(vocab_file)
+    (root / "tokens.json").write_text(json.dumps(vocabulary.tokens), encoding="utf-8")
     keras_model = build_pretrainer(MODEL_CONFIG, vocabulary.size, config.training)
     rng = np.random.default_rng(0)
     for head in (keras_model.mlm_head, keras_model.sbo_head):
         # Spread the (zero-initialised) biases so top-k has no near ties.
         bias = [w for w in head.weights if tuple(w.shape) == (vocabulary.size,)][0]
         bias.assign(rng.normal(0, 1.0, bias.shape).astype("float32"))
-    build_dir = root / "build" / "saved_models" / "tiny" / "1"
+    np.savez(root / "weights.npz", *[v.numpy() for v in keras_model.weights])
     paths = export_saved_model(
-        keras_model, str(vocab_file), str(build_dir), include_masker=True, config=config
+        keras_model,
+        str(vocab_file),
+        str(root / "build" / "saved_models" / "tiny" / "1"),
+        include_masker=True,
+        config=config,
     )
-    served = root / "served"
-    shutil.move(str(root / "build" / "saved_models"), str(served / "saved_models"))
+    (root / "paths.json").write_text(json.dumps(paths), encoding="utf-8")
+    shutil.move(str(root / "build" / "saved_models"), str(root / "served" / "saved_models"))
     shutil.rmtree(root / "vocab")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, demo_corpus):
+    """A tiny random pretrainer exported, then moved, its vocab file deleted.
+
+    Exported once per session (a file lock makes xdist workers share it); each
+    worker rebuilds the Keras model from the saved weights.
+    """
+    config = PretrainConfig(
+        model=MODEL_CONFIG,
+        masking=MaskingConfig(max_pair_targets=PAIR),
+        data=DataConfig(max_seq_length=L, seed=SEED),
+        training=TrainingConfig(jit_compile=False),
+    )
+    root = _shared_dir(tmp_path_factory) / "saved-model-export"
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "done").exists():
+            _export_once(root, demo_corpus, config)
+            (root / "done").touch()
+    vocabulary = load_vocabulary(json.loads((root / "tokens.json").read_text(encoding="utf-8")))
+    keras_model = build_pretrainer(MODEL_CONFIG, vocabulary.size, config.training)
+    with np.load(root / "weights.npz") as weights:
+        for index, variable in enumerate(keras_model.weights):
+            variable.assign(weights[f"arr_{index}"])
+    served = root / "served" / "saved_models"
     return {
         "model": keras_model,
         "vocabulary": vocabulary,
-        "paths": paths,
-        "text_dir": str(served / "saved_models" / "tiny" / "1"),
-        "ids_dir": str(served / "saved_models" / "tiny-ids" / "1"),
+        "paths": json.loads((root / "paths.json").read_text(encoding="utf-8")),
+        "text_dir": str(served / "tiny" / "1"),
+        "ids_dir": str(served / "tiny-ids" / "1"),
         "build_root": str(root / "build"),
         "vocab_dir": str(root / "vocab"),
-        "root": root,
+        "root": tmp_path_factory.mktemp("export"),
     }
 
 
