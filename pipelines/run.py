@@ -32,7 +32,7 @@ def held_out_sentences(config, count):
     """Sentences of the validation documents of the run's corpus, for a quick look."""
     import tensorflow as tf
 
-    from spanbert_keras.data.packing import _in_split  # the split rule of the pipeline
+    from spanbert_keras.data.packing import document_in_split
 
     sentences = []
     for path in config.data.corpus:

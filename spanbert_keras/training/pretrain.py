@@ -96,8 +96,7 @@ def prepare_run(config, run_dir, corpus=None, log=print):
     else:
         log(f"Learning a {config.data.vocab_size}-piece WordPiece vocabulary from {len(files)} file(s)...")
         vocabulary = build_vocabulary(files, vocab_size=config.data.vocab_size)
-    vocabulary.save(vocab_path)
-    config = dataclasses.replace(config, data=dataclasses.replace(config.data, vocabulary=VOCAB_FILE))
+    vocabulary.save(vocab_path)  # the run's vocabulary is always RUN/vocab.txt
     if config.data.max_seq_length > config.model.max_sequence_length:
         raise ValueError(
             f"data.max_seq_length={config.data.max_seq_length} exceeds the model's "

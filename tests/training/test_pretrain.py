@@ -50,7 +50,7 @@ def test_prepare_run_learns_saves_and_checks_the_vocabulary(tmp_path, corpus):
     config.data.max_seq_length = 128
     run = str(tmp_path / "run")
     saved, vocabulary, files = prepare_run(config, run, [corpus], log=lambda *_: None)
-    assert files == [corpus] and saved.data.vocabulary == "vocab.txt"
+    assert files == [corpus] and saved.data.corpus == [corpus]
     assert (tmp_path / "run" / "vocab.txt").read_text().split("\n")[0] == "[PAD]"
     # Reopened: the saved vocabulary is reused, not learned again.
     _, again, _ = prepare_run(config, run, [corpus], log=lambda *_: None)
