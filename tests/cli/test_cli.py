@@ -26,12 +26,8 @@ def cli(*args, check=True):
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, demo_corpus):
-    with open(demo_corpus, encoding="utf-8") as f:
-        documents = [d for d in f.read().split("\n\n") if d.strip()][:25]
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
-    return str(path)
+def corpus(demo_excerpt):
+    return demo_excerpt(25)
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,8 @@ KEYS = {
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, demo_corpus):
-    with open(demo_corpus, encoding="utf-8") as f:
-        documents = [d for d in f.read().split("\n\n") if d.strip()][:10]
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
-    return str(path)
+def corpus(demo_excerpt):
+    return demo_excerpt(10)
 
 
 def _dataset(corpus, vocabulary, **kwargs):

@@ -24,12 +24,9 @@ def run_pipeline(tmp_path, corpus):
     return result.stdout
 
 
-def test_pipeline_runs_every_stage_then_skips_them(tmp_path, demo_corpus):
-    with open(demo_corpus, encoding="utf-8") as f:
-        documents = [d for d in f.read().split("\n\n") if d.strip()][:20]
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
-    first = run_pipeline(tmp_path, str(corpus))
+def test_pipeline_runs_every_stage_then_skips_them(tmp_path, demo_excerpt):
+    corpus = demo_excerpt(20)
+    first = run_pipeline(tmp_path, corpus)
     for number in range(1, 5):
         assert f"stage {number}/4" in first
     run = tmp_path / "runs" / "demo"
@@ -41,7 +38,7 @@ def test_pipeline_runs_every_stage_then_skips_them(tmp_path, demo_corpus):
     assert (tmp_path / "saved_models" / "spanbert-test.tflite").exists()
     assert "truth:" in first and "MLM top-3" in first and "tensorboard --logdir" in first
     # Run again: every finished stage is skipped.
-    second = run_pipeline(tmp_path, str(corpus))
+    second = run_pipeline(tmp_path, corpus)
     assert "nothing to do" in second and "(already evaluated)" in second
     with open(run / "history.json") as f:
         assert len(json.load(f)["loss"]) == 2

@@ -13,12 +13,8 @@ from spanbert_keras.training.pretrain import schedule_of
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, demo_corpus):
-    with open(demo_corpus, encoding="utf-8") as f:
-        documents = [d for d in f.read().split("\n\n") if d.strip()][:4]
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
-    return str(path)
+def corpus(demo_excerpt):
+    return demo_excerpt(4)
 
 
 def test_held_out_mean_is_exact(corpus, demo_vocabulary):
