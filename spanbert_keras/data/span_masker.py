@@ -77,6 +77,28 @@ def _uniform_float(bits):
     return tf.cast(low, tf.float64) * (1.0 / 4294967296.0)
 
 
+def _cumulative_counts(indicators):
+    """Running counts (inclusive cumsum along axis 1) of up to three bool [B, L] tensors.
+
+    One scan instead of three: the counts (< 2**21) are packed in 21-bit fields
+    of one int64.
+    """
+    packed = tf.zeros_like(indicators[0], tf.int64)
+    for field, indicator in enumerate(indicators):
+        packed += tf.bitwise.left_shift(tf.cast(indicator, tf.int64), tf.constant(21 * field, tf.int64))
+    packed = tf.cumsum(packed, axis=1)
+    low_bits = tf.constant((1 << 21) - 1, tf.int64)
+    return [
+        tf.cast(
+            tf.bitwise.bitwise_and(
+                tf.bitwise.right_shift(packed, tf.constant(21 * field, tf.int64)), low_bits
+            ),
+            tf.int32,
+        )
+        for field in range(len(indicators))
+    ]
+
+
 def _searchsorted(sorted_rows, values):
     """Batched `searchsorted(side="left")`: first index with row[i] >= value."""
     return tf.searchsorted(sorted_rows, values, side="left", out_type=tf.int32)
@@ -259,8 +281,10 @@ class SpanMasker(keras.layers.Layer):
 
         self.mask_id = vocab.mask_id
         self.pad_id = vocab.pad_id
-        self._is_special = tf.constant(vocab.is_special)
-        self._is_continuation = tf.constant(vocab.is_continuation)
+        # Per-id flags: bit 0 special (never masked), bit 1 word continuation.
+        self._token_flags = tf.constant(
+            vocab.is_special.astype(np.int32) + 2 * vocab.is_continuation.astype(np.int32)
+        )
         self._nonspecial_ids = tf.constant(
             nonspecial_ids if len(nonspecial_ids) else [vocab.unk_id], tf.int32
         )
@@ -336,88 +360,102 @@ class SpanMasker(keras.layers.Layer):
 
     def call(self, inputs):
         token_ids, padding_mask, segment_ids, seeds, unbatched = self._check_inputs(inputs)
+        batch = tf.shape(token_ids)[0]
         length = tf.shape(token_ids)[1]
         slots = self._slots(token_ids)
-
         keys = self._example_keys(token_ids, padding_mask, seeds)
-        maskable = padding_mask & ~tf.gather(self._is_special, token_ids)
-        num_maskable = tf.reduce_sum(tf.cast(maskable, tf.int32), axis=1)
+
+        flags = tf.gather(self._token_flags, token_ids)
+        maskable = padding_mask & tf.equal(tf.bitwise.bitwise_and(flags, 1), 0)
+        if self.scheme == "token":
+            num_maskable = tf.reduce_sum(tf.cast(maskable, tf.int32), axis=1)
+        else:
+            continuation = tf.not_equal(tf.bitwise.bitwise_and(flags, 2), 0)
+            previous = tf.pad(maskable[:, :-1], [[0, 0], [1, 0]])
+            word_start = maskable & (~continuation | ~previous)
+            counts = _cumulative_counts([maskable, word_start, ~maskable])
+            num_maskable = counts[0][:, -1]
         budget = tf.cast(
             tf.math.ceil(tf.cast(num_maskable, tf.float64) * self.mask_rate), tf.int32
         )
         budget = tf.minimum(budget, slots)
-
         if self.scheme == "token":
             mask = self._select_tokens(keys, maskable, budget)
         else:
-            mask = self._select_spans(keys, token_ids, maskable, num_maskable, budget, slots)
+            mask = self._select_spans(keys, counts, num_maskable, budget, slots)
 
-        # Merged spans are the runs of masked positions. `left`/`right` are the
-        # unmasked positions just outside the run (-1 / L past the edges).
-        positions = tf.range(length, dtype=tf.int32)[tf.newaxis, :]
-        unmasked_count = tf.cumsum(tf.cast(~mask, tf.int32), axis=1)
-        left = tf.where(
-            unmasked_count > 0, _searchsorted(unmasked_count, unmasked_count), -1
+        # Targets in position order (tf.where lists them row-major).
+        where = tf.cast(tf.where(mask), tf.int32)
+        rows, columns = where[:, 0], where[:, 1]
+        per_row = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        row_start = tf.cumsum(per_row, exclusive=True)
+        rank = tf.range(tf.shape(rows)[0]) - tf.gather(row_start, rows)
+        positions = tf.scatter_nd(tf.stack([rows, rank], axis=1), columns, [batch, slots])
+        valid = tf.range(slots)[tf.newaxis, :] < per_row[:, tf.newaxis]
+
+        # Merged spans = runs of consecutive target positions.
+        before = tf.pad(positions[:, :-1], [[0, 0], [1, 0]], constant_values=-2)
+        after = tf.pad(positions[:, 1:], [[0, 0], [0, 1]], constant_values=-2)
+        opens = valid & tf.not_equal(positions, before + 1)
+        closes = valid & tf.not_equal(positions + 1, after)
+        span_index = tf.cumsum(tf.cast(opens, tf.int32), axis=1) - 1
+        slot_rows = tf.broadcast_to(tf.range(batch)[:, tf.newaxis], tf.shape(positions))
+        span_slot = tf.stack([slot_rows, tf.maximum(span_index, 0)], axis=-1)
+        span_starts = tf.scatter_nd(
+            span_slot, tf.where(opens, positions, 0), [batch, slots]
         )
-        right = _searchsorted(unmasked_count, unmasked_count + 1)
-        offsets = positions - left - 1
+        span_ends = tf.scatter_nd(span_slot, tf.where(closes, positions, 0), [batch, slots])
+        start = tf.gather(span_starts, tf.maximum(span_index, 0), batch_dims=1)
+        end = tf.gather(span_ends, tf.maximum(span_index, 0), batch_dims=1)
+        left, right = start - 1, end + 1
+        offsets = positions - start
 
-        bits = _random_bits(keys, _STREAM_REPLACEMENT, tf.range(length))
-        decision = _uniform_float(bits)
-        if self.scheme != "token":
-            span_start = tf.clip_by_value(left + 1, 0, length - 1)
-            decision = tf.gather(decision, span_start, batch_dims=1)
+        # Replacement: one draw per merged span (per token for "token").
+        counter = positions if self.scheme == "token" else start
+        decision = _uniform_float(_random_bits(keys, _STREAM_REPLACEMENT, counter))
         random_ids = tf.gather(
-            self._nonspecial_ids, _uniform_int(bits, tf.size(self._nonspecial_ids))
+            self._nonspecial_ids,
+            _uniform_int(
+                _random_bits(keys, _STREAM_TOKENS, positions), tf.size(self._nonspecial_ids)
+            ),
         )
-        replace_mask = mask & (decision < self.mask_token_rate)
-        replace_random = (
-            mask
-            & ~replace_mask
-            & (decision < self.mask_token_rate + self.random_token_rate)
+        original = tf.gather(token_ids, positions, batch_dims=1)
+        replaced = tf.where(
+            decision < self.mask_token_rate,
+            self.mask_id,
+            tf.where(
+                decision < self.mask_token_rate + self.random_token_rate, random_ids, original
+            ),
         )
-        masked_ids = tf.where(replace_mask, self.mask_id, token_ids)
-        masked_ids = tf.where(replace_random, random_ids, masked_ids)
-
-        # Targets in ascending position order: the `slots` largest keys L - i.
-        top_k = tf.minimum(slots, length)
-        keys_desc = tf.where(mask, length - positions, 0)
-        values, indices = tf.math.top_k(keys_desc, k=top_k)
-        valid = values > 0
-        target_positions = tf.where(valid, indices, 0)
-        pad = [[0, 0], [0, slots - top_k]]
-        valid = tf.pad(valid, pad)
-        target_positions = tf.pad(target_positions, pad)
-
-        def take(values):
-            return tf.gather(values, target_positions, batch_dims=1)
+        change = tf.where(valid, replaced - original, 0)
+        masked_ids = token_ids + tf.scatter_nd(
+            tf.stack([slot_rows, positions], axis=-1), change, tf.shape(token_ids)
+        )
 
         clipped_left = tf.clip_by_value(left, 0, length - 1)
         clipped_right = tf.clip_by_value(right, 0, length - 1)
         has_sbo = (
-            (offsets < self.max_pair_targets)
+            valid
+            & (offsets < self.max_pair_targets)
             & (left >= 0)
             & (right < length)
             & tf.gather(padding_mask, clipped_left, batch_dims=1)
             & tf.gather(padding_mask, clipped_right, batch_dims=1)
         )
-        zeros = tf.zeros_like(target_positions)
+        zeros = tf.zeros_like(positions)
         outputs = {
             "token_ids": masked_ids,
             "padding_mask": padding_mask,
             "segment_ids": segment_ids,
-            "mask_positions": target_positions,
-            "mask_ids": tf.where(valid, take(token_ids), zeros),
+            "mask_positions": positions,
+            "mask_ids": tf.where(valid, original, zeros),
             "mask_weights": tf.cast(valid, tf.float32),
             "span_boundaries": tf.stack(
-                [
-                    tf.where(valid, take(clipped_left), zeros),
-                    tf.where(valid, take(clipped_right), zeros),
-                ],
+                [tf.where(valid, clipped_left, zeros), tf.where(valid, clipped_right, zeros)],
                 axis=-1,
             ),
-            "span_offsets": tf.where(valid, take(offsets), zeros),
-            "sbo_weights": tf.cast(valid & take(has_sbo), tf.float32),
+            "span_offsets": tf.where(valid, offsets, zeros),
+            "sbo_weights": tf.cast(has_sbo, tf.float32),
         }
         if unbatched:
             outputs = {k: tf.squeeze(v, axis=0) for k, v in outputs.items()}
@@ -532,44 +570,40 @@ class SpanMasker(keras.layers.Layer):
         selected = tf.scatter_nd(indices, tf.cast(keep, tf.int32), tf.shape(maskable))
         return selected > 0
 
-    def _select_spans(self, keys, token_ids, maskable, num_maskable, budget, slots):
-        """The reference span loop, applied to rounds of candidate spans."""
-        batch = tf.shape(token_ids)[0]
-        length = tf.shape(token_ids)[1]
+    def _select_spans(self, keys, counts, num_maskable, budget, slots):
+        """The reference span loop, applied to rounds of candidate spans.
+
+        Args:
+            counts: int32 [B, L] running counts of maskable positions, word
+                starts and non-maskable positions.
+
+        Returns:
+            bool [B, L], the masked positions.
+        """
+        maskable_count, word_count, barrier_count = counts
+        batch = tf.shape(maskable_count)[0]
+        length = tf.shape(maskable_count)[1]
         whole_word = self.scheme == "whole_word"
-        # Candidates per round: the reference needs about budget / 3 spans
-        # (plus rejected anchors); rarely a second round is needed.
-        if whole_word:
-            per_round = slots + 8
-        else:
-            per_round = slots // 2 + 8
-        if isinstance(per_round, int):
-            search_steps = max(1, math.ceil(math.log2(per_round + 1)))
-        else:
-            search_steps = 24
-        row_offset = tf.range(batch)[:, tf.newaxis] * (length + 1)
+        # Candidates per round: the reference draws about budget / 3 spans
+        # (plus rejected anchors) on English text; a block that needs more
+        # gets another round.
+        per_round = slots + 8 if whole_word else slots // 2 + 8
+        candidate = tf.range(per_round, dtype=tf.int32)
+        earlier = candidate[tf.newaxis, :] < candidate[:, tf.newaxis]  # [k, j]: j < k
+        flat_rows = tf.range(batch)[:, tf.newaxis, tf.newaxis] * length
 
-        previous = tf.pad(maskable[:, :-1], [[0, 0], [1, 0]])
-        continuation = tf.gather(self._is_continuation, token_ids)
-        word_start = maskable & (~continuation | ~previous)
-        maskable_count = tf.cumsum(tf.cast(maskable, tf.int32), axis=1)
-        word_count = tf.cumsum(tf.cast(word_start, tf.int32), axis=1)
-        barrier_count = tf.cumsum(tf.cast(~maskable, tf.int32), axis=1)
-        positions = tf.range(length, dtype=tf.int32)
-        candidate_index = tf.range(per_round, dtype=tf.int32)
-        earlier = candidate_index[tf.newaxis, :] < candidate_index[:, tf.newaxis]  # [k, j]: j < k
-
-        # A block whose budget is all of its maskable tokens has only one outcome.
+        # A block whose budget is all of its maskable tokens has one outcome.
         full = budget >= num_maskable
-        mask = maskable & full[:, tf.newaxis]
+        mask = (maskable_count > tf.pad(maskable_count[:, :-1], [[0, 0], [1, 0]])) & full[
+            :, tf.newaxis
+        ]
         count = tf.where(full, num_maskable, 0)
 
         def not_done(round_index, mask, count):
             return tf.reduce_any(count < budget)
 
         def one_round(round_index, mask, count):
-            counters = round_index * per_round + candidate_index
-            bits = _random_bits(keys, _STREAM_CANDIDATES, counters)  # [B, K]
+            bits = _random_bits(keys, _STREAM_CANDIDATES, round_index * per_round + candidate)
             rank = _uniform_int(bits, num_maskable[:, tf.newaxis])
             anchor = tf.minimum(_searchsorted(maskable_count, rank + 1), length - 1)
             if whole_word:
@@ -580,16 +614,16 @@ class SpanMasker(keras.layers.Layer):
                     tf.cast(uniform >= self._length_cdf, tf.int32), axis=2
                 )
             word = tf.gather(word_count, anchor, batch_dims=1)
-            start = _searchsorted(word_count, word)
-            end = tf.minimum(
+            start = _searchsorted(word_count, word)  # first piece of the anchor's word
+            end = tf.minimum(  # exclusive: after `span_words` words, or at [SEP]
                 _searchsorted(word_count, word + span_words),
                 _searchsorted(
                     barrier_count, tf.gather(barrier_count, anchor, batch_dims=1) + 1
                 ),
-            )  # exclusive
+            )
 
             # Sequential acceptance: candidate k is drawn again (rejected) if its
-            # anchor is already masked by the previous rounds or by an accepted
+            # anchor is masked already, by earlier rounds or by an accepted
             # earlier candidate. Solved exactly by fixed-point iteration.
             fresh = ~tf.gather(mask, anchor, batch_dims=1)
             inside = (
@@ -599,63 +633,53 @@ class SpanMasker(keras.layers.Layer):
             )  # [B, k, j]
 
             def accept(accepted):
-                blocked = tf.reduce_any(inside & accepted[:, tf.newaxis, :], axis=2)
-                return fresh & ~blocked
-
-            def changed(accepted, previous):
-                return tf.reduce_any(tf.not_equal(accepted, previous))
+                return fresh & ~tf.reduce_any(inside & accepted[:, tf.newaxis, :], axis=2)
 
             first = accept(fresh)
             accepted, _ = tf.while_loop(
-                changed,
+                lambda accepted, previous: tf.reduce_any(tf.not_equal(accepted, previous)),
                 lambda accepted, _: (accept(accepted), accepted),
                 (accept(first), first),
                 shape_invariants=(tf.TensorShape([None, None]),) * 2,
             )
 
-            # Cut at the budget: find the first candidate whose tokens use it up
-            # (binary search on the number of new tokens of a prefix of
-            # candidates), keep every candidate before it and only as many of its
-            # new tokens, in order, as the budget has left.
-            remaining = budget - count
-
-            def covered(upto):
-                """bool [B, L]: covered by the accepted candidates with index < upto."""
-                weight = tf.cast(accepted & (candidate_index < upto[:, tf.newaxis]), tf.int32)
-                delta = tf.math.unsorted_segment_sum(
-                    tf.concat([weight, -weight], axis=1),
-                    tf.concat([start + row_offset, end + row_offset], axis=1),
-                    batch * (length + 1),
-                )
-                depth = tf.cumsum(tf.reshape(delta, [batch, length + 1]), axis=1)
-                return (depth[:, :length] > 0) & ~mask
-
-            low = tf.zeros_like(remaining)
-            high = tf.fill(tf.shape(remaining), per_round + 1)
-            for _ in range(search_steps):
-                middle = (low + high) // 2
-                new_tokens = tf.reduce_sum(tf.cast(covered(middle), tf.int32), axis=1)
-                enough = new_tokens >= remaining
-                high = tf.where(enough, middle, high)
-                low = tf.where(enough, low, middle)
-            last = high - 1  # the candidate that reaches the budget (K: none does)
-            before = covered(tf.minimum(last, per_round))
-            room = remaining - tf.reduce_sum(tf.cast(before, tf.int32), axis=1)
-            index = tf.clip_by_value(last, 0, per_round - 1)[:, tf.newaxis]
-            last_start = tf.gather(start, index, batch_dims=1)
-            last_end = tf.gather(end, index, batch_dims=1)
-            in_last = (
-                (last < per_round)[:, tf.newaxis]
-                & (last_start <= positions)
-                & (positions < last_end)
-                & ~mask
-                & ~before
+            # The tokens of each accepted candidate, [B, K, W], and which of
+            # them are new: not masked before and not covered by an earlier
+            # accepted candidate.
+            width = tf.maximum(tf.reduce_max(tf.where(accepted, end - start, 0)), 1)
+            token_position = start[:, :, tf.newaxis] + tf.range(width)
+            real = accepted[:, :, tf.newaxis] & (token_position < end[:, :, tf.newaxis])
+            flat = tf.where(real, token_position, 0) + flat_rows
+            label = tf.where(real, candidate[:, tf.newaxis], per_round)
+            first_cover = tf.math.unsorted_segment_min(
+                tf.reshape(label, [-1]), tf.reshape(flat, [-1]), batch * length
             )
-            rank_in_last = tf.cumsum(tf.cast(in_last, tf.int32), axis=1)
-            take = before | (in_last & (rank_in_last <= room[:, tf.newaxis]))
-            take = take & (remaining > 0)[:, tf.newaxis]
-            mask = mask | take
-            count = count + tf.reduce_sum(tf.cast(take, tf.int32), axis=1)
+            new = (
+                real
+                & tf.equal(tf.gather(first_cover, flat), candidate[:, tf.newaxis])
+                & ~tf.gather(tf.reshape(mask, [-1]), flat)
+            )
+            # Cut at the budget: every candidate before the one that uses it up,
+            # and only as many of that one's new tokens, in order, as are left.
+            remaining = budget - count
+            total = tf.cumsum(tf.reduce_sum(tf.cast(new, tf.int32), axis=2), axis=1)
+            last = tf.reduce_sum(tf.cast(total < remaining[:, tf.newaxis], tf.int32), axis=1)
+            room = remaining - tf.gather(tf.pad(total, [[0, 0], [1, 0]]), last, batch_dims=1)
+            last_new = tf.gather(new, tf.minimum(last, per_round - 1), batch_dims=1)  # [B, W]
+            last_take = last_new & (
+                tf.cumsum(tf.cast(last_new, tf.int32), axis=1) <= room[:, tf.newaxis]
+            )
+            is_last = tf.equal(candidate, last[:, tf.newaxis])[:, :, tf.newaxis]
+            take = new & (
+                (candidate < last[:, tf.newaxis])[:, :, tf.newaxis]
+                | (is_last & last_take[:, tf.newaxis, :])
+            )
+            take = take & (remaining > 0)[:, tf.newaxis, tf.newaxis]
+            taken = tf.math.unsorted_segment_max(
+                tf.reshape(tf.cast(take, tf.int32), [-1]), tf.reshape(flat, [-1]), batch * length
+            )
+            mask = mask | tf.reshape(taken > 0, [batch, length])
+            count = count + tf.reduce_sum(tf.cast(take, tf.int32), axis=[1, 2])
             return round_index + 1, mask, count
 
         _, mask, _ = tf.while_loop(

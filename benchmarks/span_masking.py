@@ -1,0 +1,157 @@
+"""Masking throughput: SpanMasker vs keras-hub's MaskedLMMaskGenerator vs the
+NumPy reference, on the same blocks of the demo corpus, in one process.
+
+    python benchmarks/span_masking.py [--length 512] [--batch-size 64]
+
+* SpanMasker (span scheme by default): batched blocks in `tf.data`,
+  `map(num_parallel_calls=AUTOTUNE)`, per-example seeds as the pre-training
+  pipeline passes them.
+* keras-hub `MaskedLMMaskGenerator` (token-level BERT masking, in-graph): the
+  same pipeline, same blocks, same budget and target slots.
+* The NumPy reference (tests/data/reference_masking.py, a transcription of the
+  authors' per-example loop): one example at a time in this process, as the
+  authors' data-loader workers do.
+
+Each in-graph pipeline is timed `--repeats` times, alternating, after a
+warm-up pass; the median is reported. Figures are blocks (sequences) per
+second.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from spanbert_keras.data.span_masker import SpanMasker  # noqa: E402
+from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
+from spanbert_keras.resources import DEMO_CORPUS  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "tests", "data"))
+from reference_masking import VocabularyTables  # noqa: E402
+from reference_masking import reference_mask_block  # noqa: E402
+
+
+def corpus_blocks(vocabulary, length, count):
+    """`count` blocks `[CLS] pieces [SEP]` of `length` ids cut from the demo corpus."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    tokenizer = Tokenizer(
+        models.WordPiece(
+            vocab={t: i for i, t in enumerate(vocabulary.tokens)}, unk_token="[UNK]"
+        )
+    )
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    with open(DEMO_CORPUS, encoding="utf-8") as f:
+        lines = [line for line in f.read().split("\n") if line.strip()]
+    stream = np.concatenate(
+        [np.asarray(e.ids, np.int32) for e in tokenizer.encode_batch(lines, add_special_tokens=False)]
+    )
+    content = length - 2
+    available = len(stream) // content
+    blocks = np.full((count, length), vocabulary.pad_id, np.int32)
+    for i in range(count):
+        j = i % available
+        blocks[i, 0] = vocabulary.cls_id
+        blocks[i, 1:-1] = stream[j * content : (j + 1) * content]
+        blocks[i, -1] = vocabulary.sep_id
+    return blocks
+
+
+def time_pipeline(dataset):
+    start = time.perf_counter()
+    for _ in dataset:
+        pass
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--length", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=40, help="batches per timed pass")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reference-blocks", type=int, default=300)
+    parser.add_argument("--scheme", default="span", choices=["span", "whole_word", "token"])
+    args = parser.parse_args(argv)
+
+    vocabulary = build_vocabulary([DEMO_CORPUS], vocab_size=8000, show_progress=False)
+    count = args.batch_size * args.batches
+    blocks = corpus_blocks(vocabulary, args.length, count)
+    masker = SpanMasker(vocabulary, scheme=args.scheme)
+    slots = masker.max_predictions_for(args.length)
+
+    import keras_hub
+
+    generator = keras_hub.layers.MaskedLMMaskGenerator(
+        vocabulary_size=vocabulary.size,
+        mask_selection_rate=masker.mask_rate,
+        mask_token_id=vocabulary.mask_id,
+        mask_selection_length=slots,
+        unselectable_token_ids=[vocabulary.cls_id, vocabulary.sep_id, vocabulary.pad_id],
+        mask_token_rate=masker.mask_token_rate,
+        random_token_rate=masker.random_token_rate,
+    )
+
+    base = tf.data.Dataset.from_tensor_slices(blocks).batch(args.batch_size)
+
+    def span_fn(index, token_ids):
+        rows = tf.cast(index * args.batch_size, tf.int64) + tf.range(
+            tf.shape(token_ids)[0], dtype=tf.int64
+        )
+        seeds = tf.stack([tf.zeros_like(rows), rows], axis=1)
+        return masker(
+            {"token_ids": token_ids, "padding_mask": token_ids != vocabulary.pad_id, "seed": seeds}
+        )
+
+    def hub_fn(index, token_ids):
+        return generator(token_ids)
+
+    pipelines = {
+        f"SpanMasker ({args.scheme})": base.enumerate().map(span_fn, tf.data.AUTOTUNE),
+        "keras-hub MaskedLMMaskGenerator": base.enumerate().map(hub_fn, tf.data.AUTOTUNE),
+    }
+    pipelines = {k: d.prefetch(tf.data.AUTOTUNE) for k, d in pipelines.items()}
+    for dataset in pipelines.values():
+        time_pipeline(dataset)  # warm-up: tracing, thread pools
+    times = {name: [] for name in pipelines}
+    for _ in range(args.repeats):
+        for name, dataset in pipelines.items():
+            times[name].append(time_pipeline(dataset))
+    rates = {name: count / statistics.median(t) for name, t in times.items()}
+
+    tables = VocabularyTables(vocabulary)
+    rng = np.random.default_rng(0)
+    reference = blocks[: args.reference_blocks]
+    start = time.perf_counter()
+    for row in reference:
+        reference_mask_block(row, row != vocabulary.pad_id, tables, rng, scheme=args.scheme)
+    rates[f"NumPy reference ({args.scheme}, per example)"] = len(reference) / (
+        time.perf_counter() - start
+    )
+
+    print(
+        f"blocks of {args.length} tokens, batch {args.batch_size}, {count} blocks a pass, "
+        f"{slots} target slots, {os.cpu_count()} CPU cores, median of {args.repeats} passes"
+    )
+    width = max(len(name) for name in rates)
+    for name, rate in rates.items():
+        print(f"  {name:<{width}}  {rate:10.1f} blocks/s")
+    ours, hub, numpy_rate = list(rates.values())
+    print(f"  SpanMasker / keras-hub       = {ours / hub:.2f}x")
+    print(f"  SpanMasker / NumPy reference = {ours / numpy_rate:.2f}x")
+    return rates
+
+
+if __name__ == "__main__":
+    main()
