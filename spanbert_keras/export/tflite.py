@@ -58,12 +58,13 @@ def export_tflite(
     quantization=None,
     max_seq_length=None,
     top_k=5,
-    overwrite=False,
+    overwrite=True,
 ):
     """Converts a `SpanBertPretrainer` signature to a `.tflite` file.
 
     Args:
-        model: a `SpanBertPretrainer` (float32 policy).
+        model: a `SpanBertPretrainer` (a mixed-precision one is converted
+            through a float32 copy).
         path: the `.tflite` file to write (its folder is created).
         signature: `"encode"` or `"fill_spans"` (see the module docstring).
         quantization: None (float32), `"dynamic_range"` (int8 weights) or
@@ -71,14 +72,15 @@ def export_tflite(
         max_seq_length: int, the longest sequence kept (default: the
             encoder's position table).
         top_k: int, predictions per position of `fill_spans`.
-        overwrite: bool, replace an existing file.
+        overwrite: bool, replace an existing file (the default; the file is
+            written whole, then moved into place). False: refuse.
 
     Returns:
         The path written.
 
     Raises:
         ValueError: an unknown signature or quantization, a bad length.
-        FileExistsError: `path` exists and `overwrite` is False.
+        FileExistsError: `path` exists and `overwrite=False`.
         RuntimeError: the conversion needs an op outside TFLite's built-ins.
 
     Example:
@@ -124,9 +126,10 @@ def export_tflite(
         raise IsADirectoryError(f"{path} is a directory; give the .tflite file's path.")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(
-            f"{path} already exists; pass overwrite=True (--overwrite) to replace it."
+            f"{path} already exists; pass overwrite=True to replace it."
         )
 
+    model = float32_twin(model)
     function, spec = _signature_function(model, signature, int(length), int(top_k))
     workdir = tempfile.mkdtemp(prefix="spanbert-tflite-")
     try:
@@ -215,6 +218,34 @@ def _signature_function(model, signature, length, top_k):
         ids_spec("span_boundaries", rank=3),
         ids_spec("span_offsets"),
     ]
+
+
+def float32_twin(model):
+    """`model` itself if it computes in float32, else a float32 copy of it.
+
+    A mixed-precision (`mixed_bfloat16` / `mixed_float16`) pretrainer is
+    rebuilt from its config with every dtype policy set to float32 and given
+    the same weights (its variables are float32 already), since TFLite's
+    built-in kernels take no bfloat16.
+    """
+    if model.dtype_policy.compute_dtype == "float32":
+        return model
+    twin = type(model).from_config(_float32_config(model.get_config()))
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _float32_config(value):
+    if isinstance(value, dict):
+        if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and "config" in value:
+            return dict(value, config=dict(value["config"], name="float32"))
+        return {
+            key: "float32" if key == "dtype" and isinstance(item, str) else _float32_config(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_float32_config(item) for item in value]
+    return value
 
 
 def _check_model(model):

@@ -168,7 +168,7 @@ def test_bad_arguments(model, float32_file, tmp_path):
     with pytest.raises(ValueError, match="max_seq_length"):
         export_tflite(model, str(tmp_path / "a.tflite"), max_seq_length=33)
     with pytest.raises(FileExistsError, match="overwrite"):
-        export_tflite(model, float32_file)
+        export_tflite(model, float32_file, overwrite=False)
     with pytest.raises(IsADirectoryError):
         export_tflite(model, str(tmp_path))
     with pytest.raises(TypeError, match="SpanBertPretrainer"):
@@ -179,3 +179,25 @@ def test_bad_arguments(model, float32_file, tmp_path):
 def test_docstring_example():
     failures, _ = doctest.testmod(tflite, optionflags=doctest.ELLIPSIS)
     assert failures == 0
+
+
+def test_mixed_precision_model_goes_through_a_float32_copy(tmp_path):
+    mixed = build_pretrainer(
+        CONFIG, VOCAB, TrainingConfig(dtype_policy="mixed_bfloat16", jit_compile=False)
+    )
+    twin = tflite.float32_twin(mixed)
+    assert twin is not mixed and twin.dtype_policy.name == "float32"
+    assert twin.backbone.dtype_policy.name == "float32"
+    assert tflite.float32_twin(twin) is twin
+    path = export_tflite(mixed, str(tmp_path / "mixed.tflite"), max_seq_length=L)
+    token_ids, padding_mask = batch((9, 5), 9, seed=3)
+    out = Interpreter(model_path=path).get_signature_runner("encode")(
+        token_ids=token_ids, padding_mask=padding_mask
+    )
+    sequence, _ = keras_encode(twin, token_ids, padding_mask)
+    bf16 = np.asarray(mixed({"token_ids": token_ids, "padding_mask": padding_mask})["sequence_output"], "float32")
+    print(f"mixed_bfloat16 -> float32 TFLite: max |diff| vs float32 copy "
+          f"{np.abs(out['sequence_output'] - sequence).max():.2e}, vs bfloat16 Keras "
+          f"{np.abs(out['sequence_output'] - bf16).max():.2e}")
+    assert np.abs(out["sequence_output"] - sequence).max() <= 1e-4
+    assert cosine(out["sequence_output"], bf16) >= 0.99
