@@ -11,6 +11,7 @@ import tensorflow as tf
 from spanbert_keras.data.vocabulary import load_vocabulary
 
 SCHEMES = ("span", "whole_word", "token")
+MAX_LENGTH = 2**15  # running counts share an int32 in 16-bit fields
 INPUT_KEYS = ("token_ids", "padding_mask", "segment_ids", "seed")
 OUTPUT_KEYS = (
     "token_ids",
@@ -77,26 +78,31 @@ def _uniform_float(bits):
     return tf.cast(low, tf.float64) * (1.0 / 4294967296.0)
 
 
-def _cumulative_counts(indicators):
-    """Running counts (inclusive cumsum along axis 1) of up to three bool [B, L] tensors.
+def _running_counts(maskable, word_start):
+    """Inclusive running counts along axis 1 of maskable positions and word starts.
 
-    One scan instead of three: the counts (< 2**21) are packed in 21-bit fields
-    of one int64.
+    One scan instead of two: both counts (< 2**15) share an int32.
     """
-    packed = tf.zeros_like(indicators[0], tf.int64)
-    for field, indicator in enumerate(indicators):
-        packed += tf.bitwise.left_shift(tf.cast(indicator, tf.int64), tf.constant(21 * field, tf.int64))
+    packed = tf.cast(maskable, tf.int32) + tf.cast(word_start, tf.int32) * 65536
     packed = tf.cumsum(packed, axis=1)
-    low_bits = tf.constant((1 << 21) - 1, tf.int64)
-    return [
-        tf.cast(
-            tf.bitwise.bitwise_and(
-                tf.bitwise.right_shift(packed, tf.constant(21 * field, tf.int64)), low_bits
-            ),
-            tf.int32,
-        )
-        for field in range(len(indicators))
-    ]
+    return tf.bitwise.bitwise_and(packed, 65535), tf.bitwise.right_shift(packed, 16)
+
+
+def _running_max(values, reverse=False):
+    """Running max along axis 1 (running min if `reverse`, from the right), log-depth."""
+    width = values.shape[1]
+    shift = 1
+    while width is None or shift < width:
+        if reverse:
+            moved = tf.pad(values[:, shift:], [[0, 0], [0, shift]], constant_values=values.dtype.max)
+            values = tf.minimum(values, moved[:, : tf.shape(values)[1]])
+        else:
+            moved = tf.pad(values[:, :-shift], [[0, 0], [shift, 0]], constant_values=values.dtype.min)
+            values = tf.maximum(values, moved[:, : tf.shape(values)[1]])
+        shift *= 2
+        if width is None and shift > 2**15:
+            break
+    return values
 
 
 def _searchsorted(sorted_rows, values):
@@ -373,8 +379,8 @@ class SpanMasker(keras.layers.Layer):
             continuation = tf.not_equal(tf.bitwise.bitwise_and(flags, 2), 0)
             previous = tf.pad(maskable[:, :-1], [[0, 0], [1, 0]])
             word_start = maskable & (~continuation | ~previous)
-            counts = _cumulative_counts([maskable, word_start, ~maskable])
-            num_maskable = counts[0][:, -1]
+            maskable_count, word_count = _running_counts(maskable, word_start)
+            num_maskable = maskable_count[:, -1]
         budget = tf.cast(
             tf.math.ceil(tf.cast(num_maskable, tf.float64) * self.mask_rate), tf.int32
         )
@@ -382,7 +388,9 @@ class SpanMasker(keras.layers.Layer):
         if self.scheme == "token":
             mask = self._select_tokens(keys, maskable, budget)
         else:
-            mask = self._select_spans(keys, counts, num_maskable, budget, slots)
+            mask = self._select_spans(
+                keys, maskable, maskable_count, word_count, num_maskable, budget, slots
+            )
 
         # Targets in position order (tf.where lists them row-major).
         where = tf.cast(tf.where(mask), tf.int32)
@@ -398,15 +406,9 @@ class SpanMasker(keras.layers.Layer):
         after = tf.pad(positions[:, 1:], [[0, 0], [0, 1]], constant_values=-2)
         opens = valid & tf.not_equal(positions, before + 1)
         closes = valid & tf.not_equal(positions + 1, after)
-        span_index = tf.cumsum(tf.cast(opens, tf.int32), axis=1) - 1
+        start = _running_max(tf.where(opens, positions, -1))
+        end = _running_max(tf.where(closes, positions, length), reverse=True)
         slot_rows = tf.broadcast_to(tf.range(batch)[:, tf.newaxis], tf.shape(positions))
-        span_slot = tf.stack([slot_rows, tf.maximum(span_index, 0)], axis=-1)
-        span_starts = tf.scatter_nd(
-            span_slot, tf.where(opens, positions, 0), [batch, slots]
-        )
-        span_ends = tf.scatter_nd(span_slot, tf.where(closes, positions, 0), [batch, slots])
-        start = tf.gather(span_starts, tf.maximum(span_index, 0), batch_dims=1)
-        end = tf.gather(span_ends, tf.maximum(span_index, 0), batch_dims=1)
         left, right = start - 1, end + 1
         offsets = positions - start
 
@@ -486,6 +488,11 @@ class SpanMasker(keras.layers.Layer):
         unbatched = rank == 1
         if unbatched:
             token_ids = token_ids[tf.newaxis, :]
+        if token_ids.shape[1] is not None and token_ids.shape[1] >= MAX_LENGTH:
+            raise ValueError(
+                f"SpanMasker handles blocks of fewer than {MAX_LENGTH} tokens. "
+                f"Received length {token_ids.shape[1]}."
+            )
         if inputs.get("padding_mask") is None:
             padding_mask = tf.not_equal(token_ids, self.pad_id)
         else:
@@ -570,17 +577,18 @@ class SpanMasker(keras.layers.Layer):
         selected = tf.scatter_nd(indices, tf.cast(keep, tf.int32), tf.shape(maskable))
         return selected > 0
 
-    def _select_spans(self, keys, counts, num_maskable, budget, slots):
+    def _select_spans(
+        self, keys, maskable, maskable_count, word_count, num_maskable, budget, slots
+    ):
         """The reference span loop, applied to rounds of candidate spans.
 
         Args:
-            counts: int32 [B, L] running counts of maskable positions, word
-                starts and non-maskable positions.
+            maskable_count, word_count: int32 [B, L], running counts of the
+                maskable positions and of the word starts.
 
         Returns:
             bool [B, L], the masked positions.
         """
-        maskable_count, word_count, barrier_count = counts
         batch = tf.shape(maskable_count)[0]
         length = tf.shape(maskable_count)[1]
         whole_word = self.scheme == "whole_word"
@@ -594,9 +602,9 @@ class SpanMasker(keras.layers.Layer):
 
         # A block whose budget is all of its maskable tokens has one outcome.
         full = budget >= num_maskable
-        mask = (maskable_count > tf.pad(maskable_count[:, :-1], [[0, 0], [1, 0]])) & full[
-            :, tf.newaxis
-        ]
+        mask = maskable & full[:, tf.newaxis]
+        # Running count of non-maskable positions ([CLS], [SEP], padding).
+        barrier_count = tf.range(1, length + 1)[tf.newaxis, :] - maskable_count
         count = tf.where(full, num_maskable, 0)
 
         def not_done(round_index, mask, count):
@@ -615,11 +623,10 @@ class SpanMasker(keras.layers.Layer):
                 )
             word = tf.gather(word_count, anchor, batch_dims=1)
             start = _searchsorted(word_count, word)  # first piece of the anchor's word
+            barrier = tf.gather(barrier_count, anchor, batch_dims=1)
+            run_end = _searchsorted(barrier_count, barrier + 1)  # next non-maskable
             end = tf.minimum(  # exclusive: after `span_words` words, or at [SEP]
-                _searchsorted(word_count, word + span_words),
-                _searchsorted(
-                    barrier_count, tf.gather(barrier_count, anchor, batch_dims=1) + 1
-                ),
+                _searchsorted(word_count, word + span_words), run_end
             )
 
             # Sequential acceptance: candidate k is drawn again (rejected) if its
@@ -654,11 +661,8 @@ class SpanMasker(keras.layers.Layer):
             first_cover = tf.math.unsorted_segment_min(
                 tf.reshape(label, [-1]), tf.reshape(flat, [-1]), batch * length
             )
-            new = (
-                real
-                & tf.equal(tf.gather(first_cover, flat), candidate[:, tf.newaxis])
-                & ~tf.gather(tf.reshape(mask, [-1]), flat)
-            )
+            first_cover = tf.where(tf.reshape(mask, [-1]), -1, first_cover)
+            new = real & tf.equal(tf.gather(first_cover, flat), candidate[:, tf.newaxis])
             # Cut at the budget: every candidate before the one that uses it up,
             # and only as many of that one's new tokens, in order, as are left.
             remaining = budget - count
