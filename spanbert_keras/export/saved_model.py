@@ -305,7 +305,8 @@ def spans_from_mask_runs(token_ids, padding_mask, mask_id, max_pair_targets):
         max_pair_targets: int, rows of the SBO position table.
 
     Returns:
-        A dict, M = the most targets of a row in the batch: `mask_positions`
+        A dict, M = the most targets of a row in the batch (1 for an empty
+        batch): `mask_positions`
         int32 [B, M] (ascending, padded with 0), `mask_weights` float32
         [B, M], `span_boundaries` int32 [B, M, 2], `span_offsets` int32
         [B, M], `sbo_weights` float32 [B, M] (1 where the offset is below
@@ -316,7 +317,9 @@ def spans_from_mask_runs(token_ids, padding_mask, mask_id, max_pair_targets):
     length = tf.shape(token_ids)[1]
     is_mask = tf.equal(token_ids, mask_id) & real
     counts = tf.reduce_sum(tf.cast(is_mask, tf.int32), axis=1)
-    slots = tf.reduce_max(tf.concat([counts, [0]], axis=0))
+    # An empty batch gets one (empty) slot: keras-hub's MLM head cannot
+    # gather zero positions from zero rows.
+    slots = tf.reduce_max(tf.concat([counts, [0], tf.cast(tf.equal(tf.shape(counts), 0), tf.int32)], axis=0))
     positions = tf.range(length, dtype=tf.int32)[tf.newaxis, :]
     keys = tf.where(is_mask, length - positions, 0)
     values, indices = tf.math.top_k(keys, k=slots)
@@ -449,6 +452,19 @@ class _ServingFunctions:
 
     def _cut(self, token_ids, padding_mask):
         """Keeps the first `length` positions; flags rows with real tokens beyond."""
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(token_ids),
+                tf.shape(padding_mask),
+                message="token_ids and padding_mask must have the same shape [B, T]",
+            ),
+            tf.debugging.assert_positive(
+                tf.shape(token_ids)[1],
+                message="token_ids must hold at least one position ([CLS] ... [SEP])",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            token_ids = tf.identity(token_ids)
         tail = tf.cast(tf.not_equal(padding_mask[:, self.length :], 0), tf.int32)
         truncated = tf.reduce_sum(tail, axis=1) > 0
         return token_ids[:, : self.length], padding_mask[:, : self.length], truncated

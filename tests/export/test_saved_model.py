@@ -524,7 +524,13 @@ def test_saved_model_cli_lists_the_documented_signatures(exported, kind):
     assert {k: {s: v[s] for s in ("inputs", "outputs")} for k, v in info["signatures"].items()} == listed
 
 
-def test_vocabulary_travels_in_assets(exported):
+@pytest.fixture(scope="module")
+def reloaded(exported):
+    """The moved text SavedModel, loaded in this process."""
+    return tf.saved_model.load(exported["text_dir"])
+
+
+def test_vocabulary_travels_in_assets(exported, reloaded):
     vocab = exported["vocabulary"]
     assert not os.path.exists(exported["vocab_dir"])  # the original file is gone
     assert not os.path.exists(exported["build_root"] + "/saved_models")  # moved
@@ -534,12 +540,36 @@ def test_vocabulary_travels_in_assets(exported):
             assert f.read().splitlines() == vocab.tokens
     # Reloaded from the moved directory (here, in-process), the id -> token
     # table reads the copy in assets/.
-    loaded = tf.saved_model.load(exported["text_dir"])
-    out = loaded.signatures["fill_spans"](text=tf.constant(["[MASK] was [MASK] ."]))
+    out = reloaded.signatures["fill_spans"](text=tf.constant(["[MASK] was [MASK] ."]))
     ids = out["mlm_top_ids"].numpy()
     tokens = decode(out["mlm_top_tokens"].numpy())
     assert tokens.shape == (1, 2, K)
     assert tokens.tolist() == np.array(vocab.tokens)[ids].tolist()
+
+
+def test_empty_batches_and_batches_without_masks(reloaded):
+    signatures = reloaded.signatures
+    empty = tf.constant([], tf.string)
+    out = signatures["serving_default"](text=empty)
+    assert out["sequence_output"].shape == (0, L, H) and out["truncated"].shape == (0,)
+    out = signatures["fill_spans"](text=empty)
+    assert out["mlm_top_tokens"].shape[0] == 0
+    out = signatures["mask_and_score"](text=empty)
+    assert out["loss"].shape == (0,) and out["mask_ids"].shape == (0, P)
+    out = signatures["fill_spans"](text=tf.constant(["no mask here", ""]))
+    assert out["mask_positions"].shape == (2, 0)
+    assert out["sbo_top_log_probs"].shape == (2, 0, K)
+    out = signatures["mask_and_score"](text=tf.constant(["", ""]))
+    assert out["mask_weights"].numpy().sum() == 0
+    assert out["loss"].numpy().tolist() == [0.0, 0.0]  # no target, no loss
+    out = signatures["encode"](
+        token_ids=tf.zeros([0, 4], tf.int32), padding_mask=tf.zeros([0, 4], tf.int32)
+    )
+    assert out["pooled_output"].shape == (0, H)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least one position"):
+        signatures["encode"](token_ids=tf.zeros([2, 0], tf.int32), padding_mask=tf.zeros([2, 0], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same shape"):
+        signatures["encode"](token_ids=tf.zeros([2, 4], tf.int32), padding_mask=tf.zeros([2, 3], tf.int32))
 
 
 def test_export_info_lists_the_ops_and_the_oldest_tf_serving(exported):
@@ -616,7 +646,7 @@ def test_in_graph_helpers_on_edge_cases():
     token_ids, padding_mask, truncated = saved_model.pack_text_ids(empty, 6, 2, 3, 0)
     assert token_ids.shape == (0, 6) and truncated.shape == (0,)
     spans = saved_model.spans_from_mask_runs(token_ids, padding_mask, 4, 2)
-    assert spans["mask_positions"].shape == (0, 0)
+    assert spans["mask_positions"].shape == (0, 1)  # one empty slot
     spans = saved_model.spans_from_mask_runs([[2, 5, 3]], [[1, 1, 1]], 4, 2)
     assert spans["span_boundaries"].shape == (1, 0, 2)
     # A run at position 0 (no [CLS]) and a run longer than the SBO table.
