@@ -175,7 +175,7 @@ def _export(args):
         path = os.path.join(os.path.dirname(os.path.dirname(version_dir)), f"{name}{suffix}.tflite")
         export_tflite(model, path, signature="encode",
                       quantization=None if args.quantization == "none" else args.quantization,
-                      max_seq_length=config.data.max_seq_length)
+                      max_seq_length=config.data.max_seq_length, overwrite=args.overwrite)
         print(f"TFLite: {path}")
 
 
