@@ -78,9 +78,16 @@ def synthetic_batch(batch_size, seq_len, num_targets, vocabulary_size, seed=0):
     }
 
 
-def _measure(kind, args, queue):
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+KINDS = ("mlm", "mlm_step", "spanbert")
+LABELS = {
+    "mlm": "BertMaskedLM (Keras step)",
+    "mlm_step": "MLM head, SpanBERT step",
+    "spanbert": "SpanBertPretrainer",
+}
+
+
+def _build(kind, args):
+    """Returns (compiled model, dataset) for one of KINDS; same seed, same weights."""
     import keras
     import keras_hub
     import tensorflow as tf
@@ -93,30 +100,6 @@ def _measure(kind, args, queue):
     from spanbert_keras.training.optimizer import AdamWeightDecay
     from spanbert_keras.training.schedule import WarmupLinearDecay
 
-    keras.utils.set_random_seed(0)
-    gpus = tf.config.list_physical_devices("GPU")
-    config = ModelConfig.from_preset(
-        args.preset, max_sequence_length=max(512, args.seq_len)
-    )
-    training = TrainingConfig()
-    backbone = build_backbone(
-        config, args.vocab_size, max_seq_length=args.seq_len, dtype=args.dtype
-    )
-    total = args.warmup_steps + args.steps + 10
-
-    def optimizer(**extra):
-        return AdamWeightDecay(
-            learning_rate=WarmupLinearDecay(training.learning_rate, 5, total),
-            weight_decay=training.weight_decay,
-            beta_1=training.beta_1,
-            beta_2=training.beta_2,
-            epsilon=training.epsilon,
-            **extra,
-        )
-
-    batch = synthetic_batch(
-        args.batch_size, args.seq_len, args.num_targets, args.vocab_size
-    )
     class MlmOnlyPretrainer(SpanBertPretrainer):
         """SpanBERT's step with the MLM head only (benchmark baseline)."""
 
@@ -140,6 +123,25 @@ def _measure(kind, args, queue):
                 "sbo_count": zero,
             }
 
+    keras.utils.set_random_seed(0)
+    config = ModelConfig.from_preset(args.preset, max_sequence_length=max(512, args.seq_len))
+    training = TrainingConfig()
+    backbone = build_backbone(
+        config, args.vocab_size, max_seq_length=args.seq_len, dtype=args.dtype
+    )
+    total = 1_000_000
+
+    def optimizer(**extra):
+        return AdamWeightDecay(
+            learning_rate=WarmupLinearDecay(training.learning_rate, 5, total),
+            weight_decay=training.weight_decay,
+            beta_1=training.beta_1,
+            beta_2=training.beta_2,
+            epsilon=training.epsilon,
+            **extra,
+        )
+
+    batch = synthetic_batch(args.batch_size, args.seq_len, args.num_targets, args.vocab_size)
     if kind in ("spanbert", "mlm_step"):
         model_class = SpanBertPretrainer if kind == "spanbert" else MlmOnlyPretrainer
         model = model_class(
@@ -162,61 +164,90 @@ def _measure(kind, args, queue):
         x = {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask")}
         x["mask_positions"] = batch["mask_positions"]
         element = (x, batch["mask_ids"], batch["mask_weights"])
-    dataset = tf.data.Dataset.from_tensors(element).repeat().prefetch(2)
+    return model, tf.data.Dataset.from_tensors(element).repeat().prefetch(2)
 
-    class StepTimer(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
 
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.start)
+def _setup_child():
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
 
-    times = []
-    model.fit(dataset, steps_per_epoch=args.warmup_steps, epochs=1, verbose=0)
+    warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+    warnings.filterwarnings("ignore", message=".*Gradients do not exist.*")
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    return tf
+
+
+def _device_name(tf):
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+
+
+def _memory(kind, args, queue):
+    """Peak memory of one model's training, alone in this process."""
+    tf = _setup_child()
+    model, dataset = _build(kind, args)
+    gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         tf.config.experimental.reset_memory_stats("GPU:0")
-    times = []
-    start = time.perf_counter()
-    history = model.fit(
-        dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, callbacks=[StepTimer()]
-    )
-    elapsed = time.perf_counter() - start
-    # The median step is robust to other processes sharing the machine.
-    step_s = float(sorted(times)[len(times) // 2])
-    loss = float(history.history["loss"][-1])
+    model.fit(dataset, steps_per_epoch=args.warmup_steps + 2, epochs=1, verbose=0)
     if gpus:
-        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
-        memory = ("GPU", peak)
-        device = tf.config.experimental.get_device_details(gpus[0]).get(
-            "device_name", "GPU"
-        )
+        peak, what = tf.config.experimental.get_memory_info("GPU:0")["peak"], "GPU"
     else:
-        memory = ("host RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-        device = "CPU"
-    queue.put(
-        {
-            "model": kind,
-            "step_s": step_s,
-            "mean_step_s": elapsed / args.steps,
-            "tokens_per_s": args.batch_size * args.seq_len / step_s,
-            "peak_memory_bytes": memory[1],
-            "memory_kind": memory[0],
-            "device": device,
-            "loss": loss,
-            "params": int(sum(math.prod(v.shape) for v in model.trainable_variables)),
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        what = "host max RSS"
+    queue.put({"peak_memory_bytes": int(peak), "memory_kind": what})
+
+
+def _timing(args, queue):
+    """Step times of all models in one process, alternating models step by
+    step, so that other load on the machine affects them alike."""
+    tf = _setup_child()
+
+    built, steps, times = {}, {}, {}
+    for kind in KINDS:
+        model, dataset = _build(kind, args)
+        model.fit(dataset, steps_per_epoch=args.warmup_steps, epochs=1, verbose=0)
+        model.make_train_function()  # the compiled step `fit` uses
+        built[kind] = model
+        steps[kind] = (model.train_function, iter(dataset))
+        times[kind] = []
+    losses = {}
+    for index in range(args.rounds * args.steps):
+        shift = index % len(KINDS)
+        for kind in KINDS[shift:] + KINDS[:shift]:
+            function, iterator = steps[kind]
+            start = time.perf_counter()
+            logs = function(iterator)
+            losses[kind] = float(logs["loss"])  # waits for the step to finish
+            times[kind].append(time.perf_counter() - start)
+    result = {"device": _device_name(tf)}
+    for kind in KINDS:
+        ordered = sorted(times[kind])
+        result[kind] = {
+            "step_s": ordered[len(ordered) // 2],  # median: robust to other load
+            "mean_step_s": sum(ordered) / len(ordered),
+            "loss": losses[kind],
+            "params": int(sum(math.prod(v.shape) for v in built[kind].trainable_variables)),
         }
-    )
+    queue.put(result)
 
 
-def _run_isolated(kind, args):
+def _run_isolated(target, *args):
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_measure, args=(kind, args, queue))
+    process = context.Process(target=target, args=(*args, queue))
     process.start()
+    result = queue.get()  # before join: a full pipe would block the child
     process.join()
-    if process.exitcode != 0 or queue.empty():
-        raise RuntimeError(f"The {kind} measurement failed (exit {process.exitcode}).")
-    return queue.get()
+    if process.exitcode != 0:
+        raise RuntimeError(f"{target.__name__}{args[:1]} failed (exit {process.exitcode}).")
+    return result
 
 
 def main(argv=None):
@@ -233,8 +264,12 @@ def main(argv=None):
     )
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--jit", action="store_true", help="jit_compile=True (XLA)")
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (steps alternate)")
+    parser.add_argument("--warmup-steps", type=int, default=3)
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the per-model peak-memory runs"
+    )
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
     if args.num_targets is None:
@@ -248,60 +283,58 @@ def main(argv=None):
     print(
         f"preset={args.preset} seq_len={args.seq_len} batch={args.batch_size} "
         f"P={args.num_targets} vocab={args.vocab_size} dtype={args.dtype} "
-        f"jit={args.jit} steps={args.steps} (after {args.warmup_steps} warm-up)",
+        f"jit={args.jit}; {args.rounds * args.steps} timed steps per model, alternating "
+        f"(after {args.warmup_steps} warm-up steps)",
         flush=True,
     )
-    results = {kind: _run_isolated(kind, args) for kind in ("mlm", "mlm_step", "spanbert")}
+    memory = {}
+    if not args.no_memory:
+        memory = {kind: _run_isolated(_memory, kind, args) for kind in KINDS}
+    timing = _run_isolated(_timing, args)
     config = ModelConfig.from_preset(args.preset)
     share = args.num_targets / args.seq_len
-    peak = peak_flops(results["spanbert"]["device"])
-    print(f"device: {results['spanbert']['device']}")
-    print(
-        f"{'model':<26}{'tokens/s':>10}{'step ms':>10}{'peak mem MiB':>14}{'MFU':>8}"
-    )
-    labels = (
-        ("mlm", "BertMaskedLM (Keras step)"),
-        ("mlm_step", "MLM head, SpanBERT step"),
-        ("spanbert", "SpanBertPretrainer"),
-    )
-    for kind, label in labels:
-        r = results[kind]
-        fpt = flops_per_token(
-            config,
-            args.vocab_size,
-            args.seq_len,
-            targets_per_token=share,
+    peak = peak_flops(timing["device"])
+    print(f"device: {timing['device']}")
+    print(f"{'model':<26}{'tokens/s':>10}{'step ms':>10}{'peak mem MiB':>14}{'MFU':>8}")
+    results = {}
+    for kind in KINDS:
+        r = dict(timing[kind], **memory.get(kind, {}))
+        r["tokens_per_s"] = args.batch_size * args.seq_len / r["step_s"]
+        r["flops_per_token"] = flops_per_token(
+            config, args.vocab_size, args.seq_len, targets_per_token=share,
             sbo=kind == "spanbert",
         )
-        mfu = model_flops_utilisation(r["tokens_per_s"], fpt, peak)
-        r["flops_per_token"] = fpt
-        r["mfu"] = mfu
+        r["mfu"] = model_flops_utilisation(r["tokens_per_s"], r["flops_per_token"], peak)
+        results[kind] = r
+        mem = r.get("peak_memory_bytes")
+        mem_text = "-" if mem is None else f"{mem / 2**20:.0f}"
+        mfu_text = "-" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
+        where = "" if mem is None else f"   ({r['memory_kind']})"
         print(
-            f"{label:<26}{r['tokens_per_s']:>10.0f}{1000 * r['step_s']:>10.1f}"
-            f"{r['peak_memory_bytes'] / 2**20:>14.0f}"
-            f"{'' if mfu is None else f'{100 * mfu:.1f}%':>8}"
-            f"   ({r['memory_kind']})"
+            f"{LABELS[kind]:<26}{r['tokens_per_s']:>10.0f}{1000 * r['step_s']:>10.1f}"
+            f"{mem_text:>14}{mfu_text:>8}{where}"
         )
     ratio = results["spanbert"]["step_s"] / results["mlm"]["step_s"]
-    head_ratio = results["spanbert"]["step_s"] / results["mlm_step"]["step_s"]
+    same_step = results["spanbert"]["step_s"] / results["mlm_step"]["step_s"]
     verdict = "meets" if ratio <= TARGET_RATIO else "misses"
     print(
         f"SpanBertPretrainer / BertMaskedLM step time: {ratio:.3f}x "
         f"({verdict} the <= {TARGET_RATIO}x target)"
     )
-    print(f"SpanBertPretrainer / MLM head with the same step: {head_ratio:.3f}x")
+    print(f"SpanBertPretrainer / MLM head with the same step: {same_step:.3f}x")
+    flop_ratio = results["spanbert"]["flops_per_token"] / results["mlm"]["flops_per_token"]
+    print(f"(model FLOPs ratio, SBO head included / MLM only: {flop_ratio:.3f}x)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(
-                {
-                    "args": vars(args),
-                    "results": results,
-                    "ratio": ratio,
-                    "ratio_same_step": head_ratio,
-                },
-                f,
-                indent=2,
-            )
+            summary = {
+                "args": vars(args),
+                "device": timing["device"],
+                "results": results,
+                "ratio": ratio,
+                "ratio_same_step": same_step,
+                "flops_ratio": flop_ratio,
+            }
+            json.dump(summary, f, indent=2)
     return 0
 
 
