@@ -119,10 +119,15 @@ class SpanMasker(keras.layers.Layer):
     the start of the anchor's word, token by token, stopping the moment the
     budget is used (so the last span may end inside a word). Spans stop at the
     first non-maskable token ([SEP]). Overlapping or adjacent spans merge.
-    The draws are vectorised: many candidate spans are drawn at once, and the
-    reference's sequential acceptance rule and budget cut are applied to them
-    exactly, in order; more rounds of candidates are drawn only if a block
-    needs them.
+    The draws are vectorised and the graph has no loop or branch: a batch of
+    candidate spans is drawn at once, in the reference's order, and its
+    sequential rules are applied to them in parallel (a candidate whose anchor
+    an accepted earlier span covers is dropped, as the reference draws again;
+    tokens are taken in order until the budget is used). This is the
+    reference's procedure exactly, except in two rare events: a chain of more than
+    6 successive rejections, which is left unsettled, and a block that needs
+    more candidates than were drawn (many standard deviations above the mean),
+    whose budget the first free tokens then complete.
 
     Replacement is decided once per merged span ("span", "whole_word") or per
     token ("token"): `mask_token_rate` of the time every token becomes
@@ -374,11 +379,18 @@ class SpanMasker(keras.layers.Layer):
             tf.math.ceil(tf.cast(num_maskable, tf.float64) * self.mask_rate), tf.int32
         )
         budget = tf.minimum(budget, slots)
+        # The largest budget a block of this length can have.
+        if isinstance(slots, int) and token_ids.shape[1] is not None:
+            max_budget = min(slots, math.ceil(self.mask_rate * token_ids.shape[1]))
+        else:
+            max_budget = tf.minimum(
+                slots, tf.cast(tf.math.ceil(tf.cast(length, tf.float64) * self.mask_rate), tf.int32)
+            )
         if self.scheme == "token":
-            mask = self._select_tokens(keys, maskable, budget)
+            mask = self._select_tokens(keys, maskable, budget, max_budget)
         else:
             mask = self._select_spans(
-                keys, maskable, maskable_count, word_count, num_maskable, budget, slots
+                keys, maskable, maskable_count, word_count, num_maskable, budget, max_budget
             )
 
         # Targets in position order (tf.where lists them row-major).
@@ -564,14 +576,14 @@ class SpanMasker(keras.layers.Layer):
         bits = _random_bits(base, _STREAM_INPUT_HASH, tf.range(length))
         return _mix64(base + tf.reduce_sum(_mix64(bits + values), axis=1))
 
-    def _select_tokens(self, keys, maskable, budget):
+    def _select_tokens(self, keys, maskable, budget, max_budget):
         """BERT: `budget` distinct maskable positions, uniformly."""
         length = tf.shape(maskable)[1]
         bits = _random_bits(keys, _STREAM_CANDIDATES, tf.range(length))
         scores = tf.where(
             maskable, tf.cast(tf.bitwise.right_shift(bits, _u64(1)), tf.int64), -1
         )
-        k = tf.minimum(tf.reduce_max(budget), length)
+        k = max_budget
         _, chosen = tf.math.top_k(scores, k=k)
         keep = tf.range(k)[tf.newaxis, :] < budget[:, tf.newaxis]
         rows = tf.broadcast_to(tf.range(tf.shape(maskable)[0])[:, tf.newaxis], tf.shape(chosen))
@@ -579,8 +591,8 @@ class SpanMasker(keras.layers.Layer):
         selected = tf.scatter_nd(indices, tf.cast(keep, tf.int32), tf.shape(maskable))
         return selected > 0
 
-    def candidates_per_block(self, slots):
-        """How many candidate spans are drawn per block, for `slots` targets.
+    def _candidates_per_block(self, max_budget):
+        """How many candidate spans are drawn per block, for budgets up to `max_budget`.
 
         The reference needs about `S = budget / E[span words]` accepted spans,
         plus the anchors it draws again; this leaves a margin of many standard
@@ -591,14 +603,14 @@ class SpanMasker(keras.layers.Layer):
         probs = self.geometric_p * (1.0 - self.geometric_p) ** (lengths - 1)
         mean_words = 1.0 if self.scheme == "whole_word" else float(lengths @ probs / probs.sum())
         rejection = 1.0 / (1.0 - min(self.mask_rate, 0.9))
-        if isinstance(slots, int):
-            spans = slots / mean_words
+        if isinstance(max_budget, int):
+            spans = max_budget / mean_words
             return math.ceil(1.2 * spans * rejection + 4.0 * math.sqrt(spans)) + 8
-        spans = tf.cast(slots, tf.float64) / mean_words
+        spans = tf.cast(max_budget, tf.float64) / mean_words
         return tf.cast(tf.math.ceil(1.2 * spans * rejection + 4.0 * tf.sqrt(spans)), tf.int32) + 8
 
     def _select_spans(
-        self, keys, maskable, maskable_count, word_count, num_maskable, budget, slots
+        self, keys, maskable, maskable_count, word_count, num_maskable, budget, max_budget
     ):
         """The reference span loop, applied to a batch of candidate spans at once.
 
@@ -612,7 +624,7 @@ class SpanMasker(keras.layers.Layer):
         batch = tf.shape(maskable_count)[0]
         length = tf.shape(maskable_count)[1]
         whole_word = self.scheme == "whole_word"
-        per_round = self.candidates_per_block(slots)
+        per_round = self._candidates_per_block(max_budget)
         candidate = tf.range(per_round, dtype=tf.int32)
         earlier = candidate[tf.newaxis, :] < candidate[:, tf.newaxis]  # [k, j]: j < k
         row_offset = tf.range(batch)[:, tf.newaxis] * length

@@ -1,6 +1,7 @@
 """SpanMasker: contract, literal ids, invariants, seeds, graph modes, and
 statistics against the NumPy reference oracle on the demo corpus."""
 
+import doctest
 import math
 import os
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from spanbert_keras.data import span_masker as span_masker_module
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.resources import DEMO_CORPUS
@@ -133,6 +135,11 @@ def to_numpy(out):
 
 
 # -------------------------------------------------------- construction
+
+
+def test_docstring_example_runs():
+    result = doctest.testmod(span_masker_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_config_round_trip_and_vocabulary_forms(tmp_path):
@@ -364,6 +371,19 @@ def test_invariants_on_real_blocks(demo_vocabulary, austen_ids, tables, scheme, 
         assert max(splits_per_block) <= 1
 
 
+def test_budget_is_met_when_the_candidates_run_out(demo_vocabulary, austen_ids, monkeypatch):
+    """With too few candidate spans drawn, the first free tokens complete the budget."""
+    monkeypatch.setattr(SpanMasker, "_candidates_per_block", lambda self, max_budget: 2)
+    blocks = make_blocks(austen_ids, demo_vocabulary, 64, 20, lengths=[62] * 10 + [30] * 10)
+    out = to_numpy(SpanMasker(demo_vocabulary, mask_rate=0.5)(batch_inputs(blocks)))
+    counts = out["mask_weights"].sum(axis=1)
+    assert counts.tolist() == [31] * 10 + [15] * 10
+    for row in range(20):
+        positions = out["mask_positions"][row][out["mask_weights"][row] > 0]
+        assert len(set(positions.tolist())) == len(positions)
+        assert not demo_vocabulary.is_special[blocks[row][positions]].any()
+
+
 # --------------------------------------------------- seeds and graph modes
 
 
@@ -500,6 +520,23 @@ def test_span_statistics_match_the_reference(
     for kind, share in enumerate((0.8, 0.1, 0.1)):
         assert abs(np.mean(treatment == kind) - share) < 0.015, kind
         assert abs(np.mean(treatment == kind) - np.mean(ref_treatment == kind)) < 0.015, kind
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"mask_rate": 0.4}, {"geometric_p": 0.5, "max_span_words": 5}],
+    ids=["rate0.4", "p0.5"],
+)
+def test_other_rates_match_the_reference(demo_vocabulary, austen_ids, tables, options):
+    blocks = make_blocks(austen_ids, demo_vocabulary, 128, 1500, start=54_321)
+    out = run_masker(SpanMasker(demo_vocabulary, **options), blocks)
+    ref = run_reference(blocks, tables, seed=3, **options)
+    pieces, words, _ = span_table(out, blocks, tables)
+    ref_pieces, ref_words, _ = span_table(ref, blocks, tables)
+    assert out["mask_weights"].sum() == ref["mask_weights"].sum()
+    assert total_variation(pieces, ref_pieces) < 0.03
+    assert total_variation(words, ref_words) < 0.03
+    assert abs(words.mean() - ref_words.mean()) < 0.1
 
 
 @pytest.mark.parametrize("scheme", ["whole_word", "token"])
