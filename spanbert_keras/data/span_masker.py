@@ -94,8 +94,25 @@ def _running_counts(maskable, word_start):
 
 
 def _searchsorted(sorted_rows, values):
-    """Batched `searchsorted(side="left")`: first index with row[i] >= value."""
-    return tf.searchsorted(sorted_rows, values, side="left", out_type=tf.int32)
+    """Row-wise `searchsorted(side="left")` on [B, L] rows and [B, N] values.
+
+    The raw op: `tf.searchsorted` adds reshapes around it (ops are not free
+    inside tf.data).
+    """
+    return tf.raw_ops.LowerBound(sorted_inputs=sorted_rows, values=values, out_type=tf.int32)
+
+
+def _dim(tensor, axis):
+    """The static size of `axis` if known, else the dynamic one."""
+    size = tensor.shape[axis]
+    return size if size is not None else tf.shape(tensor)[axis]
+
+
+def _arange(size):
+    """0..size-1 as int32: a constant when `size` is static."""
+    if isinstance(size, int):
+        return tf.constant(np.arange(size, dtype=np.int32))
+    return tf.range(size)
 
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
@@ -360,8 +377,8 @@ class SpanMasker(keras.layers.Layer):
 
     def call(self, inputs):
         token_ids, padding_mask, segment_ids, seeds, unbatched = self._check_inputs(inputs)
-        batch = tf.shape(token_ids)[0]
-        length = tf.shape(token_ids)[1]
+        batch = _dim(token_ids, 0)
+        length = _dim(token_ids, 1)
         slots = self._slots(token_ids)
         keys = self._example_keys(token_ids, padding_mask, seeds)
 
@@ -402,8 +419,8 @@ class SpanMasker(keras.layers.Layer):
             tf.math.unsorted_segment_sum(columns, rows * slots + rank, batch * slots),
             [batch, slots],
         )
-        valid = tf.range(slots) < per_row[:, tf.newaxis]
-        row = tf.range(batch)[:, tf.newaxis]
+        valid = _arange(slots) < per_row[:, tf.newaxis]
+        row = _arange(batch)[:, tf.newaxis]
         row_offset = row * length
         flat_positions = positions + row_offset
 
@@ -447,8 +464,8 @@ class SpanMasker(keras.layers.Layer):
             [batch, length],
         )
 
-        clipped_left = tf.clip_by_value(left, 0, length - 1)
-        clipped_right = tf.clip_by_value(right, 0, length - 1)
+        clipped_left = tf.maximum(left, 0)  # start >= 0, end < L
+        clipped_right = tf.minimum(right, length - 1)
         flat_padding = tf.reshape(padding_mask, [-1])
         has_sbo = (
             valid
@@ -566,20 +583,19 @@ class SpanMasker(keras.layers.Layer):
     def _example_keys(self, token_ids, padding_mask, seeds):
         """One uint64 key per example."""
         if seeds is not None:
-            seeds = tf.cast(seeds, tf.int64)
-            first = _mix64(tf.bitcast(seeds[:, 0], tf.uint64) + _u64(_GOLDEN))
-            return _mix64(first + tf.bitcast(seeds[:, 1], tf.uint64) * _u64(_MIX_2))
+            seeds = tf.bitcast(tf.cast(seeds, tf.int64), tf.uint64)
+            return _mix64(seeds[:, 0] * _u64(_MIX_1) + seeds[:, 1])
         # Static masking: a hash of the block's tokens and the layer's base seed.
-        length = tf.shape(token_ids)[1]
+        length = _dim(token_ids, 1)
         base = tf.fill(tf.shape(token_ids)[:1], _u64(self._base_seed))
         values = tf.cast(tf.where(padding_mask, token_ids + 1, 0), tf.uint64)
-        bits = _random_bits(base, _STREAM_INPUT_HASH, tf.range(length))
+        bits = _random_bits(base, _STREAM_INPUT_HASH, _arange(length))
         return _mix64(base + tf.reduce_sum(_mix64(bits + values), axis=1))
 
     def _select_tokens(self, keys, maskable, budget, max_budget):
         """BERT: `budget` distinct maskable positions, uniformly."""
-        length = tf.shape(maskable)[1]
-        bits = _random_bits(keys, _STREAM_CANDIDATES, tf.range(length))
+        length = _dim(maskable, 1)
+        bits = _random_bits(keys, _STREAM_CANDIDATES, _arange(length))
         scores = tf.where(
             maskable, tf.cast(tf.bitwise.right_shift(bits, _u64(1)), tf.int64), -1
         )
@@ -621,15 +637,15 @@ class SpanMasker(keras.layers.Layer):
         Returns:
             bool [B, L], the masked positions.
         """
-        batch = tf.shape(maskable_count)[0]
-        length = tf.shape(maskable_count)[1]
+        batch = _dim(maskable_count, 0)
+        length = _dim(maskable_count, 1)
         whole_word = self.scheme == "whole_word"
         per_round = self._candidates_per_block(max_budget)
-        candidate = tf.range(per_round, dtype=tf.int32)
+        candidate = _arange(per_round)
         earlier = candidate[tf.newaxis, :] < candidate[:, tf.newaxis]  # [k, j]: j < k
-        row_offset = tf.range(batch)[:, tf.newaxis] * length
+        row_offset = _arange(batch)[:, tf.newaxis] * length
         # Running count of non-maskable positions ([CLS], [SEP], padding).
-        barrier_count = tf.range(1, length + 1)[tf.newaxis, :] - maskable_count
+        barrier_count = (_arange(length) + 1) - maskable_count
 
         # The candidates, in the order the reference would draw them: a length
         # in words and an anchor uniform over the maskable positions; the span
