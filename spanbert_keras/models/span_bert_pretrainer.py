@@ -31,7 +31,7 @@ class BertMaskedLMHead(keras_hub.layers.MaskedLMHead):
         x = ops.take_along_axis(inputs, positions, axis=1)
         x = self._intermediate_dense(x)
         x = self._intermediate_layer_norm(x)
-        if self.token_embedding:
+        if self.token_embedding is not None:
             outputs = self.token_embedding(x, reverse=True)
         else:
             outputs = ops.matmul(x, self._kernel)
