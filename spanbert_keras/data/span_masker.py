@@ -441,8 +441,9 @@ class SpanMasker(keras.layers.Layer):
             valid, tf.cumsum(tf.cast(opens, tf.int32), axis=1) - 1 + row * slots, batch * slots
         )
         packed = tf.bitwise.left_shift(tf.cast(positions, tf.int64), _i64(32)) + low_bits
-        first = tf.gather(tf.math.unsorted_segment_min(packed, span_id, batch * slots + 1), span_id)
-        end = tf.gather(tf.math.unsorted_segment_max(positions, span_id, batch * slots + 1), span_id)
+        spans = batch * slots + 1
+        first = tf.gather(tf.math.unsorted_segment_min(packed, span_id, spans), span_id)
+        end = tf.gather(tf.math.unsorted_segment_max(positions, span_id, spans), span_id)
         start = tf.cast(tf.bitwise.right_shift(first, _i64(32)), tf.int32)
         if self.scheme != "token":
             low_bits = tf.bitwise.bitwise_and(first, _i64(0xFFFFFFFF))
@@ -716,7 +717,8 @@ class SpanMasker(keras.layers.Layer):
         # unsettled chain of rejections), the first free tokens complete it.
         count = tf.reduce_sum(tf.cast(take, tf.int32), axis=[1, 2])
         free = maskable & ~mask
-        fill = free & (tf.cumsum(tf.cast(free, tf.int32), axis=1) <= (budget - count)[:, tf.newaxis])
+        shortfall = (budget - count)[:, tf.newaxis]
+        fill = free & (tf.cumsum(tf.cast(free, tf.int32), axis=1) <= shortfall)
         return mask | fill
 
 
