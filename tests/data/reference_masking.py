@@ -1,4 +1,4 @@
-"""A NumPy oracle of SpanBERT's masking (SPEC section 2), one block at a time.
+"""A NumPy oracle of SpanBERT's masking (the authors' procedure), per block.
 
 Test-only code: a direct, loop-based transcription of the reference procedure
 that the in-graph `SpanMasker` is compared against. It works on the content of
