@@ -31,7 +31,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/text_pipeline.py
-	$(PY) benchmarks/span_masking.py
+	$(PY) benchmarks/masking.py
 	$(PY) benchmarks/train_step.py
 
 clean:

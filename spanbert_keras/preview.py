@@ -3,6 +3,8 @@
 Used by `spanbert-keras preview`; works in a notebook too (`color=False`).
 """
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -22,13 +24,7 @@ def mask_text(text, vocabulary, max_seq_length=512, seed=0, masking=None):
         raise ValueError("The text holds no token: give some words to mask.")
     truncated = len(ids) > max_seq_length - 2
     ids = [vocabulary.cls_id] + ids[: max_seq_length - 2] + [vocabulary.sep_id]
-    options = {} if masking is None else {
-        "scheme": masking.scheme, "mask_rate": masking.mask_rate,
-        "geometric_p": masking.geometric_p, "max_span_words": masking.max_span_words,
-        "max_pair_targets": masking.max_pair_targets,
-        "mask_token_rate": masking.mask_token_rate,
-        "random_token_rate": masking.random_token_rate,
-    }
+    options = {} if masking is None else dataclasses.asdict(masking)
     masker = SpanMasker(vocabulary=vocabulary, **options)
     batch = masker({
         "token_ids": tf.constant([ids], tf.int32),

@@ -12,6 +12,8 @@ run resumed at epoch `start_epoch` sees the batches an uninterrupted run
 would have seen there, and never the masks of an earlier epoch again.
 """
 
+import dataclasses
+
 import tensorflow as tf
 
 from spanbert_keras.config import MaskingConfig
@@ -95,17 +97,7 @@ def pretraining_dataset(
     masking = masking or MaskingConfig()
     vocabulary = load_vocabulary(vocabulary)
     tokenizer = SpanBertTokenizer(vocabulary)
-    masker = SpanMasker(
-        vocabulary=vocabulary,
-        scheme=masking.scheme,
-        mask_rate=masking.mask_rate,
-        geometric_p=masking.geometric_p,
-        max_span_words=masking.max_span_words,
-        max_predictions=masking.max_predictions,
-        max_pair_targets=masking.max_pair_targets,
-        mask_token_rate=masking.mask_token_rate,
-        random_token_rate=masking.random_token_rate,
-    )
+    masker = SpanMasker(vocabulary=vocabulary, **dataclasses.asdict(masking))
     worker = input_context.input_pipeline_id if input_context is not None else 0
 
     def one_epoch(epoch):

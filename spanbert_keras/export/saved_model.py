@@ -72,6 +72,7 @@ Serving with TF Serving (REST on port 8501):
     served.signatures["fill_spans"](text=tf.constant(["It is a [MASK] ."]))
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -738,8 +739,6 @@ def _config_dict(config):
         return None
     if hasattr(config, "to_dict"):
         return config.to_dict()
-    import dataclasses
-
     if dataclasses.is_dataclass(config):
         return dataclasses.asdict(config)
     if isinstance(config, dict):
@@ -823,13 +822,6 @@ def _build_masker(vocabulary, masking_config, config, model):
     data = getattr(config, "data", None)
     return SpanMasker(
         vocabulary=vocabulary,
-        scheme=masking.scheme,
-        mask_rate=masking.mask_rate,
-        geometric_p=masking.geometric_p,
-        max_span_words=masking.max_span_words,
-        max_predictions=masking.max_predictions,
-        max_pair_targets=masking.max_pair_targets,
-        mask_token_rate=masking.mask_token_rate,
-        random_token_rate=masking.random_token_rate,
         seed=int(getattr(data, "seed", 0) or 0),
+        **dataclasses.asdict(masking),
     )

@@ -1,7 +1,7 @@
 """Masking throughput: SpanMasker vs keras-hub's MaskedLMMaskGenerator vs the
 NumPy reference, on the same blocks of the demo corpus, in one process.
 
-    python benchmarks/span_masking.py [--length 512] [--batch-size 64]
+    python benchmarks/masking.py [--length 512] [--batch-size 64]
 
 * SpanMasker (span scheme by default): batched blocks in `tf.data`,
   `map(num_parallel_calls=AUTOTUNE)`, per-example seeds as the pre-training
