@@ -172,7 +172,7 @@ def export_saved_model(
     >>> sorted(os.listdir(os.path.join(root, "saved_models")))
     ['cat', 'cat-ids']
     """
-    _check_model(model)
+    check_model(model)
     vocabulary = load_vocabulary(vocabulary)
     backbone = model.backbone
     if vocabulary.size != backbone.vocabulary_size:
@@ -752,7 +752,8 @@ def _config_dict(config):
 # ------------------------------------------------------------------ checking
 
 
-def _check_model(model):
+def check_model(model):
+    """Raises a TypeError unless `model` has a SpanBertPretrainer's parts."""
     missing = [a for a in ("backbone", "mlm_head", "sbo_head") if not hasattr(model, a)]
     if missing:
         raise TypeError(

@@ -47,6 +47,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from spanbert_keras.export.saved_model import check_model
+
 SIGNATURES = ("encode", "fill_spans")
 QUANTIZATIONS = (None, "dynamic_range", "float16")
 
@@ -100,7 +102,7 @@ def export_tflite(
     >>> out["sequence_output"].shape
     (1, 3, 16)
     """
-    _check_model(model)
+    check_model(model)
     if signature not in SIGNATURES:
         raise ValueError(
             f"`signature` must be one of {SIGNATURES}. Received: signature={signature!r}"
@@ -247,11 +249,3 @@ def _float32_config(value):
         return [_float32_config(item) for item in value]
     return value
 
-
-def _check_model(model):
-    missing = [a for a in ("backbone", "mlm_head", "sbo_head") if not hasattr(model, a)]
-    if missing:
-        raise TypeError(
-            "`model` must be a SpanBertPretrainer (with `backbone`, `mlm_head` and "
-            f"`sbo_head`); {type(model).__name__} lacks {missing}."
-        )
