@@ -8,11 +8,11 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def readme_section(title):
+def readme_section(title, language="bash"):
     with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
         text = f.read()
     section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
 
 
 def test_readme_starts_with_the_two_commands():
@@ -27,18 +27,33 @@ def test_readme_starts_with_the_two_commands():
         assert "make test" in f.read()
 
 
-def test_command_line_block_runs_as_written(tmp_path):
-    blocks = readme_section("The command line")
-    assert len(blocks) == 1
-    # A workspace that looks like the repository (same relative paths), so
-    # that everything the commands write stays in a temporary directory.
+def workspace(tmp_path):
+    """A directory that looks like the repository (same relative paths), so
+    that everything the README's code writes stays in a temporary directory."""
     for name in ("spanbert_keras", "pipelines"):
         os.symlink(os.path.join(REPO, name), tmp_path / name)
     os.symlink(sys.prefix, tmp_path / ".venv")  # the environment running the tests
-    script = "set -euo pipefail\n" + blocks[0]
-    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=900,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return tmp_path
+
+
+def run(command, cwd):
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_python_quickstart_runs_as_written(tmp_path):
+    blocks = readme_section("Quickstart in Python", language="python")
+    assert len(blocks) == 1
+    result = run([sys.executable, "-c", blocks[0]], workspace(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "spanbert-tiny.keras").exists() and (tmp_path / "encoder.keras").exists()
+    assert "sbo_loss" in result.stdout
+
+
+def test_command_line_block_runs_as_written(tmp_path):
+    blocks = readme_section("The command line")
+    assert len(blocks) == 1
+    result = run(["bash", "-c", "set -euo pipefail\n" + blocks[0]], workspace(tmp_path))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "runs" / "vocab.txt").exists()
     assert (tmp_path / "runs" / "cli" / "model.keras").exists()
