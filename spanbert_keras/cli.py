@@ -159,6 +159,7 @@ def _export(args):
     from spanbert_keras.training.pretrain import load_pretrainer
 
     model, vocabulary, config = load_pretrainer(args.checkpoint)
+    print(f"Exporting the SavedModel and its portable twin to {args.output} ...", flush=True)
     paths = export_saved_model(
         model, vocabulary, args.output, max_seq_length=config.data.max_seq_length,
         include_masker=args.include_masker, masking_config=config.masking, config=config,
@@ -173,6 +174,7 @@ def _export(args):
         name = os.path.basename(os.path.dirname(version_dir))
         suffix = "" if args.quantization == "none" else f"-{args.quantization}"
         path = os.path.join(os.path.dirname(os.path.dirname(version_dir)), f"{name}{suffix}.tflite")
+        print(f"Converting the encode signature to TFLite ({args.quantization}) ...", flush=True)
         export_tflite(model, path, signature="encode",
                       quantization=None if args.quantization == "none" else args.quantization,
                       max_seq_length=config.data.max_seq_length, overwrite=args.overwrite)

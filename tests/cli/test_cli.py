@@ -62,8 +62,9 @@ def test_pretrain_writes_a_resumable_run(run_dir, corpus):
     assert refused.returncode == 2 and "model.num_layers" in refused.stderr
 
 
-def test_evaluate_prints_json_last(run_dir):
-    result = cli("evaluate", "--checkpoint", run_dir, "--steps", "2")
+def test_evaluate_prints_json_last(run_dir, corpus):
+    # The form, on given files; the README test runs it on the run's own split.
+    result = cli("evaluate", "--checkpoint", run_dir, "--corpus", corpus, "--steps", "2")
     values = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy"):
         assert 0 <= values[key] < 20
