@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job: corpus -> vocabulary -> pre-training -> evaluation -> export,
-# on the shipped demo corpus with the tiny model (a few minutes on 2 cores).
+# on the shipped demo corpus with the tiny model (about 5 minutes on 2 cores).
 demo: $(STAMP)
 	$(PY) pipelines/run.py --config pipelines/configs/demo.yaml --output runs/demo --export-name spanbert-demo
 
