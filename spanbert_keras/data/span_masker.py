@@ -13,10 +13,7 @@ from spanbert_keras.data.vocabulary import load_vocabulary
 SCHEMES = ("span", "whole_word", "token")
 MAX_LENGTH = 2**15  # running counts share an int32 in 16-bit fields
 INPUT_KEYS = ("token_ids", "padding_mask", "segment_ids", "seed")
-OUTPUT_KEYS = (
-    "token_ids",
-    "padding_mask",
-    "segment_ids",
+TARGET_KEYS = (
     "mask_positions",
     "mask_ids",
     "mask_weights",
@@ -24,6 +21,7 @@ OUTPUT_KEYS = (
     "span_offsets",
     "sbo_weights",
 )
+OUTPUT_KEYS = ("token_ids", "padding_mask", "segment_ids") + TARGET_KEYS
 
 # Counter-based random numbers: SplitMix64 on (per-example key + counter), one
 # independent stream per purpose. Pure elementwise uint64 ops, so every example

@@ -82,6 +82,7 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_keras.config import MaskingConfig
+from spanbert_keras.data.span_masker import TARGET_KEYS
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
 from spanbert_keras.data.vocabulary import load_vocabulary
@@ -424,14 +425,7 @@ class _ServingFunctions:
             "padding_mask": padding_mask,
             "truncated": truncated,
         }
-        for key in (
-            "mask_positions",
-            "mask_ids",
-            "mask_weights",
-            "span_boundaries",
-            "span_offsets",
-            "sbo_weights",
-        ):
+        for key in TARGET_KEYS:
             result[key] = batch[key]
         mlm_loss = _mean_cross_entropy(
             outputs["mlm_logits"], batch["mask_ids"], batch["mask_weights"]
