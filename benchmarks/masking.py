@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from spanbert_keras.data.span_masker import SpanMasker  # noqa: E402
+from spanbert_keras.data.vocabulary import bert_cased_tokenizer  # noqa: E402
 from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
 from spanbert_keras.resources import DEMO_CORPUS  # noqa: E402
 
@@ -42,17 +43,7 @@ from reference_masking import reference_mask_block  # noqa: E402
 
 def corpus_blocks(vocabulary, length, count):
     """`count` blocks `[CLS] pieces [SEP]` of `length` ids cut from the demo corpus."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-
-    tokenizer = Tokenizer(
-        models.WordPiece(
-            vocab={t: i for i, t in enumerate(vocabulary.tokens)}, unk_token="[UNK]"
-        )
-    )
-    tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer = bert_cased_tokenizer(vocabulary)
     with open(DEMO_CORPUS, encoding="utf-8") as f:
         lines = [line for line in f.read().split("\n") if line.strip()]
     encodings = tokenizer.encode_batch(lines, add_special_tokens=False)

@@ -15,17 +15,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from spanbert_keras.data.packing import text_blocks  # noqa: E402
 from spanbert_keras.data.tokenizer import SpanBertTokenizer  # noqa: E402
+from spanbert_keras.data.vocabulary import bert_cased_tokenizer  # noqa: E402
 from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
 from spanbert_keras.resources import DEMO_CORPUS  # noqa: E402
 
 
 def python_packing(path, vocabulary, max_seq_length):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-
-    tok = Tokenizer(models.WordPiece(
-        {t: i for i, t in enumerate(vocabulary.tokens)}, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok = bert_cased_tokenizer(vocabulary)
     capacity = max_seq_length - 2
     with open(path, encoding="utf-8") as f:
         documents = [d.split("\n") for d in f.read().split("\n\n") if d.strip()]

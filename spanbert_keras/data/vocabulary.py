@@ -161,7 +161,7 @@ def build_vocabulary(files, vocab_size=8000, min_frequency=2, show_progress=True
     Returns:
         A `Vocabulary` whose first ids are `SPECIAL_TOKENS`.
     """
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import trainers
 
     files = [os.fspath(f) for f in files]
     if not files:
@@ -176,11 +176,7 @@ def build_vocabulary(files, vocab_size=8000, min_frequency=2, show_progress=True
             f"`vocab_size` must exceed the {len(SPECIAL_TOKENS)} special tokens. "
             f"Received: vocab_size={vocab_size}"
         )
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer = bert_cased_tokenizer()
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
@@ -191,3 +187,40 @@ def build_vocabulary(files, vocab_size=8000, min_frequency=2, show_progress=True
     tokenizer.train(files, trainer)
     by_id = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     return Vocabulary([token for token, _ in by_id], source=", ".join(files))
+
+
+def bert_cased_tokenizer(vocabulary=None):
+    """The Rust `tokenizers` twin of `SpanBertTokenizer`, outside the graph.
+
+    BERT's cased normalisation and pre-tokenisation with a WordPiece model:
+    with a vocabulary it gives the same ids as the in-graph tokenizer (for
+    tokenising on the client side of a TFLite model, or in bulk); without one
+    it is ready for a `tokenizers` trainer (see `build_vocabulary`).
+
+    Args:
+        vocabulary: optional `Vocabulary`, list of wordpieces or `vocab.txt` path.
+
+    Returns:
+        A `tokenizers.Tokenizer`; `encode_batch(lines, add_special_tokens=False)`
+        gives the wordpiece ids of each line.
+
+    Example:
+
+    >>> tokenizer = bert_cased_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
+    ...                                   "[MASK]", "The", "cat", "sat", "##s"])
+    >>> tokenizer.encode("The cats sat", add_special_tokens=False).ids
+    [5, 6, 8, 7]
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    if vocabulary is None:
+        model = models.WordPiece(unk_token="[UNK]")
+    else:
+        tokens = load_vocabulary(vocabulary).tokens
+        model = models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]")
+    tokenizer = Tokenizer(model)
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tokenizer

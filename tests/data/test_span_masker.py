@@ -13,6 +13,7 @@ import tensorflow as tf
 from spanbert_keras.data import span_masker as span_masker_module
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.vocabulary import Vocabulary
+from spanbert_keras.data.vocabulary import bert_cased_tokenizer
 from spanbert_keras.resources import DEMO_CORPUS
 from reference_masking import VocabularyTables
 from reference_masking import reference_mask_block
@@ -31,14 +32,7 @@ THE, CAT, SAT, ON, MAT, S, ED, A, DOG = 7, 8, 9, 10, 11, 12, 13, 14, 15
 @pytest.fixture(scope="module")
 def austen_ids(demo_vocabulary):
     """The demo corpus as one stream of wordpiece ids (no special tokens)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-
-    vocab = {token: i for i, token in enumerate(demo_vocabulary.tokens)}
-    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer = bert_cased_tokenizer(demo_vocabulary)
     with open(DEMO_CORPUS, encoding="utf-8") as f:
         lines = [line for line in f.read().split("\n") if line.strip()]
     encodings = tokenizer.encode_batch(lines, add_special_tokens=False)

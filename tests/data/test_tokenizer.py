@@ -6,6 +6,7 @@ from tokenizers import normalizers
 from tokenizers import pre_tokenizers
 
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.data.vocabulary import bert_cased_tokenizer
 
 
 def _demo_lines(path, count):
@@ -35,13 +36,8 @@ def test_round_trip_on_demo_corpus(demo_corpus, demo_vocabulary):
 
 
 def test_ids_match_an_independent_wordpiece_implementation(demo_corpus, demo_vocabulary):
-    from tokenizers import Tokenizer
-    from tokenizers import models
-
-    reference = Tokenizer(models.WordPiece(
-        {t: i for i, t in enumerate(demo_vocabulary.tokens)}, unk_token="[UNK]"))
-    reference.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    reference.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # The Rust `tokenizers` WordPiece: a second implementation of the same ids.
+    reference = bert_cased_tokenizer(demo_vocabulary)
     lines = _demo_lines(demo_corpus, 1000)
     ours = SpanBertTokenizer(demo_vocabulary).tokenize(lines).to_list()
     theirs = [e.ids for e in reference.encode_batch(lines)]

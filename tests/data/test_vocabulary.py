@@ -1,6 +1,9 @@
+import doctest
+
 import numpy as np
 import pytest
 
+from spanbert_keras.data import vocabulary as vocabulary_module
 from spanbert_keras.data.vocabulary import SPECIAL_TOKENS
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import build_vocabulary
@@ -62,3 +65,8 @@ def test_bad_corpus_files_are_named(tmp_path):
         build_vocabulary([str(empty)])
     with pytest.raises(FileNotFoundError, match="nope.txt"):
         Vocabulary.load(str(tmp_path / "nope.txt"))
+
+
+def test_docstring_examples():
+    result = doctest.testmod(vocabulary_module)
+    assert result.attempted >= 4 and result.failed == 0
