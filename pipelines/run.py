@@ -32,10 +32,13 @@ def held_out_sentences(config, count):
     """Sentences of the validation documents of the run's corpus, for a quick look."""
     import tensorflow as tf
 
+    from spanbert_keras.data.packing import TFRECORD_SUFFIXES
     from spanbert_keras.data.packing import document_in_split
 
     sentences = []
     for path in config.data.corpus:
+        if path.endswith(TFRECORD_SUFFIXES):
+            continue  # shards hold documents as records: only text files are shown
         with open(path, encoding="utf-8") as f:
             documents = [d for d in f.read().split("\n\n") if d.strip()]
         keep = document_in_split(path, tf.range(len(documents), dtype=tf.int64), "validation",
