@@ -3,7 +3,7 @@
 The public API, by role:
 
 - data: `Vocabulary`, `build_vocabulary`, `load_vocabulary`,
-  `SpanBertTokenizer`, `text_blocks`, `SpanMasker`, `pretraining_dataset`;
+  `SpanBertTokenizer` (and its Rust twin `bert_cased_tokenizer`), `text_blocks`, `SpanMasker`, `pretraining_dataset`;
 - layers and models: `SpanBoundaryHead`, `build_backbone`,
   `SpanBertPretrainer`, `build_pretrainer`;
 - training: `build_optimizer`, `WarmupLinearDecay`, `tensorboard_callbacks`,
@@ -28,6 +28,7 @@ from spanbert_keras.data.pretraining_dataset import pretraining_dataset  # noqa:
 from spanbert_keras.data.span_masker import SpanMasker  # noqa: E402
 from spanbert_keras.data.tokenizer import SpanBertTokenizer  # noqa: E402
 from spanbert_keras.data.vocabulary import Vocabulary  # noqa: E402
+from spanbert_keras.data.vocabulary import bert_cased_tokenizer  # noqa: E402
 from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
 from spanbert_keras.data.vocabulary import load_vocabulary  # noqa: E402
 from spanbert_keras.export import export_saved_model  # noqa: E402
@@ -57,6 +58,7 @@ __all__ = [
     "TrainingConfig",
     "Vocabulary",
     "WarmupLinearDecay",
+    "bert_cased_tokenizer",
     "build_backbone",
     "build_optimizer",
     "build_pretrainer",
