@@ -115,10 +115,15 @@ def _tfrecord_lines(path):
 
 
 def document_in_split(path, documents, split, validation_fraction):
-    """True for the documents of `split` (a stable hash of file + index)."""
+    """True for the documents of `split`: a stable hash of (file name, index).
+
+    The file's name, not its directory, so that a corpus keeps its split
+    when it is moved or read from another machine.
+    """
     if split == "all":
         return tf.ones_like(documents, tf.bool)
-    keys = tf.strings.join([path, tf.strings.as_string(documents)], separator=":")
+    name = tf.strings.regex_replace(path, r"^.*[/\\]", "")
+    keys = tf.strings.join([name, tf.strings.as_string(documents)], separator=":")
     buckets = tf.strings.to_hash_bucket_fast(keys, _HASH_BUCKETS)
     in_validation = buckets < int(round(validation_fraction * _HASH_BUCKETS))
     return in_validation if split == "validation" else tf.logical_not(in_validation)
@@ -221,7 +226,7 @@ def text_blocks(
         tokenizer: a `SpanBertTokenizer`.
         max_seq_length: int, block length including `[CLS]` and `[SEP]`.
         split: `"all"`, `"train"` or `"validation"`: documents are assigned
-            to the validation split by a stable hash of (file, document
+            to the validation split by a stable hash of (file name, document
             index), `validation_fraction` of them.
         shuffle_seed: None for file order and no shuffling, or an int / int64
             scalar tensor seeding the file and block shuffles.

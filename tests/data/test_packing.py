@@ -161,3 +161,16 @@ def test_bad_input_is_named(tmp_path, tokenizer):
     shard.write_bytes(b"x")
     with pytest.raises(ValueError, match="not a mix"):
         text_blocks([good, str(shard)], tokenizer)
+
+
+def test_split_survives_moving_the_corpus(tmp_path, demo_corpus, tokenizer):
+    documents = _documents(demo_corpus, 30)
+    here = _write(tmp_path / "corpus.txt", documents)
+    (tmp_path / "moved").mkdir()
+    there = _write(tmp_path / "moved" / "corpus.txt", documents)
+
+    def validation(path):
+        return [b["token_ids"].tolist() for b in text_blocks(
+            path, tokenizer, 128, split="validation", validation_fraction=0.2).as_numpy_iterator()]
+
+    assert validation(here) and validation(here) == validation(there)
