@@ -96,7 +96,7 @@ def _build(kind, args):
     from spanbert_keras.config import TrainingConfig
     from spanbert_keras.models.backbone import build_backbone
     from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
-    from spanbert_keras.models.span_bert_pretrainer import _weighted_ce_terms
+    from spanbert_keras.losses import weighted_cross_entropy_terms
     from spanbert_keras.training.optimizer import AdamWeightDecay
     from spanbert_keras.training.schedule import WarmupLinearDecay
 
@@ -108,7 +108,7 @@ def _build(kind, args):
             return super().call(inputs, training=training)
 
         def _span_loss_terms(self, x, outputs):
-            ce, correct, count = _weighted_ce_terms(
+            ce, correct, count = weighted_cross_entropy_terms(
                 outputs["mlm_logits"], x["mask_ids"], x["mask_weights"]
             )
             count = keras.ops.maximum(count, 1.0)

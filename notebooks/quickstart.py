@@ -25,7 +25,7 @@ import tensorflow as tf
 import spanbert_keras as sk
 from spanbert_keras.data.pretraining_dataset import finite_batches, pretraining_dataset
 from spanbert_keras.export import export_saved_model
-from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.preview import mask_text, render
 from spanbert_keras.resources import DEMO_CORPUS
 from spanbert_keras.training.callbacks import tensorboard_callbacks

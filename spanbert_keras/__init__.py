@@ -36,7 +36,7 @@ from spanbert_keras.export import export_tflite  # noqa: E402
 from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead  # noqa: E402
 from spanbert_keras.models.backbone import build_backbone  # noqa: E402
 from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer  # noqa: E402
-from spanbert_keras.models.span_bert_pretrainer import build_pretrainer  # noqa: E402
+from spanbert_keras.training.build import build_pretrainer  # noqa: E402
 from spanbert_keras.training.callbacks import tensorboard_callbacks  # noqa: E402
 from spanbert_keras.training.optimizer import build_optimizer  # noqa: E402
 from spanbert_keras.training.pretrain import evaluate_run  # noqa: E402

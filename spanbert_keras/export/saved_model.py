@@ -163,7 +163,7 @@ def export_saved_model(
     >>> import tempfile, os
     >>> from spanbert_keras.config import ModelConfig
     >>> from spanbert_keras.export import export_saved_model
-    >>> from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+    >>> from spanbert_keras.training.build import build_pretrainer
     >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat"]
     >>> model = build_pretrainer(ModelConfig(num_layers=1, hidden_dim=16,
     ...     num_heads=2, intermediate_dim=32, max_sequence_length=16), len(vocab))

@@ -92,7 +92,7 @@ def export_tflite(
     >>> from ai_edge_litert.interpreter import Interpreter
     >>> from spanbert_keras.config import ModelConfig
     >>> from spanbert_keras.export import export_tflite
-    >>> from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+    >>> from spanbert_keras.training.build import build_pretrainer
     >>> model = build_pretrainer(ModelConfig(num_layers=1, hidden_dim=16,
     ...     num_heads=2, intermediate_dim=32, max_sequence_length=16), 40)
     >>> path = export_tflite(model, os.path.join(tempfile.mkdtemp(), "m.tflite"))

@@ -1,45 +1,16 @@
 """SpanBERT pre-training model: encoder + MLM head + SBO head, with custom steps."""
 
 import keras
-import keras_hub
 import tensorflow as tf
 from keras import ops
 
-from spanbert_keras.config import ModelConfig
-from spanbert_keras.config import TrainingConfig
+from spanbert_keras.layers.masked_lm_head import BertMaskedLMHead
 from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead
-from spanbert_keras.models.backbone import build_backbone
-from spanbert_keras.training.optimizer import build_optimizer
+from spanbert_keras.losses import top_k_log_probs
+from spanbert_keras.losses import weighted_cross_entropy_terms
 
 MLM_KEYS = ("mask_positions", "mask_ids", "mask_weights")
 SBO_KEYS = ("span_boundaries", "span_offsets", "mask_ids", "sbo_weights")
-
-
-@keras.saving.register_keras_serializable(package="spanbert_keras")
-class BertMaskedLMHead(keras_hub.layers.MaskedLMHead):
-    """keras-hub's `MaskedLMHead` with its vocabulary bias cast to the logits' dtype.
-
-    keras-hub adds its float32 bias to half-precision logits: under a mixed
-    policy that raises in eager mode ("cannot compute AddV2 as input #1 was
-    expected to be a half tensor") and silently promotes the logits to
-    float32 inside `tf.function`. Same weights, names and config otherwise;
-    the logits come out in the compute dtype, like the SBO head's.
-    """
-
-    def call(self, inputs, mask_positions):
-        positions = ops.expand_dims(ops.cast(mask_positions, "int32"), axis=-1)
-        x = ops.take_along_axis(inputs, positions, axis=1)
-        x = self._intermediate_dense(x)
-        x = self._intermediate_layer_norm(x)
-        if self.token_embedding is not None:
-            outputs = self.token_embedding(x, reverse=True)
-        else:
-            outputs = ops.matmul(x, self._kernel)
-        outputs = ops.cast(outputs, self.compute_dtype)
-        outputs = outputs + ops.cast(self._bias, self.compute_dtype)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
 
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
@@ -281,10 +252,10 @@ class SpanBertPretrainer(keras.Model):
 
     def _span_loss_terms(self, x, outputs):
         """Loss parts in float32; each replica holds its share of the global values."""
-        mlm_ce, mlm_correct, mlm_count = _weighted_ce_terms(
+        mlm_ce, mlm_correct, mlm_count = weighted_cross_entropy_terms(
             outputs["mlm_logits"], x["mask_ids"], x["mask_weights"]
         )
-        sbo_ce, sbo_correct, sbo_count = _weighted_ce_terms(
+        sbo_ce, sbo_correct, sbo_count = weighted_cross_entropy_terms(
             outputs["sbo_logits"], x["mask_ids"], x["sbo_weights"]
         )
         counts = ops.stack([mlm_count, sbo_count])
@@ -373,11 +344,8 @@ class SpanBertPretrainer(keras.Model):
         result = {}
         for head in ("mlm", "sbo"):
             if f"{head}_logits" in outputs:
-                log_probs = ops.log_softmax(
-                    ops.cast(outputs[f"{head}_logits"], "float32"), axis=-1
-                )
-                values, ids = ops.top_k(log_probs, k=self.predict_top_k)
-                result[f"{head}_top_ids"] = ops.cast(ids, "int32")
+                values, ids = top_k_log_probs(outputs[f"{head}_logits"], self.predict_top_k)
+                result[f"{head}_top_ids"] = ids
                 result[f"{head}_top_log_probs"] = values
         return result
 
@@ -411,60 +379,3 @@ class SpanBertPretrainer(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
-
-
-def _weighted_ce_terms(logits, labels, weights):
-    """Weighted sums of cross entropy and of correct argmaxes, and the weight sum."""
-    logits = ops.cast(logits, "float32")
-    labels = ops.cast(labels, "int32")
-    weights = ops.cast(weights, "float32")
-    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    correct = ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), "float32")
-    return ops.sum(ce * weights), ops.sum(correct * weights), ops.sum(weights)
-
-
-def build_pretrainer(
-    model_config,
-    vocabulary_size,
-    training_config=None,
-    max_seq_length=None,
-    total_steps=None,
-):
-    """Builds and compiles a `SpanBertPretrainer` from the configs.
-
-    Sets the dtype policy (`training_config.dtype_policy`) on the encoder, the
-    heads and the model (so `mixed_float16` gets loss scaling), the AdamW +
-    warm-up/decay optimiser, `clip_norm`, `sbo_weight` and `jit_compile`.
-    Under a `tf.distribute` strategy call it inside `strategy.scope()`.
-
-    Args:
-        model_config: a `ModelConfig` or a preset name.
-        vocabulary_size: int, `Vocabulary.size`.
-        training_config: a `TrainingConfig` (default: SPEC section 5).
-        max_seq_length: optional int, checked against the position table.
-        total_steps: optional int overriding `training_config.steps` for the
-            schedule.
-
-    Returns:
-        A compiled `SpanBertPretrainer`.
-    """
-    if isinstance(model_config, str):
-        model_config = ModelConfig.from_preset(model_config)
-    training_config = training_config or TrainingConfig()
-    policy = training_config.dtype_policy
-    backbone = build_backbone(
-        model_config, vocabulary_size, max_seq_length=max_seq_length, dtype=policy
-    )
-    model = SpanBertPretrainer(
-        backbone,
-        sbo_weight=training_config.sbo_weight,
-        clip_norm=training_config.clip_norm or None,  # 0 disables clipping
-        max_pair_targets=model_config.max_pair_targets,
-        position_embedding_dim=model_config.position_embedding_dim,
-        dtype=policy,
-    )
-    model.compile(
-        optimizer=build_optimizer(training_config, total_steps=total_steps),
-        jit_compile=training_config.jit_compile,
-    )
-    return model

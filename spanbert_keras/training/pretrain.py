@@ -28,7 +28,7 @@ from spanbert_keras.data.pretraining_dataset import pretraining_dataset
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.data.vocabulary import load_vocabulary
-from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import tensorboard_callbacks
 from spanbert_keras.training.flops import flops_per_token
 

@@ -31,7 +31,7 @@ from spanbert_keras.export import export_saved_model
 from spanbert_keras.export import read_export_info
 from spanbert_keras.export import saved_model
 from spanbert_keras.export import saved_model_signatures
-from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+from spanbert_keras.training.build import build_pretrainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 L, H, K, PAIR, SEED = 16, 16, 5, 4, 3

@@ -12,7 +12,7 @@ from spanbert_keras.config import ModelConfig
 from spanbert_keras.config import TrainingConfig
 from spanbert_keras.export import export_tflite
 from spanbert_keras.export import tflite
-from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+from spanbert_keras.training.build import build_pretrainer
 
 VOCAB, H, L, K, PAIR, MASK_ID = 200, 16, 16, 5, 4, 4
 CONFIG = ModelConfig(

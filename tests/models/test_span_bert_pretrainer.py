@@ -17,7 +17,7 @@ from spanbert_keras.config import TrainingConfig
 from spanbert_keras.models import span_bert_pretrainer
 from spanbert_keras.models.backbone import build_backbone
 from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
-from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+from spanbert_keras.training.build import build_pretrainer
 
 VOCAB, LENGTH, TARGETS, MASK_ID = 43, 16, 6, 4
 CONFIG = ModelConfig(

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from spanbert_keras.config import ModelConfig
 from spanbert_keras.config import TrainingConfig
-from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import SpanBertTensorBoard
 from spanbert_keras.training.callbacks import span_lengths
 from spanbert_keras.training.callbacks import tensorboard_callbacks

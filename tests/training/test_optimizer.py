@@ -103,7 +103,7 @@ def test_docstring_example():
 
 @pytest.mark.parametrize("policy", ["mixed_float16"])
 def test_pretrainer_wraps_for_float16(policy):
-    from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+    from spanbert_keras.training.build import build_pretrainer
 
     config = ModelConfig(
         num_layers=1, hidden_dim=8, num_heads=2, intermediate_dim=16,

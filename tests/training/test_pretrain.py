@@ -7,7 +7,7 @@ from spanbert_keras.config import PretrainConfig
 from spanbert_keras.config import TrainingConfig
 from spanbert_keras.data.pretraining_dataset import finite_batches
 from spanbert_keras.data.pretraining_dataset import pretraining_dataset
-from spanbert_keras.models.span_bert_pretrainer import build_pretrainer
+from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.pretrain import prepare_run
 from spanbert_keras.training.pretrain import schedule_of
 
