@@ -87,22 +87,20 @@ def main(argv=None):
     export_path = os.path.join(run_dir, EXPORT_FILE)
     name = args.export_name or os.path.basename(os.path.abspath(run_dir))
     version_dir = os.path.join(args.saved_models, name, "1")
-    tflite_path = os.path.join(args.saved_models, f"{name}.tflite")
-    if not (os.path.exists(export_path) and os.path.exists(version_dir) and os.path.exists(tflite_path)):
-        from spanbert_keras.export import export_saved_model
-        from spanbert_keras.export import export_tflite
+    if os.path.exists(export_path) and os.path.exists(version_dir):
+        with open(export_path, encoding="utf-8") as f:
+            paths = json.load(f)
+        print("(already exported)")
+        print(f"SavedModel (TF Serving layout): {paths['saved_model']}")
+        print(f"TFLite (encode signature): {paths['tflite']}")
+    else:
+        from spanbert_keras.export.bundle import export_bundle
 
         model, vocabulary, config = pretrain.load_pretrainer(run_dir)
-        export_saved_model(model, vocabulary, version_dir, max_seq_length=config.data.max_seq_length,
-                           masking_config=config.masking, config=config, overwrite=True)
-        export_tflite(model, tflite_path, signature="encode", max_seq_length=config.data.max_seq_length)
+        paths = export_bundle(model, vocabulary, version_dir, config=config, tflite=True,
+                              overwrite=True)
         with open(export_path, "w", encoding="utf-8") as f:
-            json.dump({"saved_model": version_dir, "tflite": tflite_path}, f, indent=1)
-    print(f"SavedModel (TF Serving layout): {version_dir}")
-    print(f"portable SavedModel (ids in, no tensorflow-text): "
-          f"{os.path.join(args.saved_models, name + '-ids', '1')}")
-    print(f"TFLite (encode signature): {tflite_path}")
-
+            json.dump({"saved_model": version_dir, "tflite": paths["tflite"]}, f, indent=1)
     print("\n=== a few held-out sentences, one span masked, filled by the exported model ===")
     show_fill_spans(version_dir, held_out_sentences(config, 4))
     print(f"\nTensorBoard: tensorboard --logdir {os.path.join(run_dir, pretrain.LOG_DIR)}")

@@ -3,7 +3,7 @@
 The public API, by role:
 
 - data: `Vocabulary`, `build_vocabulary`, `load_vocabulary`,
-  `SpanBertTokenizer` (and its Rust twin `bert_cased_tokenizer`), `text_blocks`, `SpanMasker`, `pretraining_dataset`;
+  `SpanBertTokenizer` (and the same tokenizer in Rust, `bert_cased_tokenizer`), `text_blocks`, `SpanMasker`, `pretraining_dataset`;
 - layers and models: `SpanBoundaryHead`, `build_backbone`,
   `SpanBertPretrainer`, `build_pretrainer`;
 - training: `build_optimizer`, `WarmupLinearDecay`, `tensorboard_callbacks`,

@@ -128,9 +128,11 @@ def _preview(args):
     if model is not None:
         from keras import ops
 
+        from spanbert_keras.losses import top_k_log_probs
+
         outputs = model({k: batch[k] for k in ("token_ids", "padding_mask", "segment_ids",
                                                "mask_positions", "span_boundaries", "span_offsets")})
-        predictions = {f"{h}_top_ids": ops.convert_to_numpy(ops.top_k(outputs[f"{h}_logits"], 5)[1])
+        predictions = {f"{h}_top_ids": ops.convert_to_numpy(top_k_log_probs(outputs[f"{h}_logits"], 5)[1])
                        for h in ("mlm", "sbo")}
     if truncated:
         print(f"(the text was truncated to {max_len} tokens)")
@@ -154,31 +156,16 @@ def _evaluate(args):
 
 
 def _export(args):
-    from spanbert_keras.export import export_saved_model
-    from spanbert_keras.export import export_tflite
+    from spanbert_keras.export.bundle import export_bundle
     from spanbert_keras.training.pretrain import load_pretrainer
 
     model, vocabulary, config = load_pretrainer(args.checkpoint)
-    print(f"Exporting the SavedModel and its portable twin to {args.output} ...", flush=True)
-    paths = export_saved_model(
-        model, vocabulary, args.output, max_seq_length=config.data.max_seq_length,
-        include_masker=args.include_masker, masking_config=config.masking, config=config,
-        overwrite=args.overwrite,
+    export_bundle(
+        model, vocabulary, args.output, config=config, tflite=args.tflite,
+        quantization=None if args.quantization == "none" else args.quantization,
+        include_masker=args.include_masker, overwrite=args.overwrite,
+        log=lambda message: print(message, flush=True),
     )
-    info = paths["export_info"]
-    print(f"SavedModel (TF Serving layout): {paths['saved_model']}")
-    print(f"  signatures: {', '.join(sorted(info.get('signatures', {})))}")
-    print(f"portable SavedModel (ids in, no tensorflow-text op): {paths['portable_saved_model']}")
-    if args.tflite:
-        version_dir = os.path.abspath(args.output.rstrip("/"))
-        name = os.path.basename(os.path.dirname(version_dir))
-        suffix = "" if args.quantization == "none" else f"-{args.quantization}"
-        path = os.path.join(os.path.dirname(os.path.dirname(version_dir)), f"{name}{suffix}.tflite")
-        print(f"Converting the encode signature to TFLite ({args.quantization}) ...", flush=True)
-        export_tflite(model, path, signature="encode",
-                      quantization=None if args.quantization == "none" else args.quantization,
-                      max_seq_length=config.data.max_seq_length, overwrite=args.overwrite)
-        print(f"TFLite: {path}")
 
 
 COMMANDS = {"vocab": _vocab, "preview": _preview, "pretrain": _pretrain,

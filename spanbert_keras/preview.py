@@ -8,8 +8,10 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from spanbert_keras.data.packing import pack_ids
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.data.tokenizer import join_wordpieces
 
 _RESET = "\033[0m"
 _STYLE = {"mask": "\033[1;41m", "random": "\033[1;43m", "kept": "\033[1;42m", "boundary": "\033[4m"}
@@ -19,19 +21,21 @@ def mask_text(text, vocabulary, max_seq_length=512, seed=0, masking=None):
     """Tokenises and span-masks one text; returns (tokenizer, masked batch of 1)."""
     tokenizer = SpanBertTokenizer(vocabulary)
     vocabulary = tokenizer.vocabulary
-    ids = tokenizer.tokenize([text]).to_list()[0]
-    if not ids:
+    ids = tokenizer.tokenize([text])
+    if ids.row_lengths()[0] == 0:
         raise ValueError("The text holds no token: give some words to mask.")
-    truncated = len(ids) > max_seq_length - 2
-    ids = [vocabulary.cls_id] + ids[: max_seq_length - 2] + [vocabulary.sep_id]
+    token_ids, padding_mask, truncated = pack_ids(
+        ids, max_seq_length, vocabulary.cls_id, vocabulary.sep_id, vocabulary.pad_id
+    )
+    length = int(tf.reduce_sum(tf.cast(padding_mask, tf.int32)))
     options = {} if masking is None else dataclasses.asdict(masking)
     masker = SpanMasker(vocabulary=vocabulary, **options)
     batch = masker({
-        "token_ids": tf.constant([ids], tf.int32),
-        "padding_mask": tf.ones([1, len(ids)], tf.bool),
+        "token_ids": token_ids[:, :length],
+        "padding_mask": padding_mask[:, :length],
         "seed": tf.constant([[seed, 0]], tf.int64),
     })
-    return tokenizer, {k: v.numpy() for k, v in batch.items()}, truncated
+    return tokenizer, {k: v.numpy() for k, v in batch.items()}, bool(truncated[0])
 
 
 def render(tokenizer, batch, predictions=None, color=True):
@@ -63,15 +67,11 @@ def render(tokenizer, batch, predictions=None, color=True):
         else:
             treatment[int(position)] = "random"
 
+    def wrap(style):
+        return (_STYLE[style], _RESET) if color else ("«", "»")
+
     def show(ids, marked):
-        words = []
-        for position, token_id in enumerate(ids):
-            piece = tokens[token_id]
-            if position in marked:
-                style = marked[position]
-                piece = f"{_STYLE[style]}{piece}{_RESET}" if color else f"«{piece}»"
-            words.append(piece)
-        return " ".join(words).replace(" ##", "").replace(f"{_RESET} ##", _RESET)
+        return join_wordpieces([tokens[i] for i in ids], marks=marked, wrap=wrap)
 
     lines = [
         "original: " + show(original, treatment),

@@ -297,16 +297,16 @@ def text_blocks(
         blocks = blocks.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
 
     def to_block(ids):
-        ids = tf.concat([[vocabulary.cls_id], ids, [vocabulary.sep_id]], axis=0)
-        length = tf.size(ids)
-        padding = [[0, max_seq_length - length]]
+        token_ids, padding_mask, _ = pack_ids(
+            tf.RaggedTensor.from_tensor(ids[tf.newaxis, :]),
+            max_seq_length,
+            vocabulary.cls_id,
+            vocabulary.sep_id,
+            vocabulary.pad_id,
+        )
         return {
-            "token_ids": tf.ensure_shape(
-                tf.pad(ids, padding, constant_values=vocabulary.pad_id), [max_seq_length]
-            ),
-            "padding_mask": tf.ensure_shape(
-                tf.range(max_seq_length) < length, [max_seq_length]
-            ),
+            "token_ids": tf.ensure_shape(token_ids[0], [max_seq_length]),
+            "padding_mask": tf.ensure_shape(padding_mask[0], [max_seq_length]),
             "segment_ids": tf.zeros([max_seq_length], tf.int32),
         }
 
@@ -314,3 +314,47 @@ def text_blocks(
     if shuffle_seed is not None:
         blocks = blocks.shuffle(shuffle_buffer, seed=shuffle_seed)
     return blocks
+
+
+def pack_ids(token_ids, sequence_length, cls_id, sep_id, pad_id):
+    """`[CLS] ids [SEP] [PAD]...` of exactly `sequence_length` ids, with core ops only.
+
+    The one packing of the package: pre-training blocks, serving signatures
+    and previews all use it. Core TensorFlow ops only (no tensorflow-text
+    `RoundRobinTrimmer`, whose op TF Serving only links from 2.20).
+
+    Args:
+        token_ids: int32 `tf.RaggedTensor` [B, (T)], wordpieces without
+            special tokens.
+        sequence_length: int, the packed length (>= 3).
+        cls_id, sep_id, pad_id: ints, the special ids of the vocabulary.
+
+    Returns:
+        `token_ids` int32 [B, sequence_length], `padding_mask` bool
+        [B, sequence_length] (True on real tokens), `truncated` bool [B] (the
+        row had more than `sequence_length - 2` wordpieces and was cut).
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> ids, mask, cut = pack_ids(tf.ragged.constant([[7, 8, 9, 10], [7]]), 5,
+    ...                           cls_id=2, sep_id=3, pad_id=0)
+    >>> ids.numpy().tolist(), cut.numpy().tolist()
+    ([[2, 7, 8, 9, 3], [2, 7, 3, 0, 0]], [True, False])
+    """
+    capacity = sequence_length - 2
+    token_ids = tf.cast(token_ids, tf.int32)
+    truncated = token_ids.row_lengths() > capacity
+    body = token_ids[:, :capacity]
+    ends = tf.ones([body.nrows(), 1], tf.int32)
+    packed = tf.concat(
+        [
+            tf.RaggedTensor.from_tensor(ends * cls_id),
+            body,
+            tf.RaggedTensor.from_tensor(ends * sep_id),
+        ],
+        axis=1,
+    )
+    padded = packed.to_tensor(default_value=pad_id, shape=[None, sequence_length])
+    padding_mask = tf.sequence_mask(packed.row_lengths(), sequence_length)
+    return padded, padding_mask, truncated

@@ -85,3 +85,48 @@ class SpanBertTokenizer(tf.Module):
         word, so the result is the text as BERT's pre-tokeniser splits it.
         """
         return self._tokenizer.detokenize(token_ids)
+
+
+def join_wordpieces(pieces, marks=None, wrap=None):
+    """Joins wordpieces into readable text, marking runs of chosen positions.
+
+    The Python counterpart of `SpanBertTokenizer.detokenize` for showing
+    masked blocks: `##` pieces are glued to their word, [PAD] is dropped, and
+    each maximal run of positions with the same mark is wrapped once.
+
+    Args:
+        pieces: list of str, the wordpiece at each position.
+        marks: optional dict position -> mark (any hashable, e.g. "mask").
+        wrap: optional callable mark -> (opening str, closing str);
+            default `«` and `»`.
+
+    Returns:
+        str.
+
+    Example:
+
+    >>> join_wordpieces(["the", "cat", "##s", "sat", "[PAD]"], marks={1: "x", 2: "x"})
+    'the «cats» sat'
+    """
+    marks = marks or {}
+    wrap = wrap or (lambda mark: ("«", "»"))
+    words = []
+    current = None  # the mark of the run being written
+    for position, piece in enumerate(pieces):
+        if piece == "[PAD]":
+            continue
+        mark = marks.get(position)
+        continuation = piece.startswith("##") and len(piece) > 2 and bool(words)
+        text = piece[2:] if continuation else piece
+        if current is not None and mark != current:
+            words[-1] += wrap(current)[1]
+        if mark is not None and mark != current:
+            text = wrap(mark)[0] + text
+        current = mark
+        if continuation:
+            words[-1] += text
+        else:
+            words.append(text)
+    if current is not None and words:
+        words[-1] += wrap(current)[1]
+    return " ".join(words)

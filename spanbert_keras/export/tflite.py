@@ -47,7 +47,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from spanbert_keras.export.saved_model import check_model
+from spanbert_keras.export.serving.pretraining import check_model
 
 SIGNATURES = ("encode", "fill_spans")
 QUANTIZATIONS = (None, "dynamic_range", "float16")
@@ -131,7 +131,7 @@ def export_tflite(
             f"{path} already exists; pass overwrite=True to replace it."
         )
 
-    model = float32_twin(model)
+    model = float32_copy(model)
     function, spec = _signature_function(model, signature, int(length), int(top_k))
     workdir = tempfile.mkdtemp(prefix="spanbert-tflite-")
     try:
@@ -222,7 +222,7 @@ def _signature_function(model, signature, length, top_k):
     ]
 
 
-def float32_twin(model):
+def float32_copy(model):
     """`model` itself if it computes in float32, else a float32 copy of it.
 
     A mixed-precision (`mixed_bfloat16` / `mixed_float16`) pretrainer is
@@ -232,9 +232,9 @@ def float32_twin(model):
     """
     if model.dtype_policy.compute_dtype == "float32":
         return model
-    twin = type(model).from_config(_float32_config(model.get_config()))
-    twin.set_weights(model.get_weights())
-    return twin
+    copy = type(model).from_config(_float32_config(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _float32_config(value):

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from spanbert_keras.data.tokenizer import join_wordpieces
+
 TRACKED = ("loss", "mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy")
 STEP_LOGS = ("grad_norm", "learning_rate")
 
@@ -242,27 +244,8 @@ class SpanBertTensorBoard(keras.callbacks.Callback):
 
     def detokenize(self, token_ids, marked=()):
         """Joins wordpieces into text, wrapping runs of `marked` positions in `«»`."""
-        text = []
-        inside = False
-        for position, token_id in enumerate(token_ids):
-            token = self._token(token_id)
-            if token == "[PAD]":
-                continue
-            is_marked = position in marked
-            continuation = token.startswith("##") and len(token) > 2
-            piece = token[2:] if continuation else token
-            if is_marked and not inside:
-                piece = "«" + piece
-            if inside and not is_marked:
-                text[-1] += "»"
-            inside = is_marked
-            if continuation and text:
-                text[-1] += piece
-            else:
-                text.append(piece)
-        if inside and text:
-            text[-1] += "»"
-        return " ".join(text)
+        pieces = [self._token(token_id) for token_id in token_ids]
+        return join_wordpieces(pieces, marks={position: "marked" for position in marked})
 
 
 def span_lengths(batch, rows=None):

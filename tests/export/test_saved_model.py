@@ -5,7 +5,6 @@ that needs a fresh interpreter starts its own, so the tests can be spread over
 xdist workers.
 """
 
-import doctest
 import fcntl
 import json
 import os
@@ -29,7 +28,8 @@ from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export import export_saved_model
 from spanbert_keras.export import read_export_info
-from spanbert_keras.export import saved_model
+from spanbert_keras.data.packing import pack_ids
+from spanbert_keras.export.serving.pretraining import spans_from_mask_runs
 from spanbert_keras.export import saved_model_signatures
 from spanbert_keras.training.build import build_pretrainer
 
@@ -599,7 +599,7 @@ def test_version_directories_are_refused_or_replaced(exported):
     os.makedirs(base / "m" / "1")
     with pytest.raises(FileExistsError, match="already exists.*overwrite"):
         export_saved_model(model, vocab, str(base / "m" / "1"))
-    # Only the portable twin's version exists: refused too.
+    # Only the portable model's version exists: refused too.
     os.rmdir(base / "m" / "1")
     os.makedirs(base / "m-ids" / "1")
     stamp = base / "m-ids" / "1" / "stale"
@@ -643,22 +643,17 @@ def test_bad_arguments_give_clear_errors(exported, tmp_path):
 def test_in_graph_helpers_on_edge_cases():
     # An empty batch and a batch without any [MASK].
     empty = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
-    token_ids, padding_mask, truncated = saved_model.pack_text_ids(empty, 6, 2, 3, 0)
+    token_ids, padding_mask, truncated = pack_ids(empty, 6, 2, 3, 0)
     assert token_ids.shape == (0, 6) and truncated.shape == (0,)
-    spans = saved_model.spans_from_mask_runs(token_ids, padding_mask, 4, 2)
+    spans = spans_from_mask_runs(token_ids, padding_mask, 4, 2)
     assert spans["mask_positions"].shape == (0, 1)  # one empty slot
-    spans = saved_model.spans_from_mask_runs([[2, 5, 3]], [[1, 1, 1]], 4, 2)
+    spans = spans_from_mask_runs([[2, 5, 3]], [[1, 1, 1]], 4, 2)
     assert spans["span_boundaries"].shape == (1, 0, 2)
     # A run at position 0 (no [CLS]) and a run longer than the SBO table.
     ids = np.array([[4, 4, 5, 4, 4, 4, 6, 0]], "int32")
     mask = np.array([[1, 1, 1, 1, 1, 1, 1, 0]], "int32")
-    spans = saved_model.spans_from_mask_runs(ids, mask, 4, 2)
+    spans = spans_from_mask_runs(ids, mask, 4, 2)
     expected = mask_runs(ids, mask, 4, max_pair_targets=2)
     for key, value in expected.items():
         np.testing.assert_array_equal(spans[key].numpy(), value, err_msg=key)
     assert spans["sbo_weights"].numpy().tolist() == [[0, 0, 1, 1, 0]]
-
-
-def test_docstring_example():
-    failures, _ = doctest.testmod(saved_model, optionflags=doctest.ELLIPSIS)
-    assert failures == 0

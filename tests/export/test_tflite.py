@@ -185,16 +185,16 @@ def test_mixed_precision_model_goes_through_a_float32_copy(tmp_path):
     mixed = build_pretrainer(
         CONFIG, VOCAB, TrainingConfig(dtype_policy="mixed_bfloat16", jit_compile=False)
     )
-    twin = tflite.float32_twin(mixed)
-    assert twin is not mixed and twin.dtype_policy.name == "float32"
-    assert twin.backbone.dtype_policy.name == "float32"
-    assert tflite.float32_twin(twin) is twin
+    copy = tflite.float32_copy(mixed)
+    assert copy is not mixed and copy.dtype_policy.name == "float32"
+    assert copy.backbone.dtype_policy.name == "float32"
+    assert tflite.float32_copy(copy) is copy
     path = export_tflite(mixed, str(tmp_path / "mixed.tflite"), max_seq_length=L)
     token_ids, padding_mask = batch((9, 5), 9, seed=3)
     out = Interpreter(model_path=path).get_signature_runner("encode")(
         token_ids=token_ids, padding_mask=padding_mask
     )
-    sequence, _ = keras_encode(twin, token_ids, padding_mask)
+    sequence, _ = keras_encode(copy, token_ids, padding_mask)
     bf16 = np.asarray(mixed({"token_ids": token_ids, "padding_mask": padding_mask})["sequence_output"], "float32")
     print(f"mixed_bfloat16 -> float32 TFLite: max |diff| vs float32 copy "
           f"{np.abs(out['sequence_output'] - sequence).max():.2e}, vs bfloat16 Keras "

@@ -1,0 +1,236 @@
+"""What every export shares: TF Serving's version directories, staging, `export_info.json`.
+
+TF Serving watches `saved_models/NAME/VERSION/` (VERSION an integer) and
+loads a version as soon as it appears, so an export is written to a staging
+directory beside it (a name that is not an integer) and renamed into place
+once complete. Each version directory holds an `export_info.json`: what was
+exported, its signatures (read back from the saved graph), the
+tensorflow-text ops the graph needs and the oldest TF Serving release that
+links them.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+VOCAB_ASSET = "vocab.txt"
+INFO_FILE = "export_info.json"
+PORTABLE_SUFFIX = "-ids"
+
+# The oldest TF Serving release whose model server links each tensorflow-text
+# op (from the tf-text archive each TF Serving release pins; 2.8 is the
+# oldest release checked). Ops not listed here need a custom server build.
+TF_SERVING_RELEASE_FOR_OP = {
+    "CaseFoldUTF8": "2.8.0",
+    "NormalizeUTF8": "2.8.0",
+    "RegexSplitWithOffsets": "2.8.0",
+    "WordpieceTokenizeWithOffsets": "2.8.0",
+    "FastWordpieceTokenizeWithOffsets": "2.10.0",
+    "FastBertNormalize": "2.12.0",
+    "TFText>RoundRobinTrim": "2.20.0",
+}
+
+
+def version_dirs(export_dir):
+    """`(saved_models/NAME/VERSION, saved_models/NAME-ids/VERSION)`, absolute, checked."""
+    if export_dir is None or not str(export_dir).strip():
+        raise ValueError("`export_dir` must be a path like saved_models/NAME/VERSION.")
+    version_dir = os.path.abspath(os.fspath(export_dir))
+    version = os.path.basename(version_dir)
+    name_dir = os.path.dirname(version_dir)
+    name = os.path.basename(name_dir)
+    if not version.isdigit():
+        raise ValueError(
+            "`export_dir` must end in an integer version directory, as TF Serving "
+            f"expects (saved_models/NAME/VERSION, e.g. saved_models/{name}/1). "
+            f"Received: {export_dir}"
+        )
+    if not name or name.endswith(PORTABLE_SUFFIX):
+        raise ValueError(
+            f"The model name (the directory above VERSION) must be non-empty and not "
+            f"end in {PORTABLE_SUFFIX!r} (reserved for the portable ids-only model). "
+            f"Received: {export_dir}"
+        )
+    if os.path.exists(name_dir) and not os.path.isdir(name_dir):
+        raise NotADirectoryError(f"{name_dir} exists and is not a directory.")
+    portable_dir = os.path.join(os.path.dirname(name_dir), name + PORTABLE_SUFFIX, version)
+    return version_dir, portable_dir
+
+
+def tflite_path(export_dir, quantization=None):
+    """Where the TFLite file of an export goes: `saved_models/NAME[-QUANTIZATION].tflite`.
+
+    Example:
+
+    >>> import os
+    >>> from spanbert_keras.export.archive import tflite_path
+    >>> os.path.relpath(tflite_path("saved_models/cat/3", "float16"))
+    'saved_models/cat-float16.tflite'
+    """
+    version_dir, _ = version_dirs(export_dir)
+    name_dir = os.path.dirname(version_dir)
+    suffix = "" if quantization is None else f"-{quantization}"
+    return os.path.join(os.path.dirname(name_dir), os.path.basename(name_dir) + suffix + ".tflite")
+
+
+def check_free(paths, overwrite):
+    """Refuses existing outputs unless `overwrite`; refuses a file where a directory goes."""
+    for path in paths:
+        if os.path.lexists(path) and not overwrite:
+            raise FileExistsError(
+                f"{path} already exists; choose another version number or pass "
+                "overwrite=True (--overwrite) to replace it."
+            )
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise FileExistsError(f"{path} exists and is not a directory.")
+
+
+def stage_dir(final_dir):
+    """A fresh, not yet existing staging path beside `final_dir` (its name is not an integer)."""
+    parent = os.path.dirname(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(final_dir)}-", dir=parent)
+    os.rmdir(stage)  # ExportArchive.write_out creates it
+    return stage
+
+
+def move_into_place(staged):
+    """Renames each `(stage, final)` pair, replacing what was at `final`."""
+    for stage, final in staged:
+        if os.path.lexists(final):
+            shutil.rmtree(final)
+        os.replace(stage, final)
+
+
+def write_export_info(path, info):
+    """Completes `info` with the graph's signatures and ops; writes `export_info.json`.
+
+    Returns:
+        The written dict: `info` plus `signatures`, `tensorflow_text_ops`,
+        `other_custom_ops`, `min_tf_serving_version`,
+        `tf_serving_release_for_op` and `versions`.
+    """
+    import keras
+
+    ops, signatures = saved_model_signatures(path)
+    text_ops, other_ops = _classify_custom_ops(ops)
+    releases = [TF_SERVING_RELEASE_FOR_OP.get(op) for op in text_ops]
+    if not text_ops and not other_ops:
+        min_serving = "any (no tensorflow-text or other custom op)"
+    elif other_ops or None in releases:
+        min_serving = "none: needs a model server built with these ops"
+    else:
+        min_serving = max(releases, key=lambda v: tuple(int(p) for p in v.split(".")))
+    descriptions = info.pop("signature_descriptions", {})
+    info = dict(info)
+    info.update(
+        signatures={
+            name: dict(description=descriptions.get(name, ""), **signature)
+            for name, signature in signatures.items()
+        },
+        tensorflow_text_ops=text_ops,
+        other_custom_ops=other_ops,
+        min_tf_serving_version=min_serving,
+        tf_serving_release_for_op={op: TF_SERVING_RELEASE_FOR_OP.get(op) for op in text_ops},
+        versions={
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "tensorflow_text": _tensorflow_text_version(),
+        },
+    )
+    with open(os.path.join(path, INFO_FILE), "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+        f.write("\n")
+    return info
+
+
+def read_export_info(export_dir):
+    """Reads `export_info.json` of an exported version directory."""
+    path = os.path.join(os.fspath(export_dir), INFO_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No {INFO_FILE} in {export_dir}; is it a version directory written "
+            "by spanbert-keras export?"
+        )
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def saved_model_signatures(export_dir):
+    """Op types and signatures of a SavedModel, read from its `saved_model.pb`.
+
+    Returns:
+        (sorted list of every op type in the graph and its functions,
+        dict signature name -> {"inputs": {name: {"dtype", "shape"}},
+        "outputs": {...}}); shapes use -1 for unknown sizes.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = os.path.join(os.fspath(export_dir), "saved_model.pb")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No saved_model.pb in {export_dir}.")
+    saved_model = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    ops = set()
+    signatures = {}
+    for meta_graph in saved_model.meta_graphs:
+        graph = meta_graph.graph_def
+        ops.update(node.op for node in graph.node)
+        for function in graph.library.function:
+            ops.update(node.op for node in function.node_def)
+        for key, signature in meta_graph.signature_def.items():
+            if key.startswith("__"):  # __saved_model_init_op
+                continue
+            signatures[key] = {
+                "inputs": {k: _tensor_info(v) for k, v in sorted(signature.inputs.items())},
+                "outputs": {k: _tensor_info(v) for k, v in sorted(signature.outputs.items())},
+            }
+    return sorted(ops), dict(sorted(signatures.items()))
+
+
+def _tensor_info(info):
+    shape = None
+    if not info.tensor_shape.unknown_rank:
+        shape = [int(d.size) for d in info.tensor_shape.dim]
+    return {"dtype": tf.dtypes.as_dtype(info.dtype).name, "shape": shape}
+
+
+def _classify_custom_ops(ops):
+    """(tensorflow-text ops, other non-core ops) among graph op types."""
+    custom = [op for op in ops if not hasattr(tf.raw_ops, op)]
+    text_ops = _tensorflow_text_op_names()
+    in_text = [op for op in custom if op.replace(">", "_") in text_ops]
+    return in_text, [op for op in custom if op not in in_text]
+
+
+_TEXT_OPS = None
+
+
+def _tensorflow_text_op_names():
+    """Names of the ops tensorflow-text's kernel libraries register."""
+    global _TEXT_OPS
+    if _TEXT_OPS is None:
+        import glob
+
+        import tensorflow_text
+
+        names = set()
+        folder = os.path.join(os.path.dirname(tensorflow_text.__file__), "python", "ops")
+        for library in sorted(glob.glob(os.path.join(folder, "_*.so"))):
+            module = tf.load_op_library(library)
+            names.update(a for a in dir(module) if a[:1].isupper())
+        _TEXT_OPS = names
+    return _TEXT_OPS
+
+
+def _tensorflow_text_version():
+    try:
+        import tensorflow_text
+
+        return tensorflow_text.__version__
+    except (ImportError, AttributeError):
+        return None

@@ -1,0 +1,70 @@
+"""One export, as the CLI and the pipeline make it: the SavedModel pair and the TFLite file.
+
+`export_bundle` writes `saved_models/NAME/VERSION/` (text),
+`saved_models/NAME-ids/VERSION/` (portable ids-only) and, when asked,
+`saved_models/NAME[-QUANTIZATION].tflite` (the `encode` signature): one rule
+places every file, whoever calls it.
+"""
+
+from spanbert_keras.export.archive import tflite_path
+from spanbert_keras.export.saved_model import export_saved_model
+from spanbert_keras.export.tflite import export_tflite
+
+
+def export_bundle(
+    model,
+    vocabulary,
+    export_dir,
+    config=None,
+    tflite=False,
+    quantization=None,
+    include_masker=False,
+    overwrite=False,
+    log=print,
+):
+    """Exports a pretrainer for TF Serving and, with `tflite=True`, for LiteRT.
+
+    Args:
+        model: a `SpanBertPretrainer`.
+        vocabulary: its `Vocabulary` (or list of wordpieces / `vocab.txt`).
+        export_dir: `saved_models/NAME/VERSION`.
+        config: optional `PretrainConfig`: the packed length
+            (`config.data.max_seq_length`), the masker of `mask_and_score`,
+            and a copy in `export_info.json`.
+        tflite: bool, also write the TFLite file.
+        quantization: None, `"dynamic_range"` or `"float16"` (TFLite only).
+        include_masker: bool, add the `mask_and_score` signature.
+        overwrite: bool, replace an existing version / TFLite file.
+        log: callable for progress messages.
+
+    Returns:
+        A dict: `saved_model`, `portable_saved_model`, `export_info` (see
+        `export_saved_model`) and `tflite` (the file's path, or None).
+    """
+    length = None if config is None else config.data.max_seq_length
+    tflite_file = tflite_path(export_dir, quantization) if tflite else None
+    log(f"Exporting the SavedModel and the portable ids-only SavedModel to {export_dir} ...")
+    paths = export_saved_model(
+        model,
+        vocabulary,
+        export_dir,
+        max_seq_length=length,
+        include_masker=include_masker,
+        config=config,
+        overwrite=overwrite,
+    )
+    log(f"SavedModel (TF Serving layout): {paths['saved_model']}")
+    log(f"  signatures: {', '.join(sorted(paths['export_info'].get('signatures', {})))}")
+    log(f"portable SavedModel (ids in, no tensorflow-text op): {paths['portable_saved_model']}")
+    if tflite_file is not None:
+        log(f"Converting the encode signature to TFLite ({quantization or 'float32'}) ...")
+        export_tflite(
+            model,
+            tflite_file,
+            signature="encode",
+            quantization=quantization,
+            max_seq_length=length,
+            overwrite=overwrite,
+        )
+        log(f"TFLite (encode signature): {tflite_file}")
+    return dict(paths, tflite=tflite_file)

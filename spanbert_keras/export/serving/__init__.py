@@ -1,0 +1,1 @@
+"""Serving signatures, one module per task model."""

@@ -1,0 +1,412 @@
+"""The pre-training model's serving signatures: strings in, encodings and span fillings out.
+
+`export_saved_model(pretrainer, vocabulary, "saved_models/NAME/VERSION")`
+writes two SavedModels with these signatures:
+
+- `saved_models/NAME/VERSION/`: tokenisation in the graph (tensorflow-text's
+  `FastBertTokenizer`), the vocabulary file in `assets/`. Signatures:
+
+  | signature | inputs | outputs |
+  |---|---|---|
+  | `serving_default` | `text` string [B] | `sequence_output` float32 [B, L, H], `pooled_output` float32 [B, H], `token_ids` int32 [B, L], `padding_mask` int32 [B, L], `truncated` bool [B] |
+  | `encode` | `token_ids`, `padding_mask` int32 [B, T] | the same five outputs (`T` is cut to `L`) |
+  | `fill_spans` | `text` string [B] with `[MASK]` runs | see below |
+  | `mask_and_score` | `text` string [B] | (with `include_masker=True`) see below |
+
+  `fill_spans` outputs, for the M masked positions of each row (M = the most
+  [MASK]s of a row in the batch; shorter rows are padded with weight 0):
+  `mask_positions` int32 [B, M], `mask_weights` float32 [B, M],
+  `span_boundaries` int32 [B, M, 2] (s-1 and e+1 of the [MASK] run holding the
+  position: a run of k [MASK]s is one span), `span_offsets` int32 [B, M]
+  (i - s), `sbo_weights` float32 [B, M] (1 where the offset is inside the SBO
+  position table), `{mlm,sbo}_top_ids` int32 [B, M, k],
+  `{mlm,sbo}_top_tokens` string [B, M, k], `{mlm,sbo}_top_log_probs` float32
+  [B, M, k] (log-softmax scores of the MLM head and of the span boundary
+  head), and `token_ids`, `padding_mask`, `truncated` as above.
+
+  `mask_and_score` masks each text with the training `SpanMasker` (static
+  masking: the masks depend only on the text and the masker's seed) and
+  returns the masked `token_ids`, `padding_mask`, `truncated`, the target
+  slots (`mask_positions`, `mask_ids`, `mask_weights`, `span_boundaries`,
+  `span_offsets`, `sbo_weights`, P = ceil(mask_rate * (L - 2)) slots), the
+  top-k predictions of both heads at every slot, and per-text losses
+  `mlm_loss`, `sbo_loss`, `loss` float32 [B] (mean cross entropy over the
+  text's targets; `loss = mlm_loss + sbo_weight * sbo_loss`).
+
+- `saved_models/NAME-ids/VERSION/`: the portable (ids-only) model, **no tensorflow-text
+  op at all**, so a stock TF Serving build and a plain `import tensorflow`
+  load it. `serving_default` and `encode` are the `encode` above;
+  `fill_spans_ids` takes `token_ids`, `padding_mask` holding [MASK] ids and
+  returns `fill_spans`' outputs. Its `assets/` holds the vocabulary too, for
+  the client that tokenises.
+
+Text is packed as `[CLS] wordpieces [SEP] [PAD]...` of exactly `L =
+max_seq_length` ids with core TensorFlow ops only (no `RoundRobinTrimmer`,
+whose op TF Serving only has from 2.20). A text longer than `L - 2`
+wordpieces is cut and its `truncated` flag set; an empty text gives
+`[CLS] [SEP]` and no error.
+
+A SavedModel holding any tensorflow-text op cannot be loaded at all where the
+op is not registered: import `tensorflow_text` before `tf.saved_model.load`,
+and serve the text model with a TF Serving release that links its ops.
+`export_info.json` in each version directory lists the ops (read from the
+saved graph) and the oldest such release, with the config, the vocabulary
+size and every signature's input / output names, dtypes and shapes.
+
+Serving with TF Serving (REST on port 8501):
+
+    docker run -p 8501:8501 \\
+      -v "$PWD/saved_models/NAME:/models/NAME" -e MODEL_NAME=NAME \\
+      tensorflow/serving:2.19.1
+    curl -d '{"signature_name": "fill_spans",
+              "instances": ["She was [MASK] [MASK] of the two daughters."]}' \\
+      http://localhost:8501/v1/models/NAME:predict
+
+(`serving_default` takes the same body without `signature_name`; the
+`NAME-ids` model takes `{"instances": [{"token_ids": [...],
+"padding_mask": [...]}]}`.) Loading in Python without this package:
+
+    import tensorflow as tf
+    import tensorflow_text  # registers the tokeniser ops; not needed for NAME-ids
+    served = tf.saved_model.load("saved_models/NAME/1")
+    served.signatures["fill_spans"](text=tf.constant(["It is a [MASK] ."]))
+"""
+
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from spanbert_keras.config import MaskingConfig
+from spanbert_keras.data.packing import pack_ids
+from spanbert_keras.data.span_masker import TARGET_KEYS
+from spanbert_keras.data.span_masker import SpanMasker
+from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.losses import top_k_log_probs
+from spanbert_keras.losses import weighted_cross_entropy_terms
+
+DESCRIPTIONS = {
+    "serving_default": "strings -> in-graph WordPiece, [CLS]/[SEP]/truncate/pad to "
+    "max_seq_length -> encoder outputs",
+    "encode": "int32 token_ids / padding_mask -> encoder outputs (cut to max_seq_length)",
+    "fill_spans": "strings with [MASK] runs (a run = one span) -> top-k tokens, ids "
+    "and log-probabilities of the MLM and SBO heads at each [MASK]",
+    "fill_spans_ids": "token_ids / padding_mask with [MASK] ids -> fill_spans' outputs",
+    "mask_and_score": "strings -> SpanBERT span masking -> predictions and per-text "
+    "MLM / SBO losses",
+}
+
+
+def check_model(model):
+    """Raises a TypeError unless `model` has a SpanBertPretrainer's parts."""
+    missing = [a for a in ("backbone", "mlm_head", "sbo_head") if not hasattr(model, a)]
+    if missing:
+        raise TypeError(
+            "`model` must be a SpanBertPretrainer (with `backbone`, `mlm_head` and "
+            f"`sbo_head`); {type(model).__name__} lacks {missing}."
+        )
+
+
+def build_masker(vocabulary, masking_config, config, model):
+    masking = masking_config or getattr(config, "masking", None)
+    if masking is None:
+        masking = MaskingConfig(max_pair_targets=model.max_pair_targets)
+    if masking.max_pair_targets != model.max_pair_targets:
+        raise ValueError(
+            f"masking.max_pair_targets={masking.max_pair_targets} differs from the "
+            f"model's SBO position table ({model.max_pair_targets})."
+        )
+    data = getattr(config, "data", None)
+    return SpanMasker(
+        vocabulary=vocabulary,
+        seed=int(getattr(data, "seed", 0) or 0),
+        **dataclasses.asdict(masking),
+    )
+
+
+def masker_info(masker):
+    return {
+        key: value
+        for key, value in masker.get_config().items()
+        if key not in ("vocabulary", "name", "trainable", "dtype")
+    }
+
+
+def spans_from_mask_runs(token_ids, padding_mask, mask_id, max_pair_targets):
+    """Target slots and SBO boundaries of the [MASK] runs of packed ids.
+
+    Every real position holding `mask_id` is a target; each maximal run of
+    them is one span `s..e`, whose boundaries are the positions `s - 1` and
+    `e + 1` (clipped into the row, so [CLS] and [SEP] serve as boundaries at
+    the edges) and whose targets have offsets `i - s`.
+
+    Args:
+        token_ids: int32 [B, L].
+        padding_mask: int or bool [B, L], nonzero on real tokens.
+        mask_id: int, the [MASK] id.
+        max_pair_targets: int, rows of the SBO position table.
+
+    Returns:
+        A dict, M = the most targets of a row in the batch (1 for an empty
+        batch): `mask_positions`
+        int32 [B, M] (ascending, padded with 0), `mask_weights` float32
+        [B, M], `span_boundaries` int32 [B, M, 2], `span_offsets` int32
+        [B, M], `sbo_weights` float32 [B, M] (1 where the offset is below
+        `max_pair_targets` and both boundaries are real tokens).
+    """
+    token_ids = tf.convert_to_tensor(token_ids, tf.int32)
+    real = tf.not_equal(tf.cast(padding_mask, tf.int32), 0)
+    length = tf.shape(token_ids)[1]
+    is_mask = tf.equal(token_ids, mask_id) & real
+    counts = tf.reduce_sum(tf.cast(is_mask, tf.int32), axis=1)
+    # An empty batch gets one (empty) slot: keras-hub's MLM head cannot
+    # gather zero positions from zero rows.
+    slots = tf.reduce_max(tf.concat([counts, [0], tf.cast(tf.equal(tf.shape(counts), 0), tf.int32)], axis=0))
+    positions = tf.range(length, dtype=tf.int32)[tf.newaxis, :]
+    keys = tf.where(is_mask, length - positions, 0)
+    values, indices = tf.math.top_k(keys, k=slots)
+    valid = values > 0
+    mask_positions = tf.where(valid, indices, 0)
+
+    # left / right: the unmasked positions just outside the run (-1 / L past
+    # the edges of the row).
+    unmasked_count = tf.cumsum(tf.cast(~is_mask, tf.int32), axis=1)
+    left = tf.where(
+        unmasked_count > 0,
+        tf.searchsorted(unmasked_count, unmasked_count, side="left", out_type=tf.int32),
+        -1,
+    )
+    right = tf.searchsorted(
+        unmasked_count, unmasked_count + 1, side="left", out_type=tf.int32
+    )
+    offsets = positions - left - 1
+    clipped_left = tf.clip_by_value(left, 0, length - 1)
+    clipped_right = tf.clip_by_value(right, 0, length - 1)
+    has_sbo = (
+        (offsets < max_pair_targets)
+        & (left >= 0)
+        & (right < length)
+        & tf.gather(real, clipped_left, batch_dims=1)
+        & tf.gather(real, clipped_right, batch_dims=1)
+    )
+    zeros = tf.zeros_like(mask_positions)
+
+    def take(values):
+        return tf.where(valid, tf.gather(values, mask_positions, batch_dims=1), zeros)
+
+    return {
+        "mask_positions": mask_positions,
+        "mask_weights": tf.cast(valid, tf.float32),
+        "span_boundaries": tf.stack([take(clipped_left), take(clipped_right)], axis=-1),
+        "span_offsets": take(offsets),
+        "sbo_weights": tf.cast(
+            valid & tf.gather(has_sbo, mask_positions, batch_dims=1), tf.float32
+        ),
+    }
+
+
+class PretrainingServing:
+    """The signatures of a `SpanBertPretrainer` (plain methods; ExportArchive wraps them).
+
+    Args:
+        model: the `SpanBertPretrainer`.
+        vocabulary: its `Vocabulary`.
+        length: int, the packed length of text inputs.
+        top_k: int, predictions per masked position.
+        vocab_file: path of the vocabulary file, copied into `assets/`.
+        masker: optional `SpanMasker`, adds `mask_and_score`.
+    """
+
+    def __init__(self, model, vocabulary, length, top_k, vocab_file, masker=None):
+        self.model = model
+        self.vocabulary = vocabulary
+        self.length = length
+        self.top_k = min(top_k, vocabulary.size)
+        self.masker = masker
+        self.tokenizer = SpanBertTokenizer(vocabulary)
+        # id -> wordpiece for the predictions. A lookup table is a resource
+        # ExportArchive keeps, and its initializer's file becomes
+        # assets/vocab.txt (a plain Asset would be dropped).
+        self.id_to_token = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                vocab_file,
+                key_dtype=tf.int64,
+                key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+                value_dtype=tf.string,
+                value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+            ),
+            default_value="[UNK]",
+        )
+
+    # ----------------------------------------------------------- signatures
+    def serve_text(self, text):
+        ids = self.tokenizer.tokenize(text)
+        return self._encoder_outputs(*self._pack(ids))
+
+    def encode(self, token_ids, padding_mask):
+        token_ids, padding_mask, truncated = self._cut(token_ids, padding_mask)
+        return self._encoder_outputs(token_ids, padding_mask, truncated)
+
+    def fill_spans(self, text):
+        ids = self.tokenizer.tokenize(text, mask_token_in_text=True)
+        return self._fill(*self._pack(ids))
+
+    def fill_spans_ids(self, token_ids, padding_mask):
+        return self._fill(*self._cut(token_ids, padding_mask))
+
+    def mask_and_score(self, text):
+        token_ids, padding_mask, truncated = self._pack(self.tokenizer.tokenize(text))
+        batch = self.masker(
+            {"token_ids": token_ids, "padding_mask": tf.not_equal(padding_mask, 0)}
+        )
+        outputs = self.model(
+            {
+                "token_ids": batch["token_ids"],
+                "padding_mask": padding_mask,
+                "mask_positions": batch["mask_positions"],
+                "span_boundaries": batch["span_boundaries"],
+                "span_offsets": batch["span_offsets"],
+            },
+            training=False,
+        )
+        result = {
+            "token_ids": batch["token_ids"],
+            "padding_mask": padding_mask,
+            "truncated": truncated,
+        }
+        for key in TARGET_KEYS:
+            result[key] = batch[key]
+        mlm_loss = _mean_cross_entropy(
+            outputs["mlm_logits"], batch["mask_ids"], batch["mask_weights"]
+        )
+        sbo_loss = _mean_cross_entropy(
+            outputs["sbo_logits"], batch["mask_ids"], batch["sbo_weights"]
+        )
+        result.update(self._top("mlm", outputs["mlm_logits"]))
+        result.update(self._top("sbo", outputs["sbo_logits"]))
+        result["mlm_loss"] = mlm_loss
+        result["sbo_loss"] = sbo_loss
+        result["loss"] = mlm_loss + self.model.sbo_weight * sbo_loss
+        return result
+
+    # -------------------------------------------------------------- helpers
+    def _pack(self, ids):
+        vocab = self.vocabulary
+        token_ids, padding_mask, truncated = pack_ids(
+            ids, self.length, vocab.cls_id, vocab.sep_id, vocab.pad_id
+        )
+        return token_ids, tf.cast(padding_mask, tf.int32), truncated
+
+    def _cut(self, token_ids, padding_mask):
+        """Keeps the first `length` positions; flags rows with real tokens beyond."""
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(token_ids),
+                tf.shape(padding_mask),
+                message="token_ids and padding_mask must have the same shape [B, T]",
+            ),
+            tf.debugging.assert_positive(
+                tf.shape(token_ids)[1],
+                message="token_ids must hold at least one position ([CLS] ... [SEP])",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            token_ids = tf.identity(token_ids)
+        tail = tf.cast(tf.not_equal(padding_mask[:, self.length :], 0), tf.int32)
+        truncated = tf.reduce_sum(tail, axis=1) > 0
+        return token_ids[:, : self.length], padding_mask[:, : self.length], truncated
+
+    def _encoder_outputs(self, token_ids, padding_mask, truncated):
+        outputs = self.model(
+            {"token_ids": token_ids, "padding_mask": padding_mask}, training=False
+        )
+        return {
+            "sequence_output": tf.cast(outputs["sequence_output"], tf.float32),
+            "pooled_output": tf.cast(outputs["pooled_output"], tf.float32),
+            "token_ids": token_ids,
+            "padding_mask": padding_mask,
+            "truncated": truncated,
+        }
+
+    def _fill(self, token_ids, padding_mask, truncated):
+        spans = spans_from_mask_runs(
+            token_ids, padding_mask, self.vocabulary.mask_id, self.model.max_pair_targets
+        )
+        outputs = self.model(
+            {
+                "token_ids": token_ids,
+                "padding_mask": padding_mask,
+                "mask_positions": spans["mask_positions"],
+                "span_boundaries": spans["span_boundaries"],
+                "span_offsets": spans["span_offsets"],
+            },
+            training=False,
+        )
+        result = {"token_ids": token_ids, "padding_mask": padding_mask, "truncated": truncated}
+        result.update(spans)
+        result.update(self._top("mlm", outputs["mlm_logits"]))
+        result.update(self._top("sbo", outputs["sbo_logits"]))
+        return result
+
+    def _top(self, head, logits):
+        values, ids = top_k_log_probs(logits, self.top_k)
+        return {
+            f"{head}_top_ids": ids,
+            f"{head}_top_tokens": self.id_to_token.lookup(tf.cast(ids, tf.int64)),
+            f"{head}_top_log_probs": values,
+        }
+
+    def functions(self):
+        """The traced `tf.function`s, shared by both SavedModels (traced once)."""
+        ids_spec = [
+            tf.TensorSpec([None, None], tf.int32, name="token_ids"),
+            tf.TensorSpec([None, None], tf.int32, name="padding_mask"),
+        ]
+        text_spec = [tf.TensorSpec([None], tf.string, name="text")]
+        methods = {
+            "serve_text": (self.serve_text, text_spec),
+            "encode": (self.encode, ids_spec),
+            "fill_spans": (self.fill_spans, text_spec),
+            "fill_spans_ids": (self.fill_spans_ids, ids_spec),
+        }
+        if self.masker is not None:
+            methods["mask_and_score"] = (self.mask_and_score, text_spec)
+        functions = {}
+        for name, (method, spec) in methods.items():
+            function = tf.function(method, input_signature=spec, autograph=False)
+            function.get_concrete_function()
+            functions[name] = function
+        return functions
+
+    def write_archive(self, functions, path, text):
+        """Writes the text (`text=True`) or the portable ids-only SavedModel to `path`."""
+        archive = keras.export.ExportArchive()
+        model = self.model
+        for layer in (model.backbone, model.mlm_head, model.sbo_head):
+            archive.track(layer)
+        archive.track(self.id_to_token)
+        if text:
+            archive.track(self.tokenizer)
+            endpoints = [
+                ("serving_default", "serve_text"),
+                ("encode", "encode"),
+                ("fill_spans", "fill_spans"),
+                ("mask_and_score", "mask_and_score"),
+            ]
+        else:
+            endpoints = [
+                ("serving_default", "encode"),
+                ("encode", "encode"),
+                ("fill_spans_ids", "fill_spans_ids"),
+            ]
+        for name, function in endpoints:
+            if function in functions:
+                archive.add_endpoint(name, functions[function])
+        archive.write_out(path, verbose=False)
+
+
+def _mean_cross_entropy(logits, labels, weights):
+    """Per-row weighted mean cross entropy, float32 [B] (0 for a row without targets)."""
+    ce, _, count = weighted_cross_entropy_terms(logits, labels, weights, per_row=True)
+    return ce / tf.maximum(count, 1.0)
