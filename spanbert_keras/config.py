@@ -54,7 +54,7 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class MaskingConfig:
-    """Span masking (SPEC section 2)."""
+    """Span masking: SpanBERT's whole-word geometric spans and their replacement."""
 
     scheme: str = "span"
     mask_rate: float = 0.15
@@ -82,7 +82,15 @@ class DataConfig:
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """Optimiser and schedule (SPEC section 5)."""
+    """Optimiser and schedule; the defaults are the published pre-training recipe.
+
+    `decay_norms_and_biases`: the authors' pre-training decays every
+    parameter (True); fine-tuning excludes LayerNorm parameters and biases
+    (False). `clip_mode`: `"mean_loss"` clips the gradient of the mean loss
+    at `clip_norm`; `"authors"` reproduces the authors' trainer, whose
+    clipped gradient is further divided by the targets of each GPU (see
+    `SpanBertPretrainer`).
+    """
 
     steps: int = 2_400_000
     steps_per_epoch: int = 1000
@@ -93,6 +101,8 @@ class TrainingConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-8
     clip_norm: float = 1.0
+    clip_mode: str = "mean_loss"
+    decay_norms_and_biases: bool = True
     sbo_weight: float = 1.0
     dtype_policy: str = "float32"
     jit_compile: bool | str = "auto"

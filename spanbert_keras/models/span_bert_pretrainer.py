@@ -11,6 +11,7 @@ from spanbert_keras.losses import weighted_cross_entropy_terms
 
 MLM_KEYS = ("mask_positions", "mask_ids", "mask_weights")
 SBO_KEYS = ("span_boundaries", "span_offsets", "mask_ids", "sbo_weights")
+CLIP_MODES = ("mean_loss", "authors")
 
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
@@ -37,7 +38,7 @@ class SpanBertPretrainer(keras.Model):
     `mask_positions`) and `sbo_logits` [B, P, V] (needs `span_boundaries` and
     `span_offsets`); so one model serves training and inference.
 
-    The loss (SPEC section 4) is
+    The loss is
     `sum(MLM CE * mask_weights) / n_masked
     + sbo_weight * sum(SBO CE * sbo_weights) / n_sbo`, with cross entropies
     computed on float32 logits. The counts are summed over all replicas
@@ -63,6 +64,13 @@ class SpanBertPretrainer(keras.Model):
             `token_embedding` is the decoder of both heads (one variable).
         sbo_weight: float >= 0, weight of the SBO loss.
         clip_norm: float > 0 or None, clip the global gradient norm to it.
+        clip_mode: what `clip_norm` bounds. `"mean_loss"`: the norm of the
+            gradient of the loss above (a mean over targets). `"authors"`:
+            as the authors' fairseq trainer, whose gradient is divided by
+            the targets of each GPU once more, the norm divided by the MLM
+            targets per replica (so at their 256 x 512 batch on 32 GPUs,
+            ~600 targets each, clipping acts only on a ~600x larger
+            gradient: in practice rarely). The update itself is the same.
         max_pair_targets: int, rows of the SBO relative-position table.
         position_embedding_dim: int, width of that table.
         predict_top_k: None or int; if set, `predict` returns
@@ -95,6 +103,7 @@ class SpanBertPretrainer(keras.Model):
         backbone,
         sbo_weight=1.0,
         clip_norm=1.0,
+        clip_mode="mean_loss",
         max_pair_targets=15,
         position_embedding_dim=200,
         predict_top_k=None,
@@ -121,6 +130,10 @@ class SpanBertPretrainer(keras.Model):
             raise ValueError(
                 f"`clip_norm` must be positive or None. Received: clip_norm={clip_norm}"
             )
+        if clip_mode not in CLIP_MODES:
+            raise ValueError(
+                f"`clip_mode` must be one of {CLIP_MODES}. Received: clip_mode={clip_mode!r}"
+            )
         if predict_top_k is not None and int(predict_top_k) < 1:
             raise ValueError(
                 "`predict_top_k` must be a positive int or None. "
@@ -129,6 +142,7 @@ class SpanBertPretrainer(keras.Model):
         self.backbone = backbone
         self.sbo_weight = float(sbo_weight)
         self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.clip_mode = clip_mode
         self.max_pair_targets = int(max_pair_targets)
         self.position_embedding_dim = int(position_embedding_dim)
         self.predict_top_k = None if predict_top_k is None else int(predict_top_k)
@@ -286,8 +300,12 @@ class SpanBertPretrainer(keras.Model):
             terms["sbo_accuracy"] * replicas, sample_weight=terms["sbo_count"]
         )
 
-    def _clip_and_reduce(self, grads):
+    def _clip_and_reduce(self, grads, mlm_count):
         """Densify, all-reduce (several replicas), clip by the true global norm.
+
+        Args:
+            grads: the gradients of the scaled loss.
+            mlm_count: float32, the MLM targets of the global batch.
 
         Returns the gradients to hand to `optimizer.apply` and the unscaled
         global norm before clipping.
@@ -300,9 +318,10 @@ class SpanBertPretrainer(keras.Model):
         scale = ops.cast(self.optimizer.scale_loss(1.0), "float32")
         norm = tf.linalg.global_norm(grads)
         if self.clip_norm is not None:
-            grads, _ = tf.clip_by_global_norm(
-                grads, self.clip_norm * scale, use_norm=norm
-            )
+            threshold = self.clip_norm * scale
+            if self.clip_mode == "authors":
+                threshold = threshold * ops.maximum(mlm_count / replicas, 1.0)
+            grads, _ = tf.clip_by_global_norm(grads, threshold, use_norm=norm)
         if replicas > 1:
             # `optimizer.apply` sums the replicas' gradients again.
             grads = [g / replicas for g in grads]
@@ -320,7 +339,7 @@ class SpanBertPretrainer(keras.Model):
         variables = self.trainable_variables
         grads = tape.gradient(scaled_loss, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        grads, grad_norm = self._clip_and_reduce([g for g, _ in pairs])
+        grads, grad_norm = self._clip_and_reduce([g for g, _ in pairs], terms["mlm_count"])
         self.optimizer.apply(grads, [v for _, v in pairs])
         self._update_trackers(terms)
         logs = {m.name: m.result() for m in self.metrics}
@@ -364,6 +383,7 @@ class SpanBertPretrainer(keras.Model):
                 "backbone": keras.layers.serialize(self.backbone),
                 "sbo_weight": self.sbo_weight,
                 "clip_norm": self.clip_norm,
+                "clip_mode": self.clip_mode,
                 "max_pair_targets": self.max_pair_targets,
                 "position_embedding_dim": self.position_embedding_dim,
                 "predict_top_k": self.predict_top_k,

@@ -24,7 +24,7 @@ def build_pretrainer(
     Args:
         model_config: a `ModelConfig` or a preset name.
         vocabulary_size: int, `Vocabulary.size`.
-        training_config: a `TrainingConfig` (default: SPEC section 5).
+        training_config: a `TrainingConfig` (default: the published pre-training recipe).
         max_seq_length: optional int, checked against the position table.
         total_steps: optional int overriding `training_config.steps` for the
             schedule.
@@ -43,6 +43,7 @@ def build_pretrainer(
         backbone,
         sbo_weight=training_config.sbo_weight,
         clip_norm=training_config.clip_norm or None,  # 0 disables clipping
+        clip_mode=training_config.clip_mode,
         max_pair_targets=model_config.max_pair_targets,
         position_embedding_dim=model_config.position_embedding_dim,
         dtype=policy,

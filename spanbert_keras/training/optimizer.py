@@ -1,4 +1,10 @@
-"""AdamW for SpanBERT (SPEC section 5): decoupled weight decay, none on LayerNorm / bias."""
+"""AdamW for SpanBERT: decoupled weight decay, optionally none on LayerNorm / biases.
+
+The authors' pre-training decays every parameter (their optimiser is Adam with
+decoupled weight decay and no exclusion); excluding LayerNorm parameters and
+biases from the decay is BERT's fine-tuning recipe, which they use for
+fine-tuning. `TrainingConfig.decay_norms_and_biases` chooses.
+"""
 
 import keras
 
@@ -46,7 +52,8 @@ def build_optimizer(training_config=None, total_steps=None):
 
     Args:
         training_config: a `spanbert_keras.config.TrainingConfig` (defaults:
-            SPEC section 5).
+            the published pre-training recipe). Its `decay_norms_and_biases`
+            decides whether LayerNorm parameters and biases are decayed too.
         total_steps: optional int overriding `training_config.steps`, the step
             at which the learning rate reaches 0. A warm-up as long as the
             whole run is shortened to `total_steps - 1`.
@@ -59,8 +66,10 @@ def build_optimizer(training_config=None, total_steps=None):
     >>> from spanbert_keras.config import TrainingConfig
     >>> from spanbert_keras.training.optimizer import build_optimizer
     >>> opt = build_optimizer(TrainingConfig(steps=100, warmup_steps=10))
-    >>> opt.weight_decay, opt.beta_2
-    (0.01, 0.999)
+    >>> opt.weight_decay, opt.beta_2, opt.no_decay_names
+    (0.01, 0.999, ())
+    >>> build_optimizer(TrainingConfig(decay_norms_and_biases=False)).no_decay_names
+    ('bias', 'gamma', 'beta')
     """
     config = training_config or TrainingConfig()
     steps = int(total_steps if total_steps is not None else config.steps)
@@ -71,6 +80,7 @@ def build_optimizer(training_config=None, total_steps=None):
         total_steps=steps,
     )
     return AdamWeightDecay(
+        no_decay_names=() if config.decay_norms_and_biases else NO_DECAY_NAMES,
         learning_rate=schedule,
         weight_decay=config.weight_decay,
         beta_1=config.beta_1,

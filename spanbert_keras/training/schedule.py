@@ -1,4 +1,4 @@
-"""Learning-rate schedule: linear warm-up, then linear decay to zero (SPEC section 5)."""
+"""Learning-rate schedule: linear warm-up, then linear decay to zero."""
 
 import keras
 from keras import ops

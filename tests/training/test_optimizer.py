@@ -81,8 +81,28 @@ def test_no_decay_on_layer_norm_and_bias():
     assert "sbo_head/position_embeddings" in names
 
 
+def test_pretraining_decays_every_parameter_fine_tuning_excludes_norms_and_biases():
+    # The authors' pre-training decays everything; their fine-tuning does not
+    # decay LayerNorm parameters and biases.
+    model = _pretrainer()
+    variables = model.trainable_variables
+    lr, wd = 0.1, 0.5
+    for exclude in (False, True):
+        for v in variables:
+            v.assign(np.full(v.shape, 2.0, "float32"))
+        config = TrainingConfig(steps=100, warmup_steps=0, learning_rate=lr, weight_decay=wd,
+                                decay_norms_and_biases=not exclude)
+        opt = build_optimizer(config)
+        opt.apply([keras.ops.zeros(v.shape) for v in variables], variables)
+        for v in variables:
+            # The schedule's first rate is lr * (total - 0) / total = lr.
+            kept = exclude and _is_norm_or_bias(model, v)
+            want = 2.0 if kept else 2.0 * (1 - lr * wd)
+            np.testing.assert_allclose(v.numpy(), want, rtol=1e-6, err_msg=v.path)
+
+
 def test_exclusion_survives_serialisation():
-    opt = build_optimizer(TrainingConfig(steps=100, warmup_steps=10))
+    opt = build_optimizer(TrainingConfig(steps=100, warmup_steps=10, decay_norms_and_biases=False))
     config = keras.saving.serialize_keras_object(opt)
     restored = keras.saving.deserialize_keras_object(config)
     assert isinstance(restored, AdamWeightDecay)
