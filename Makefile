@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo lint test test-all bench clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 # on the shipped demo corpus with the tiny model (about 5 minutes on 2 cores).
 demo: $(STAMP)
 	$(PY) pipelines/run.py --config pipelines/configs/demo.yaml --output runs/demo --export-name spanbert-demo
+
+# Lint (ruff; configuration in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check spanbert_keras pipelines benchmarks tests notebooks
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2

@@ -28,7 +28,6 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from spanbert_keras.config import load_config
 from spanbert_keras.data.packing import text_blocks
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
 from spanbert_keras.export import export_saved_model

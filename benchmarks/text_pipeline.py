@@ -28,7 +28,7 @@ def python_packing(path, vocabulary, max_seq_length):
     blocks = []
     for document in documents:
         buffer = []
-        for ids in (e.ids for e in tok.encode_batch([l for l in document if l.strip()])):
+        for ids in (e.ids for e in tok.encode_batch([line for line in document if line.strip()])):
             for start in range(0, len(ids), capacity):
                 piece = ids[start : start + capacity]
                 if buffer and len(buffer) + len(piece) > capacity:

@@ -94,9 +94,9 @@ def _build(kind, args):
 
     from spanbert_keras.config import ModelConfig
     from spanbert_keras.config import TrainingConfig
+    from spanbert_keras.losses import weighted_cross_entropy_terms
     from spanbert_keras.models.backbone import build_backbone
     from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
-    from spanbert_keras.losses import weighted_cross_entropy_terms
     from spanbert_keras.training.optimizer import AdamWeightDecay
     from spanbert_keras.training.schedule import WarmupLinearDecay
 

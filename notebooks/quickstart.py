@@ -19,15 +19,16 @@
 import os
 import tempfile
 
-import keras
 import tensorflow as tf
 
 import spanbert_keras as sk
-from spanbert_keras.data.pretraining_dataset import finite_batches, pretraining_dataset
+from spanbert_keras.data.pretraining_dataset import finite_batches
+from spanbert_keras.data.pretraining_dataset import pretraining_dataset
 from spanbert_keras.export import export_saved_model
-from spanbert_keras.training.build import build_pretrainer
-from spanbert_keras.preview import mask_text, render
+from spanbert_keras.preview import mask_text
+from spanbert_keras.preview import render
 from spanbert_keras.resources import DEMO_CORPUS
+from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import tensorboard_callbacks
 
 work_dir = tempfile.mkdtemp(prefix="spanbert-quickstart-")

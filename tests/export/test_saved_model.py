@@ -22,15 +22,15 @@ from spanbert_keras.config import MaskingConfig
 from spanbert_keras.config import ModelConfig
 from spanbert_keras.config import PretrainConfig
 from spanbert_keras.config import TrainingConfig
+from spanbert_keras.data.packing import pack_ids
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export import export_saved_model
 from spanbert_keras.export import read_export_info
-from spanbert_keras.data.packing import pack_ids
-from spanbert_keras.export.serving.pretraining import spans_from_mask_runs
 from spanbert_keras.export import saved_model_signatures
+from spanbert_keras.export.serving.pretraining import spans_from_mask_runs
 from spanbert_keras.training.build import build_pretrainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))

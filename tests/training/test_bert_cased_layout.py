@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from spanbert_keras.config import load_config
 from spanbert_keras.config import apply_overrides
+from spanbert_keras.config import load_config
 from spanbert_keras.data.pretraining_dataset import pretraining_dataset
 from spanbert_keras.data.vocabulary import SPECIAL_TOKENS
 from spanbert_keras.data.vocabulary import Vocabulary
