@@ -25,6 +25,7 @@ from spanbert_keras.config import load_config
 from spanbert_keras.data.packing import check_corpus_files
 from spanbert_keras.data.pretraining_dataset import finite_batches
 from spanbert_keras.data.pretraining_dataset import pretraining_dataset
+from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.data.vocabulary import load_vocabulary
@@ -152,8 +153,8 @@ def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_pe
 def _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log):
     data = config.data
     tokens_per_step = data.batch_size * data.max_seq_length
-    predictions = config.masking.max_predictions or math.ceil(
-        config.masking.mask_rate * (data.max_seq_length - 2))
+    predictions = config.masking.max_predictions or SpanMasker.default_max_predictions(
+        data.max_seq_length, config.masking.mask_rate)
     flops = flops_per_token(config.model, vocabulary.size, seq_len=data.max_seq_length,
                             targets_per_token=predictions / data.max_seq_length)
     log(f"model: {config.model.preset} ({config.model.num_layers} layers, hidden "
