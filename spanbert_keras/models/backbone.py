@@ -1,15 +1,17 @@
-"""The SpanBERT encoder: a keras-hub `BertBackbone` built from a `ModelConfig`."""
-
-import keras_hub
+"""The SpanBERT encoder built from a `ModelConfig`."""
 
 from spanbert_keras.config import ModelConfig
+from spanbert_keras.models.span_bert_backbone import SpanBertBackbone
 
 
-def build_backbone(model_config, vocabulary_size, max_seq_length=None, dtype=None):
+def build_backbone(
+    model_config, vocabulary_size, max_seq_length=None, dtype=None, activation="gelu"
+):
     """Builds a randomly initialised BERT encoder for SpanBERT.
 
     SpanBERT keeps BERT's encoder unchanged (two segment types, as in the
-    released checkpoints, although pre-training only uses segment 0).
+    released checkpoints, although pre-training only uses segment 0),
+    including its exact (erf) GeLU.
 
     Args:
         model_config: a `spanbert_keras.config.ModelConfig`, or the name of a
@@ -19,10 +21,13 @@ def build_backbone(model_config, vocabulary_size, max_seq_length=None, dtype=Non
             feed; must not exceed the position table
             (`model_config.max_sequence_length`).
         dtype: optional dtype policy (`"float32"`, `"mixed_bfloat16"`, ...).
+        activation: the encoder's feed-forward activation: `"gelu"` (exact,
+            BERT's and SpanBERT's) or `"gelu_approximate"` (keras-hub's).
 
     Returns:
-        A `keras_hub.models.BertBackbone` taking `token_ids`, `segment_ids`,
-        `padding_mask` and returning `sequence_output`, `pooled_output`.
+        A `SpanBertBackbone` (a `keras_hub.models.BertBackbone`) taking
+        `token_ids`, `segment_ids`, `padding_mask` and returning
+        `sequence_output`, `pooled_output`.
 
     Example:
 
@@ -30,8 +35,8 @@ def build_backbone(model_config, vocabulary_size, max_seq_length=None, dtype=Non
     >>> from spanbert_keras.models.backbone import build_backbone
     >>> config = ModelConfig.from_preset("tiny", max_sequence_length=64)
     >>> backbone = build_backbone(config, vocabulary_size=100)
-    >>> backbone.hidden_dim, backbone.num_layers
-    (128, 2)
+    >>> backbone.hidden_dim, backbone.num_layers, backbone.activation.__name__
+    (128, 2, 'gelu')
     """
     if isinstance(model_config, str):
         model_config = ModelConfig.from_preset(model_config)
@@ -40,16 +45,6 @@ def build_backbone(model_config, vocabulary_size, max_seq_length=None, dtype=Non
             "`model_config` must be a ModelConfig or a preset name. "
             f"Received: {type(model_config).__name__}"
         )
-    if isinstance(vocabulary_size, bool) or not isinstance(vocabulary_size, int):
-        raise ValueError(
-            "`vocabulary_size` must be a positive int. "
-            f"Received: vocabulary_size={vocabulary_size!r}"
-        )
-    if vocabulary_size < 1:
-        raise ValueError(
-            "`vocabulary_size` must be a positive int. "
-            f"Received: vocabulary_size={vocabulary_size}"
-        )
     positions = model_config.max_sequence_length
     if max_seq_length is not None and max_seq_length > positions:
         raise ValueError(
@@ -57,16 +52,7 @@ def build_backbone(model_config, vocabulary_size, max_seq_length=None, dtype=Non
             f"table (model.max_sequence_length={positions}). Shorten the "
             "sequences or enlarge model.max_sequence_length."
         )
-    if model_config.hidden_dim % model_config.num_heads:
-        raise ValueError(
-            f"hidden_dim={model_config.hidden_dim} must be divisible by "
-            f"num_heads={model_config.num_heads}."
-        )
-    if not 0.0 <= model_config.dropout < 1.0:
-        raise ValueError(
-            f"dropout must be in [0, 1). Received: dropout={model_config.dropout}"
-        )
-    return keras_hub.models.BertBackbone(
+    return SpanBertBackbone(
         vocabulary_size=vocabulary_size,
         num_layers=model_config.num_layers,
         num_heads=model_config.num_heads,
@@ -75,5 +61,6 @@ def build_backbone(model_config, vocabulary_size, max_seq_length=None, dtype=Non
         dropout=model_config.dropout,
         max_sequence_length=positions,
         num_segments=2,
+        activation=activation,
         dtype=dtype,
     )
