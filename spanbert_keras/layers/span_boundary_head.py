@@ -34,7 +34,8 @@ class SpanBoundaryHead(keras.layers.Layer):
         position_embedding_dim: int, width of the relative-position table.
         layer_norm_epsilon: float, epsilon of both layer normalisations.
         intermediate_activation: activation after each dense layer. `"gelu"`
-            is exact (erf) GeLU, as in the reference.
+            is exact (erf) GeLU in Keras 3 (`approximate=False`), as in the
+            reference.
         kernel_initializer: initializer of the two dense kernels.
         position_initializer: initializer of the relative-position table.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
@@ -104,7 +105,13 @@ class SpanBoundaryHead(keras.layers.Layer):
         self.max_pair_targets = int(max_pair_targets)
         self.position_embedding_dim = int(position_embedding_dim)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.intermediate_activation = keras.activations.get(intermediate_activation)
+        try:
+            self.intermediate_activation = keras.activations.get(intermediate_activation)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "`intermediate_activation` must be a Keras activation. "
+                f"Received: intermediate_activation={intermediate_activation!r}"
+            ) from None
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer or keras.initializers.TruncatedNormal(stddev=0.02)
         )
