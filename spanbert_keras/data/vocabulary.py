@@ -1,11 +1,12 @@
 """WordPiece vocabularies: load a BERT-style `vocab.txt`, or learn one from text.
 
 A `Vocabulary` is the one place where special-token ids and per-id flags (word
-continuation, special) are derived from the token strings. Ids are always
+continuation, special, maskable) are derived from the token strings. Ids are always
 looked up, never assumed: a BERT-cased `vocab.txt` puts `[CLS]` at 101, a
 vocabulary learned here puts it at 2.
 """
 
+import itertools
 import os
 
 import numpy as np
@@ -102,13 +103,29 @@ class Vocabulary:
 
     @property
     def is_special(self):
-        """bool [V]: True for bracketed reserved tokens ([PAD], [unused0], ...).
-
-        These are never masked and never drawn as random replacements.
-        """
+        """bool [V]: True for the bracketed reserved pieces ([PAD], [UNK], [unused0], ...)."""
         return np.array(
             [t.startswith("[") and t.endswith("]") and len(t) > 2 for t in self.tokens]
         )
+
+    @property
+    def is_maskable(self):
+        """bool [V]: True for the ids that text is made of: the pieces and [UNK].
+
+        These are the ids a masker may mask and draw as random replacements.
+        [UNK] is one of them, as in the reference masking code (the corpus
+        holds it like any word); the other bracketed pieces ([PAD], [CLS],
+        [SEP], [MASK] and the [unusedN] slots that fine-tuning uses as
+        markers) are not.
+
+        >>> vocab = Vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+        ...                     "[unused0]", "the", "##s"])
+        >>> vocab.is_maskable.tolist()
+        [False, True, False, False, False, False, True, True]
+        """
+        maskable = ~self.is_special
+        maskable[self.unk_id] = True
+        return maskable
 
     def save(self, path):
         """Writes `vocab.txt`: one wordpiece a line, line number = id."""
@@ -211,7 +228,10 @@ def bert_cased_tokenizer(vocabulary=None):
     >>> tokenizer.encode("The cats sat", add_special_tokens=False).ids
     [5, 6, 8, 7]
     """
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from tokenizers import Tokenizer
+    from tokenizers import models
+    from tokenizers import normalizers
+    from tokenizers import pre_tokenizers
 
     if vocabulary is None:
         model = models.WordPiece(unk_token="[UNK]")
@@ -224,3 +244,86 @@ def bert_cased_tokenizer(vocabulary=None):
     )
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     return tokenizer
+
+
+def corpus_token_counts(files, vocabulary, lines_per_batch=10_000):
+    """How often each id of `vocabulary` occurs in a corpus.
+
+    The corpus' own token distribution, which the reference masking code
+    draws its random replacement tokens from (pass the result to
+    `SpanMasker(replacement_counts=...)`). Tokenises with the Rust twin of
+    the in-graph tokenizer (`bert_cased_tokenizer`), so the ids are the ones
+    the pre-training pipeline sees; lines that are not valid UTF-8 are
+    skipped, as the pipeline skips them.
+
+    Args:
+        files: a path, a glob or a list of them: UTF-8 text files (one
+            sentence or paragraph a line) or TFRecord shards of documents
+            (as written by `write_document_shards`).
+        vocabulary: a `Vocabulary`, a list of wordpieces or a `vocab.txt` path.
+        lines_per_batch: int, lines tokenised per `encode_batch` call.
+
+    Returns:
+        int64 NumPy array [V]: the number of occurrences of each id ([UNK]
+        included; [CLS], [SEP] and [PAD] are not in the text, so 0).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+    ...          "The", "cat", "sat", "##s"]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "corpus.txt")
+    ...     with open(path, "w", encoding="utf-8") as f:
+    ...         _ = f.write("The cats sat\\n\\nThe cat sat on the mat\\n")
+    ...     counts = corpus_token_counts(path, vocab)
+    >>> counts.tolist()
+    [0, 3, 0, 0, 0, 2, 2, 2, 1]
+    """
+    from spanbert_keras.data.packing import TFRECORD_SUFFIXES
+    from spanbert_keras.data.packing import check_corpus_files
+
+    if isinstance(lines_per_batch, bool) or not isinstance(lines_per_batch, int) or (
+        lines_per_batch < 1
+    ):
+        raise ValueError(
+            f"`lines_per_batch` must be an int >= 1. Received: lines_per_batch={lines_per_batch!r}"
+        )
+    vocabulary = load_vocabulary(vocabulary)
+    tokenizer = bert_cased_tokenizer(vocabulary)
+    counts = np.zeros(vocabulary.size, np.int64)
+    for path in check_corpus_files(files):
+        lines = _tfrecord_lines(path) if path.endswith(TFRECORD_SUFFIXES) else _text_lines(path)
+        while True:
+            batch = list(itertools.islice(lines, lines_per_batch))
+            if not batch:
+                break
+            encodings = tokenizer.encode_batch(batch, add_special_tokens=False)
+            ids = np.fromiter(
+                itertools.chain.from_iterable(e.ids for e in encodings), np.int64
+            )
+            counts += np.bincount(ids, minlength=vocabulary.size)
+    return counts
+
+
+def _decoded(raw_lines):
+    """The lines that are valid UTF-8, decoded."""
+    for raw in raw_lines:
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+
+
+def _text_lines(path):
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "rb") as f:
+        yield from _decoded(f)
+
+
+def _tfrecord_lines(path):
+    import tensorflow as tf
+
+    for document in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        yield from _decoded(document.split(b"\n"))
