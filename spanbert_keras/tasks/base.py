@@ -1,0 +1,129 @@
+"""The contract between a fine-tuning task and the runner that trains, scores and exports it.
+
+A task is five small parts with one contract between each (reader ->
+features -> model -> decoding + metric -> serving). The parts live by role
+(`data/` readers and features, `layers/` heads, `models/` task models,
+`metrics/`, `export/serving/`); a task module in `spanbert_keras/tasks/`
+ties them together by subclassing `FinetuneTask`. The runner
+(`spanbert_keras.training.finetune`) owns everything shared: the run
+directory, resume, TensorBoard, the optimiser, `fit`, the predictions file,
+the metrics line and the export.
+"""
+
+import dataclasses
+import json
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """What every fine-tuning run sets; the defaults are the authors' fine-tuning recipe.
+
+    Adam with decoupled weight decay 0.01 excluding biases and LayerNorm
+    parameters, linear warm-up over `warmup_fraction` of the steps then
+    linear decay, lr 2e-5, batch 32. A task's own options (window stride,
+    label column, entity markers, ...) are in its `options` dict, checked by
+    the task's `options_class`.
+    """
+
+    sequence_length: int = 128
+    batch_size: int = 32
+    epochs: int = 4
+    learning_rate: float = 2e-5
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    decay_norms_and_biases: bool = False
+    clip_norm: float = 1.0
+    dropout: float = 0.1
+    dtype_policy: str = "float32"
+    jit_compile: bool | str = "auto"
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+class FinetuneTask:
+    """One fine-tuning task. Subclass it in `spanbert_keras/tasks/NAME.py` as `TASK`.
+
+    Attributes:
+        name: str, the CLI name (`spanbert-keras finetune NAME`).
+        metric_name: str, the key of `score`'s result that selects the
+            best epoch and heads the printed metrics.
+        options_class: a dataclass of the task's own options (defaults: the
+            authors'), or None.
+        config_defaults: dict of `FinetuneConfig` fields that differ for
+            this task (e.g. `{"sequence_length": 384}` for SQuAD).
+
+    The runner calls, in this order:
+
+    1. `read(path, strict)` -> `(examples, problems)`: a file into a list of
+       example dicts (the dict contract is documented by the reader), and a
+       list of one-line problem descriptions naming the file and line or
+       record of each bad record that was skipped (`strict=True` raises
+       `ValueError` on the first one instead). Never a silent drop.
+    2. `prepare(train_examples, vocabulary, config)` -> `task_info`: a
+       JSON-serialisable dict fixed for the run (labels, marker pieces, ...);
+       the runner saves it as `task.json` in the run directory and passes it
+       to every later call, so evaluation and export need no training data.
+    3. `dataset(examples, vocabulary, task_info, config, training)` -> a
+       batched `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`;
+       shuffled and `drop_remainder=True` when `training`.
+    4. `build_model(backbone, task_info, config)` -> an uncompiled
+       `keras.Model` whose encoder is `backbone`.
+    5. `loss(task_info, config)` -> what `compile(loss=...)` takes.
+    6. `predict(model, examples, vocabulary, task_info, config)` ->
+       predictions, a JSON-serialisable dict keyed by example id, in the
+       format the task's official scorer reads.
+    7. `score(predictions, examples, task_info)` -> dict of float metrics.
+    8. `export(model, vocabulary, task_info, config, export_dir, overwrite)`
+       -> dict of written paths: a SavedModel in TF Serving's layout that
+       takes strings and loads without this package.
+    """
+
+    name = None
+    metric_name = None
+    options_class = None
+    config_defaults = {}
+
+    def options(self, config):
+        """The task's options object from `config.options` (unknown keys refused)."""
+        if self.options_class is None:
+            if config.options:
+                raise ValueError(f"Task {self.name!r} takes no options; got {sorted(config.options)}.")
+            return None
+        known = {f.name for f in dataclasses.fields(self.options_class)}
+        unknown = sorted(set(config.options) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown option(s) {unknown} for task {self.name!r}; known: {sorted(known)}."
+            )
+        return self.options_class(**config.options)
+
+    def read(self, path, strict=False):
+        raise NotImplementedError
+
+    def prepare(self, train_examples, vocabulary, config):
+        return {}
+
+    def dataset(self, examples, vocabulary, task_info, config, training):
+        raise NotImplementedError
+
+    def build_model(self, backbone, task_info, config):
+        raise NotImplementedError
+
+    def loss(self, task_info, config):
+        raise NotImplementedError
+
+    def predict(self, model, examples, vocabulary, task_info, config):
+        raise NotImplementedError
+
+    def score(self, predictions, examples, task_info):
+        raise NotImplementedError
+
+    def write_predictions(self, predictions, path):
+        """Writes `predictions` as JSON (override for another official format)."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(predictions, f, indent=1, ensure_ascii=False)
+        return path
+
+    def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
+        raise NotImplementedError
