@@ -1,9 +1,6 @@
-import doctest
-
 import numpy as np
 import pytest
 
-from spanbert_keras.data import vocabulary as vocabulary_module
 from spanbert_keras.data.packing import text_blocks
 from spanbert_keras.data.packing import write_document_shards
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
@@ -78,11 +75,6 @@ def test_bad_corpus_files_are_named(tmp_path):
         build_vocabulary([str(empty)])
     with pytest.raises(FileNotFoundError, match="nope.txt"):
         Vocabulary.load(str(tmp_path / "nope.txt"))
-
-
-def test_docstring_examples():
-    result = doctest.testmod(vocabulary_module)
-    assert result.attempted >= 10 and result.failed == 0
 
 
 def test_corpus_token_counts_literal(tmp_path):
