@@ -78,6 +78,29 @@ class SpanBertTokenizer(tf.Module):
         with_masks = tf.concat([piece_ids, mask_after], axis=1)
         return pieces.with_flat_values(with_masks).merge_dims(1, 2)
 
+    def tokenize_with_offsets(self, strings):
+        """Tokenises a batch of strings and says where each wordpiece came from.
+
+        Args:
+            strings: string tensor [B] (or a Python list of str).
+
+        Returns:
+            `(token_ids, starts, ends)`, each a `tf.RaggedTensor` [B, (wordpieces)]:
+            int32 ids, and int64 UTF-8 byte offsets in the input string of each
+            wordpiece's first byte and of the byte after its last (a `##`
+            piece starts inside its word).
+
+        Example:
+
+        >>> tokenizer = SpanBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
+        ...                                "[MASK]", "Zo", "##ë", "sat"])
+        >>> ids, starts, ends = tokenizer.tokenize_with_offsets(["Zoë sat"])
+        >>> ids.to_list(), starts.to_list(), ends.to_list()
+        ([[5, 6, 7]], [[0, 2, 5]], [[2, 4, 8]])
+        """
+        strings = tf.convert_to_tensor(strings, dtype=tf.string)
+        return self._tokenizer.tokenize_with_offsets(strings)
+
     def detokenize(self, token_ids):
         """Joins wordpiece ids [B, (T)] (ragged or dense) back into strings [B].
 
