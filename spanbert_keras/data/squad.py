@@ -1,0 +1,228 @@
+"""Readers of extractive question-answering data: SQuAD v1.1 / v2.0 JSON and MRQA jsonl.
+
+Every reader returns `(examples, problems)`. An example is a dict:
+
+- `id`: str, unique in the file;
+- `question`: str;
+- `context`: str, the passage;
+- `answers`: list of dicts `{"text": str, "answer_start": int}`, character
+  offsets into `context` (`context[answer_start:answer_start + len(text)] ==
+  text`); `answer_start` is -1 for an MRQA gold answer that was not found in
+  the passage (scored, never trained on). Empty for an unanswerable question;
+- `is_impossible`: bool, SQuAD v2.0's unanswerable questions.
+
+`problems` lists one line per skipped record, naming the file and the record
+(its path in the JSON, or its line in a jsonl file) and what is wrong: a
+missing field, an answer whose offset does not match its text, a duplicate
+id, an answerable question without an answer. With `strict=True` the first
+problem raises `ValueError` instead. Nothing is dropped silently.
+"""
+
+import json
+import os
+
+MRQA_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def read_qa_file(path, strict=False):
+    """Reads SQuAD JSON (v1.1 or v2.0) or MRQA jsonl, chosen by the file name.
+
+    `.jsonl` / `.jsonl.gz` files are MRQA; anything else SQuAD JSON.
+
+    Returns:
+        `(examples, problems)` (see the module docstring).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"QA data file not found: {path}")
+    if path.endswith(MRQA_SUFFIXES):
+        return read_mrqa(path, strict)
+    return read_squad(path, strict)
+
+
+class _Collector:
+    """Examples and problems of one file (strict: the first problem raises)."""
+
+    def __init__(self, path, strict):
+        self.path, self.strict = path, strict
+        self.examples, self.problems, self.ids = [], [], set()
+
+    def problem(self, where, message):
+        line = f"{self.path}: {where}: {message}"
+        if self.strict:
+            raise ValueError(line)
+        self.problems.append(line)
+
+    def add(self, where, qid, question, context, answers, is_impossible):
+        for name, value in (("id", qid), ("question", question), ("context", context)):
+            if not isinstance(value, str) or (name != "context" and not value.strip()):
+                return self.problem(where, f"missing or empty {name!r}")
+        if qid in self.ids:
+            return self.problem(where, f"duplicate id {qid!r}")
+        checked = []
+        for answer in answers:
+            text, start = answer.get("text"), answer.get("answer_start")
+            if not isinstance(text, str) or isinstance(start, bool) or not isinstance(start, int):
+                return self.problem(where, f"answer without a text and an integer answer_start: {answer!r}")
+            if start >= 0 and context[start : start + len(text)] != text:
+                found = context[start : start + len(text)]
+                return self.problem(
+                    where, f"answer {text!r} does not match the context at {start} ({found!r})"
+                )
+            checked.append({"text": text, "answer_start": start})
+        if is_impossible and any(a["answer_start"] >= 0 for a in checked):
+            return self.problem(where, "is_impossible but has answers")
+        if not is_impossible and not any(a["answer_start"] >= 0 for a in checked):
+            return self.problem(where, "no answer in the context (and not marked is_impossible)")
+        self.ids.add(qid)
+        self.examples.append(
+            {
+                "id": qid,
+                "question": question,
+                "context": context,
+                "answers": checked,
+                "is_impossible": bool(is_impossible),
+            }
+        )
+
+
+def _load_json(path):
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def read_squad(path, strict=False):
+    """Reads a SQuAD v1.1 / v2.0 JSON file (`{"data": [{"paragraphs": [...]}]}`).
+
+    v2.0's unanswerable questions (`is_impossible: true`, `answers: []`) are
+    kept with `is_impossible=True`; their `plausible_answers` are ignored.
+
+    Example:
+
+    >>> import json, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.json")
+    >>> paragraph = {"context": "Emma lived at Hartfield.", "qas": [
+    ...     {"id": "q1", "question": "Where?", "answers": [{"text": "Hartfield", "answer_start": 14}]},
+    ...     {"id": "q2", "question": "Who?", "answers": [{"text": "Emma", "answer_start": 3}]}]}
+    >>> with open(path, "w") as f:
+    ...     _ = f.write(json.dumps({"data": [{"paragraphs": [paragraph]}]}))
+    >>> examples, problems = read_squad(path)
+    >>> [e["id"] for e in examples], len(problems)
+    (['q1'], 1)
+    >>> problems[0].split(": ", 2)[2]
+    "answer 'Emma' does not match the context at 3 ('a li')"
+    """
+    collector = _Collector(path, strict)
+    root = _load_json(path)
+    data = root.get("data") if isinstance(root, dict) else None
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: not a SQuAD file (no top-level 'data' list)")
+    for a, article in enumerate(data):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            collector.problem(f"data[{a}]", "no 'paragraphs' list")
+            continue
+        for p, paragraph in enumerate(paragraphs):
+            where = f"data[{a}].paragraphs[{p}]"
+            qas = paragraph.get("qas") if isinstance(paragraph, dict) else None
+            if not isinstance(qas, list):
+                collector.problem(where, "no 'qas' list")
+                continue
+            context = paragraph.get("context")
+            for q, qa in enumerate(qas):
+                if not isinstance(qa, dict):
+                    collector.problem(f"{where}.qas[{q}]", "not an object")
+                    continue
+                answers = qa.get("answers", [])
+                if not isinstance(answers, list) or not all(isinstance(x, dict) for x in answers):
+                    collector.problem(f"{where}.qas[{q}]", "'answers' is not a list of objects")
+                    continue
+                collector.add(
+                    f"{where}.qas[{q}] (id {qa.get('id')!r})",
+                    qa.get("id"),
+                    qa.get("question"),
+                    context,
+                    answers,
+                    bool(qa.get("is_impossible", False)),
+                )
+    return collector.examples, collector.problems
+
+
+def read_mrqa(path, strict=False):
+    """Reads an MRQA shared-task jsonl file (optionally gzipped).
+
+    The first line may be the `{"header": ...}` line. Each other line is a
+    context with its `qas`; an answer's occurrences are its
+    `detected_answers[].char_spans` (inclusive ends, as MRQA writes them); a
+    gold string of `answers` with no detected occurrence is kept for scoring
+    with `answer_start=-1`.
+
+    Example:
+
+    >>> import json, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "dev.jsonl")
+    >>> line = {"context": "Emma lived at Hartfield.", "qas": [{"qid": "q1",
+    ...     "question": "Where?", "answers": ["Hartfield", "at Hartfield"],
+    ...     "detected_answers": [{"text": "Hartfield", "char_spans": [[14, 22]]}]}]}
+    >>> with open(path, "w") as f:
+    ...     _ = f.write(json.dumps({"header": {}}) + "\\n" + json.dumps(line) + "\\n")
+    >>> examples, problems = read_mrqa(path)
+    >>> examples[0]["answers"]
+    [{'text': 'Hartfield', 'answer_start': 14}, {'text': 'at Hartfield', 'answer_start': -1}]
+    """
+    import gzip
+
+    collector = _Collector(path, strict)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        try:
+            lines = list(f)
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not UTF-8 text ({error.reason})") from None
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as error:
+            collector.problem(f"line {number}", f"not valid JSON: {error.msg}")
+            continue
+        if not isinstance(record, dict) or "header" in record:
+            continue
+        context, qas = record.get("context"), record.get("qas")
+        if not isinstance(qas, list):
+            collector.problem(f"line {number}", "no 'qas' list")
+            continue
+        for q, qa in enumerate(qas):
+            where = f"line {number} qas[{q}]"
+            if not isinstance(qa, dict):
+                collector.problem(where, "not an object")
+                continue
+            answers = []
+            for detected in qa.get("detected_answers") or []:
+                spans = detected.get("char_spans") if isinstance(detected, dict) else None
+                if not spans or not isinstance(context, str):
+                    collector.problem(where, f"detected answer without char_spans: {detected!r}")
+                    answers = None
+                    break
+                start, end = spans[0]
+                answers.append({"text": context[start : end + 1], "answer_start": start})
+                if detected.get("text") not in (None, context[start : end + 1]):
+                    collector.problem(
+                        where, f"answer {detected.get('text')!r} does not match the context "
+                        f"at {start}..{end} ({context[start : end + 1]!r})")
+                    answers = None
+                    break
+            if answers is None:
+                continue
+            known = {a["text"] for a in answers}
+            answers += [{"text": t, "answer_start": -1} for t in qa.get("answers") or []
+                        if isinstance(t, str) and t not in known]
+            collector.add(f"{where} (id {qa.get('qid')!r})", qa.get("qid"), qa.get("question"),
+                          context, answers, False)
+    return collector.examples, collector.problems
