@@ -69,7 +69,7 @@ def held_out_sentences(config, vocabulary, tokenizer):
     blocks = text_blocks(
         data.corpus or [DEMO_CORPUS],
         tokenizer,
-        max_seq_length=data.max_seq_length,
+        sequence_length=data.sequence_length,
         split="validation",
         validation_fraction=data.validation_fraction,
     )
@@ -126,7 +126,7 @@ def unigram_top(config, vocabulary, tokenizer, k=5):
     blocks = text_blocks(
         config.data.corpus or [DEMO_CORPUS],
         tokenizer,
-        max_seq_length=config.data.max_seq_length,
+        sequence_length=config.data.sequence_length,
         split="train",
         validation_fraction=config.data.validation_fraction,
     )

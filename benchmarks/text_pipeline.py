@@ -20,9 +20,9 @@ from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
 from spanbert_keras.resources import DEMO_CORPUS  # noqa: E402
 
 
-def python_packing(path, vocabulary, max_seq_length):
+def python_packing(path, vocabulary, sequence_length):
     tok = bert_cased_tokenizer(vocabulary)
-    capacity = max_seq_length - 2
+    capacity = sequence_length - 2
     with open(path, encoding="utf-8") as f:
         documents = [d.split("\n") for d in f.read().split("\n\n") if d.strip()]
     blocks = []
@@ -37,7 +37,7 @@ def python_packing(path, vocabulary, max_seq_length):
                 buffer = buffer + piece
         if buffer:
             blocks.append([vocabulary.cls_id] + buffer + [vocabulary.sep_id])
-    return [b + [vocabulary.pad_id] * (max_seq_length - len(b)) for b in blocks]
+    return [b + [vocabulary.pad_id] * (sequence_length - len(b)) for b in blocks]
 
 
 def best_of(repeats, fn):
@@ -59,13 +59,13 @@ def main():
     size_mb = os.path.getsize(DEMO_CORPUS) / 1e6
 
     def in_graph():
-        blocks = text_blocks(DEMO_CORPUS, tokenizer, args.max_seq_length)
+        blocks = text_blocks(DEMO_CORPUS, tokenizer, args.sequence_length)
         return sum(int(b["token_ids"].shape[0]) for b in blocks.batch(64))
 
     ours_s, ours_n = best_of(args.repeats, in_graph)
     peer_s, peer_blocks = best_of(args.repeats, lambda: python_packing(
-        DEMO_CORPUS, vocabulary, args.max_seq_length))
-    print(f"corpus: {size_mb:.1f} MB, blocks of {args.max_seq_length} tokens, best of {args.repeats}")
+        DEMO_CORPUS, vocabulary, args.sequence_length))
+    print(f"corpus: {size_mb:.1f} MB, blocks of {args.sequence_length} tokens, best of {args.repeats}")
     print(f"spanbert_keras tf.data (tokenise + pack): {ours_n} blocks in {ours_s:.2f} s = "
           f"{ours_n / ours_s:,.0f} blocks/s ({size_mb / ours_s:.2f} MB/s)")
     print(f"peer: tokenizers (Rust) + Python packing:  {len(peer_blocks)} blocks in {peer_s:.2f} s = "

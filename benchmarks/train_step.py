@@ -127,7 +127,7 @@ def _build(kind, args):
     config = ModelConfig.from_preset(args.preset, max_sequence_length=max(512, args.seq_len))
     training = TrainingConfig()
     backbone = build_backbone(
-        config, args.vocab_size, max_seq_length=args.seq_len, dtype=args.dtype
+        config, args.vocab_size, sequence_length=args.seq_len, dtype=args.dtype
     )
     total = 1_000_000
 

@@ -45,12 +45,12 @@ vocabulary = sk.build_vocabulary([DEMO_CORPUS], vocab_size=8000, show_progress=F
 print(vocabulary.size, "wordpieces; [MASK] is id", vocabulary.mask_id)
 
 SEQ, BATCH, STEPS = 64, 16, 25
-train = pretraining_dataset([DEMO_CORPUS], vocabulary, max_seq_length=SEQ, batch_size=BATCH,
+train = pretraining_dataset([DEMO_CORPUS], vocabulary, sequence_length=SEQ, batch_size=BATCH,
                             split="train", steps_per_epoch=STEPS, seed=0)
 # Held-out chapters, fixed masks; `finite_batches` records the length so that
 # Keras averages exactly these batches.
 validation, _ = finite_batches(pretraining_dataset(
-    [DEMO_CORPUS], vocabulary, max_seq_length=SEQ, batch_size=BATCH,
+    [DEMO_CORPUS], vocabulary, sequence_length=SEQ, batch_size=BATCH,
     split="validation", num_epochs=1, shuffle=False), max_batches=5)
 batch = next(iter(train))
 {key: (value.dtype.name, tuple(value.shape)) for key, value in batch.items()}
@@ -75,7 +75,7 @@ print(render(tokenizer, masked, color=False))
 config = sk.PretrainConfig(model=sk.ModelConfig.from_preset("tiny"))
 config.training.learning_rate, config.training.warmup_steps = 1e-3, 10
 model = build_pretrainer(config.model, vocabulary.size, config.training,
-                         max_seq_length=SEQ, total_steps=2 * STEPS)
+                         sequence_length=SEQ, total_steps=2 * STEPS)
 log_dir = os.path.join(work_dir, "logs")
 history = model.fit(train, epochs=2, steps_per_epoch=STEPS, validation_data=validation,
                     callbacks=tensorboard_callbacks(log_dir, vocabulary, eval_data=validation,
@@ -106,7 +106,7 @@ results = model.evaluate(validation, return_dict=True, verbose=0)
 
 # %%
 export_dir = os.path.join(work_dir, "saved_models", "spanbert-quickstart", "1")
-export_saved_model(model, vocabulary, export_dir, max_seq_length=SEQ)
+export_saved_model(model, vocabulary, export_dir, sequence_length=SEQ)
 print(sorted(os.listdir(export_dir)))
 
 import tensorflow_text  # noqa: E402,F401  (registers the tokenizer ops)

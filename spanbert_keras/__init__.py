@@ -4,7 +4,7 @@ The public API, by role:
 
 - data: `Vocabulary`, `build_vocabulary`, `load_vocabulary`,
   `SpanBertTokenizer` (and the same tokenizer in Rust, `bert_cased_tokenizer`), `text_blocks`, `SpanMasker`, `pretraining_dataset`;
-- layers and models: `SpanBoundaryHead`, `build_backbone`,
+- layers and models: `SpanBoundaryHead`, `SpanBertBackbone`, `build_backbone`,
   `SpanBertPretrainer`, `build_pretrainer`;
 - training: `build_optimizer`, `WarmupLinearDecay`, `tensorboard_callbacks`,
   `run_pretraining`, `load_pretrainer`, `evaluate_run`;
@@ -35,6 +35,7 @@ from spanbert_keras.export import export_saved_model  # noqa: E402
 from spanbert_keras.export import export_tflite  # noqa: E402
 from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead  # noqa: E402
 from spanbert_keras.models.backbone import build_backbone  # noqa: E402
+from spanbert_keras.models.span_bert_backbone import SpanBertBackbone  # noqa: E402
 from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer  # noqa: E402
 from spanbert_keras.training.build import build_pretrainer  # noqa: E402
 from spanbert_keras.training.callbacks import tensorboard_callbacks  # noqa: E402
@@ -51,6 +52,7 @@ __all__ = [
     "MaskingConfig",
     "ModelConfig",
     "PretrainConfig",
+    "SpanBertBackbone",
     "SpanBertPretrainer",
     "SpanBertTokenizer",
     "SpanBoundaryHead",

@@ -117,7 +117,7 @@ def _preview(args):
         from spanbert_keras.training.pretrain import load_pretrainer
 
         model, vocabulary, config = load_pretrainer(args.checkpoint)
-        masking, max_len = config.masking, config.data.max_seq_length
+        masking, max_len = config.masking, config.data.sequence_length
     else:
         from spanbert_keras.data.vocabulary import load_vocabulary
 

@@ -22,7 +22,13 @@ MODEL_PRESETS = {
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Encoder size and SBO head. `vocabulary_size` comes from the vocabulary."""
+    """Encoder size and SBO head. `vocabulary_size` comes from the vocabulary.
+
+    `activation` is the encoder's feed-forward activation (`"gelu"`: BERT's
+    exact erf GeLU; `"gelu_approximate"`: keras-hub's tanh form; any Keras
+    activation name); `layer_norm_epsilon` is BERT's 1e-12, the only value
+    keras-hub's BERT encoder supports. Both describe imported checkpoints.
+    """
 
     preset: str = "base"
     num_layers: int = 12
@@ -33,6 +39,8 @@ class ModelConfig:
     dropout: float = 0.1
     max_pair_targets: int = 15
     position_embedding_dim: int = 200
+    activation: str = "gelu"
+    layer_norm_epsilon: float = 1e-12
 
     @classmethod
     def from_preset(cls, name, **overrides):
@@ -72,8 +80,8 @@ class DataConfig:
 
     corpus: list = dataclasses.field(default_factory=list)
     vocabulary: str | None = None
-    vocab_size: int = 8000
-    max_seq_length: int = 512
+    vocabulary_size: int = 8000
+    sequence_length: int = 512
     batch_size: int = 256
     validation_fraction: float = 0.02
     shuffle_buffer: int = 1000
@@ -127,7 +135,7 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, values, source="config"):
-        values = dict(values or {})
+        values = _renamed(values)
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"Unknown section(s) {sorted(unknown)} in {source}.")
@@ -148,6 +156,27 @@ class PretrainConfig:
         # The SBO table and the masker must agree on the number of pair targets.
         config.model.max_pair_targets = config.masking.max_pair_targets
         return config
+
+
+# Keys of earlier releases and their names now (run directories keep their
+# config.yaml, so old names must still load).
+RENAMED_KEYS = {
+    ("data", "max_seq_length"): "sequence_length",
+    ("data", "vocab_size"): "vocabulary_size",
+}
+
+
+def _renamed(values):
+    """A copy of a config mapping with earlier key names replaced by today's."""
+    values = {section: (dict(keys) if isinstance(keys, dict) else keys)
+              for section, keys in dict(values or {}).items()}
+    for (section, old), new in RENAMED_KEYS.items():
+        keys = values.get(section)
+        if isinstance(keys, dict) and old in keys:
+            if new in keys:
+                raise ValueError(f"[{section}] sets both {old!r} and its new name {new!r}.")
+            keys[new] = keys.pop(old)
+    return values
 
 
 def _check_fields(section_cls, given, where):
@@ -207,6 +236,7 @@ def apply_overrides(config, overrides):
             )
         dotted, raw = item.split("=", 1)
         section, key = dotted.split(".", 1)
+        key = RENAMED_KEYS.get((section, key), key)
         if section not in values:
             raise ValueError(
                 f"Unknown section {section!r} in override {item!r}; "

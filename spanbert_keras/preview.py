@@ -17,7 +17,7 @@ _RESET = "\033[0m"
 _STYLE = {"mask": "\033[1;41m", "random": "\033[1;43m", "kept": "\033[1;42m", "boundary": "\033[4m"}
 
 
-def mask_text(text, vocabulary, max_seq_length=512, seed=0, masking=None):
+def mask_text(text, vocabulary, sequence_length=512, seed=0, masking=None):
     """Tokenises and span-masks one text; returns (tokenizer, masked batch of 1)."""
     tokenizer = SpanBertTokenizer(vocabulary)
     vocabulary = tokenizer.vocabulary
@@ -25,7 +25,7 @@ def mask_text(text, vocabulary, max_seq_length=512, seed=0, masking=None):
     if ids.row_lengths()[0] == 0:
         raise ValueError("The text holds no token: give some words to mask.")
     token_ids, padding_mask, truncated = pack_ids(
-        ids, max_seq_length, vocabulary.cls_id, vocabulary.sep_id, vocabulary.pad_id
+        ids, sequence_length, vocabulary.cls_id, vocabulary.sep_id, vocabulary.pad_id
     )
     length = int(tf.reduce_sum(tf.cast(padding_mask, tf.int32)))
     options = {} if masking is None else dataclasses.asdict(masking)

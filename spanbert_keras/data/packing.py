@@ -9,7 +9,7 @@ Packing follows the reference's `break_mode="doc"`: the sentences of ONE
 document are accumulated until the next one would overflow the block; a
 sentence longer than a block is split, never dropped; a block never holds two
 documents. Each block is `[CLS] tokens [SEP] [PAD]...` of exactly
-`max_seq_length` ids.
+`sequence_length` ids.
 """
 
 import os
@@ -185,9 +185,9 @@ def _pack_sentences(sentences, capacity):
 
 
 def _file_blocks(
-    path, tfrecord, tokenizer, max_seq_length, split, validation_fraction, line_batch
+    path, tfrecord, tokenizer, sequence_length, split, validation_fraction, line_batch
 ):
-    capacity = max_seq_length - 2
+    capacity = sequence_length - 2
     batches = _tfrecord_lines(path) if tfrecord else _text_file_lines(path, line_batch)
 
     def tokenize(lines, documents, line_numbers):
@@ -210,7 +210,7 @@ def _file_blocks(
 def text_blocks(
     files,
     tokenizer,
-    max_seq_length=512,
+    sequence_length=512,
     split="all",
     validation_fraction=0.02,
     shuffle_seed=None,
@@ -224,7 +224,7 @@ def text_blocks(
     Args:
         files: a path, glob, or list of them.
         tokenizer: a `SpanBertTokenizer`.
-        max_seq_length: int, block length including `[CLS]` and `[SEP]`.
+        sequence_length: int, block length including `[CLS]` and `[SEP]`.
         split: `"all"`, `"train"` or `"validation"`: documents are assigned
             to the validation split by a stable hash of (file name, document
             index), `validation_fraction` of them.
@@ -246,17 +246,18 @@ def text_blocks(
     >>> import tempfile, os
     >>> from spanbert_keras.data.tokenizer import SpanBertTokenizer
     >>> path = os.path.join(tempfile.mkdtemp(), "corpus.txt")
-    >>> _ = open(path, "w").write("The cat sat.\\nThe cat sat.\\n\\nThe cat.\\n")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("The cat sat.\\nThe cat sat.\\n\\nThe cat.\\n")
     >>> tokenizer = SpanBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
     ...                                "[MASK]", "The", "cat", "sat", "."])
     >>> [b["token_ids"].tolist() for b in text_blocks(path, tokenizer, 8).as_numpy_iterator()]
     [[2, 5, 6, 7, 8, 3, 0, 0], [2, 5, 6, 7, 8, 3, 0, 0], [2, 5, 6, 8, 3, 0, 0, 0]]
     """
     paths = check_corpus_files(files)
-    if max_seq_length < 3:
+    if sequence_length < 3:
         raise ValueError(
-            f"`max_seq_length` must be at least 3 ([CLS], a token, [SEP]). "
-            f"Received: max_seq_length={max_seq_length}"
+            f"`sequence_length` must be at least 3 ([CLS], a token, [SEP]). "
+            f"Received: sequence_length={sequence_length}"
         )
     if split not in SPLITS:
         raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
@@ -284,7 +285,7 @@ def text_blocks(
 
     def blocks_of(path):
         return _file_blocks(
-            path, tfrecord, tokenizer, max_seq_length, split, validation_fraction, line_batch
+            path, tfrecord, tokenizer, sequence_length, split, validation_fraction, line_batch
         )
 
     blocks = file_names.interleave(
@@ -299,15 +300,15 @@ def text_blocks(
     def to_block(ids):
         token_ids, padding_mask, _ = pack_ids(
             tf.RaggedTensor.from_tensor(ids[tf.newaxis, :]),
-            max_seq_length,
+            sequence_length,
             vocabulary.cls_id,
             vocabulary.sep_id,
             vocabulary.pad_id,
         )
         return {
-            "token_ids": tf.ensure_shape(token_ids[0], [max_seq_length]),
-            "padding_mask": tf.ensure_shape(padding_mask[0], [max_seq_length]),
-            "segment_ids": tf.zeros([max_seq_length], tf.int32),
+            "token_ids": tf.ensure_shape(token_ids[0], [sequence_length]),
+            "padding_mask": tf.ensure_shape(padding_mask[0], [sequence_length]),
+            "segment_ids": tf.zeros([sequence_length], tf.int32),
         }
 
     blocks = blocks.map(to_block, num_parallel_calls=tf.data.AUTOTUNE)

@@ -44,7 +44,7 @@ def example_seeds(seed, worker, epoch, batch_index, batch_size):
 def pretraining_dataset(
     files,
     vocabulary,
-    max_seq_length=512,
+    sequence_length=512,
     batch_size=256,
     masking=None,
     seed=0,
@@ -56,14 +56,14 @@ def pretraining_dataset(
     shuffle=True,
     shuffle_buffer=1000,
     input_context=None,
-    max_position_embeddings=None,
+    max_sequence_length=None,
 ):
     """Builds the span-masked pre-training `tf.data.Dataset` for `model.fit`.
 
     Args:
         files: corpus text files / TFRecord shards (paths or globs).
         vocabulary: a `Vocabulary`, list of wordpieces or `vocab.txt` path.
-        max_seq_length: int, block length with `[CLS]` and `[SEP]`.
+        sequence_length: int, block length with `[CLS]` and `[SEP]`.
         batch_size: int, blocks per batch (per input pipeline when an
             `input_context` is given: use
             `input_context.get_per_replica_batch_size(global_batch)`).
@@ -80,17 +80,17 @@ def pretraining_dataset(
         shuffle: bool, shuffle files and blocks (with a per-epoch seed).
         shuffle_buffer: int, blocks held by the shuffle.
         input_context: optional `tf.distribute.InputContext`.
-        max_position_embeddings: optional int; `max_seq_length` may not
+        max_sequence_length: optional int; `sequence_length` may not
             exceed it (the model's position table).
 
     Returns:
         A dataset of dict batches (`SpanMasker`'s outputs), fixed shapes,
         `drop_remainder=True`, prefetched.
     """
-    if max_position_embeddings is not None and max_seq_length > max_position_embeddings:
+    if max_sequence_length is not None and sequence_length > max_sequence_length:
         raise ValueError(
-            f"`max_seq_length`={max_seq_length} exceeds the model's position table "
-            f"of {max_position_embeddings} positions."
+            f"`sequence_length`={sequence_length} exceeds the model's position table "
+            f"of {max_sequence_length} positions."
         )
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be positive. Received: {batch_size}")
@@ -107,7 +107,7 @@ def pretraining_dataset(
         blocks = text_blocks(
             files,
             tokenizer,
-            max_seq_length=max_seq_length,
+            sequence_length=sequence_length,
             split=split,
             validation_fraction=validation_fraction,
             shuffle_seed=shuffle_seed,

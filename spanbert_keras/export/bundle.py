@@ -29,7 +29,7 @@ def export_bundle(
         vocabulary: its `Vocabulary` (or list of wordpieces / `vocab.txt`).
         export_dir: `saved_models/NAME/VERSION`.
         config: optional `PretrainConfig`: the packed length
-            (`config.data.max_seq_length`), the masker of `mask_and_score`,
+            (`config.data.sequence_length`), the masker of `mask_and_score`,
             and a copy in `export_info.json`.
         tflite: bool, also write the TFLite file.
         quantization: None, `"dynamic_range"` or `"float16"` (TFLite only).
@@ -41,14 +41,14 @@ def export_bundle(
         A dict: `saved_model`, `portable_saved_model`, `export_info` (see
         `export_saved_model`) and `tflite` (the file's path, or None).
     """
-    length = None if config is None else config.data.max_seq_length
+    length = None if config is None else config.data.sequence_length
     tflite_file = tflite_path(export_dir, quantization) if tflite else None
     log(f"Exporting the SavedModel and the portable ids-only SavedModel to {export_dir} ...")
     paths = export_saved_model(
         model,
         vocabulary,
         export_dir,
-        max_seq_length=length,
+        sequence_length=length,
         include_masker=include_masker,
         config=config,
         overwrite=overwrite,
@@ -63,7 +63,7 @@ def export_bundle(
             tflite_file,
             signature="encode",
             quantization=quantization,
-            max_seq_length=length,
+            sequence_length=length,
             overwrite=overwrite,
         )
         log(f"TFLite (encode signature): {tflite_file}")

@@ -37,7 +37,7 @@ def export_saved_model(
     model,
     vocabulary,
     export_dir,
-    max_seq_length=None,
+    sequence_length=None,
     include_masker=False,
     masking_config=None,
     config=None,
@@ -53,8 +53,8 @@ def export_saved_model(
             `vocab.txt` path.
         export_dir: `.../saved_models/NAME/VERSION`, VERSION an integer. The
             portable model goes to `.../saved_models/NAME-ids/VERSION`.
-        max_seq_length: int, `L`, the packed length of text inputs (and the
-            cut of `encode`). Default: `config.data.max_seq_length` if a
+        sequence_length: int, `L`, the packed length of text inputs (and the
+            cut of `encode`). Default: `config.data.sequence_length` if a
             config is given, else the encoder's position table.
         include_masker: bool, add the `mask_and_score` signature.
         masking_config: a `MaskingConfig` for `mask_and_score` (default:
@@ -71,7 +71,7 @@ def export_saved_model(
 
     Raises:
         FileExistsError: the version exists and `overwrite` is False.
-        ValueError: VERSION is not an integer, `max_seq_length` does not fit
+        ValueError: VERSION is not an integer, `sequence_length` does not fit
             the model, the vocabulary does not match the model, ...
         FileNotFoundError: `vocabulary` is a path that does not exist.
 
@@ -98,7 +98,7 @@ def export_saved_model(
             f"The vocabulary has {vocabulary.size} wordpieces but the model was built "
             f"for {backbone.vocabulary_size}; export the model with its own vocabulary."
         )
-    length = _resolve_length(max_seq_length, config, backbone.max_sequence_length)
+    length = _resolve_length(sequence_length, config, backbone.max_sequence_length)
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"`top_k` must be a positive int. Received: top_k={top_k!r}")
     version_dir, portable_dir = version_dirs(export_dir)
@@ -157,7 +157,7 @@ def _info(kind, final, companion, serving, config):
             else "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)"
         ),
         "companion": os.path.relpath(companion, final),
-        "max_seq_length": serving.length,
+        "sequence_length": serving.length,
         "top_k": serving.top_k,
         "vocabulary_size": vocabulary.size,
         "vocabulary_file": f"assets/{VOCAB_ASSET}",
@@ -178,20 +178,20 @@ def _info(kind, final, companion, serving, config):
     }
 
 
-def _resolve_length(max_seq_length, config, positions):
-    if max_seq_length is None:
+def _resolve_length(sequence_length, config, positions):
+    if sequence_length is None:
         data = getattr(config, "data", None)
-        max_seq_length = getattr(data, "max_seq_length", None) or positions
-    if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, (int, np.integer)):
+        sequence_length = getattr(data, "sequence_length", None) or positions
+    if isinstance(sequence_length, bool) or not isinstance(sequence_length, (int, np.integer)):
         raise ValueError(
-            f"`max_seq_length` must be an int. Received: max_seq_length={max_seq_length!r}"
+            f"`sequence_length` must be an int. Received: sequence_length={sequence_length!r}"
         )
-    if not 3 <= max_seq_length <= positions:
+    if not 3 <= sequence_length <= positions:
         raise ValueError(
-            f"`max_seq_length` must be in [3, {positions}] (the encoder's position "
-            f"table). Received: max_seq_length={max_seq_length}"
+            f"`sequence_length` must be in [3, {positions}] (the encoder's position "
+            f"table). Received: sequence_length={sequence_length}"
         )
-    return int(max_seq_length)
+    return int(sequence_length)
 
 
 def _config_dict(config):

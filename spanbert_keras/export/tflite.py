@@ -21,7 +21,7 @@ resizes them):
 
 - `encode`: `token_ids`, `padding_mask` [B, T] -> `sequence_output`
   float32 [B, min(T, L), H], `pooled_output` float32 [B, H]. Positions beyond
-  `L = max_seq_length` are cut off.
+  `L = sequence_length` are cut off.
 - `fill_spans` (`signature="fill_spans"`): `token_ids`, `padding_mask`
   [B, T] (masked positions hold the [MASK] id), `mask_positions` [B, P],
   `span_boundaries` [B, P, 2], `span_offsets` [B, P] -> `mlm_top_ids` int32,
@@ -58,7 +58,7 @@ def export_tflite(
     path,
     signature="encode",
     quantization=None,
-    max_seq_length=None,
+    sequence_length=None,
     top_k=5,
     overwrite=True,
 ):
@@ -71,7 +71,7 @@ def export_tflite(
         signature: `"encode"` or `"fill_spans"` (see the module docstring).
         quantization: None (float32), `"dynamic_range"` (int8 weights) or
             `"float16"` (float16 weights).
-        max_seq_length: int, the longest sequence kept (default: the
+        sequence_length: int, the longest sequence kept (default: the
             encoder's position table).
         top_k: int, predictions per position of `fill_spans`.
         overwrite: bool, replace an existing file (the default; the file is
@@ -113,13 +113,13 @@ def export_tflite(
             f"Received: quantization={quantization!r}"
         )
     positions = model.backbone.max_sequence_length
-    length = positions if max_seq_length is None else max_seq_length
+    length = positions if sequence_length is None else sequence_length
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not (
         1 <= length <= positions
     ):
         raise ValueError(
-            f"`max_seq_length` must be an int in [1, {positions}] (the encoder's "
-            f"position table). Received: max_seq_length={max_seq_length!r}"
+            f"`sequence_length` must be an int in [1, {positions}] (the encoder's "
+            f"position table). Received: sequence_length={sequence_length!r}"
         )
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"`top_k` must be a positive int. Received: top_k={top_k!r}")

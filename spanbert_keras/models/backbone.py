@@ -5,7 +5,7 @@ from spanbert_keras.models.span_bert_backbone import SpanBertBackbone
 
 
 def build_backbone(
-    model_config, vocabulary_size, max_seq_length=None, dtype=None, activation="gelu"
+    model_config, vocabulary_size, sequence_length=None, dtype=None, activation=None
 ):
     """Builds a randomly initialised BERT encoder for SpanBERT.
 
@@ -17,12 +17,13 @@ def build_backbone(
         model_config: a `spanbert_keras.config.ModelConfig`, or the name of a
             preset (`"tiny"`, `"small"`, `"base"`, `"large"`).
         vocabulary_size: int, the number of wordpieces (`Vocabulary.size`).
-        max_seq_length: optional int, the longest sequence the caller will
+        sequence_length: optional int, the longest sequence the caller will
             feed; must not exceed the position table
             (`model_config.max_sequence_length`).
         dtype: optional dtype policy (`"float32"`, `"mixed_bfloat16"`, ...).
-        activation: the encoder's feed-forward activation: `"gelu"` (exact,
-            BERT's and SpanBERT's) or `"gelu_approximate"` (keras-hub's).
+        activation: optional, the encoder's feed-forward activation, in place
+            of `model_config.activation`: `"gelu"` (exact, BERT's and
+            SpanBERT's) or `"gelu_approximate"` (keras-hub's).
 
     Returns:
         A `SpanBertBackbone` (a `keras_hub.models.BertBackbone`) taking
@@ -45,10 +46,15 @@ def build_backbone(
             "`model_config` must be a ModelConfig or a preset name. "
             f"Received: {type(model_config).__name__}"
         )
-    positions = model_config.max_sequence_length
-    if max_seq_length is not None and max_seq_length > positions:
+    if model_config.layer_norm_epsilon != 1e-12:
         raise ValueError(
-            f"max_seq_length={max_seq_length} exceeds the encoder's position "
+            f"model.layer_norm_epsilon={model_config.layer_norm_epsilon} is not supported: "
+            "keras-hub's BERT encoder (and the heads) use BERT's 1e-12."
+        )
+    positions = model_config.max_sequence_length
+    if sequence_length is not None and sequence_length > positions:
+        raise ValueError(
+            f"sequence_length={sequence_length} exceeds the encoder's position "
             f"table (model.max_sequence_length={positions}). Shorten the "
             "sequences or enlarge model.max_sequence_length."
         )
@@ -61,6 +67,6 @@ def build_backbone(
         dropout=model_config.dropout,
         max_sequence_length=positions,
         num_segments=2,
-        activation=activation,
+        activation=model_config.activation if activation is None else activation,
         dtype=dtype,
     )

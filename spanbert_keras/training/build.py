@@ -11,7 +11,7 @@ def build_pretrainer(
     model_config,
     vocabulary_size,
     training_config=None,
-    max_seq_length=None,
+    sequence_length=None,
     total_steps=None,
 ):
     """Builds and compiles a `SpanBertPretrainer` from the configs.
@@ -25,7 +25,7 @@ def build_pretrainer(
         model_config: a `ModelConfig` or a preset name.
         vocabulary_size: int, `Vocabulary.size`.
         training_config: a `TrainingConfig` (default: the published pre-training recipe).
-        max_seq_length: optional int, checked against the position table.
+        sequence_length: optional int, checked against the position table.
         total_steps: optional int overriding `training_config.steps` for the
             schedule.
 
@@ -37,7 +37,7 @@ def build_pretrainer(
     training_config = training_config or TrainingConfig()
     policy = training_config.dtype_policy
     backbone = build_backbone(
-        model_config, vocabulary_size, max_seq_length=max_seq_length, dtype=policy
+        model_config, vocabulary_size, sequence_length=sequence_length, dtype=policy
     )
     model = SpanBertPretrainer(
         backbone,

@@ -43,7 +43,7 @@ HISTORY_FILE = "history.json"
 # What must not change when a run is resumed.
 _FIXED_ON_RESUME = {
     "model": None,  # the whole section
-    "data": ("max_seq_length",),
+    "data": ("sequence_length",),
     "masking": ("max_pair_targets",),
 }
 
@@ -95,12 +95,12 @@ def prepare_run(config, run_dir, corpus=None, log=print):
     elif config.data.vocabulary:
         vocabulary = load_vocabulary(config.data.vocabulary)
     else:
-        log(f"Learning a {config.data.vocab_size}-piece WordPiece vocabulary from {len(files)} file(s)...")
-        vocabulary = build_vocabulary(files, vocab_size=config.data.vocab_size)
+        log(f"Learning a {config.data.vocabulary_size}-piece WordPiece vocabulary from {len(files)} file(s)...")
+        vocabulary = build_vocabulary(files, vocab_size=config.data.vocabulary_size)
     vocabulary.save(vocab_path)  # the run's vocabulary is always RUN/vocab.txt
-    if config.data.max_seq_length > config.model.max_sequence_length:
+    if config.data.sequence_length > config.model.max_sequence_length:
         raise ValueError(
-            f"data.max_seq_length={config.data.max_seq_length} exceeds the model's "
+            f"data.sequence_length={config.data.sequence_length} exceeds the model's "
             f"position table (model.max_sequence_length={config.model.max_sequence_length})."
         )
     config.save(config_path)
@@ -132,11 +132,11 @@ def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_pe
     """
     data, masking = config.data, config.masking
     common = dict(
-        max_seq_length=data.max_seq_length,
+        sequence_length=data.sequence_length,
         batch_size=data.batch_size,
         masking=masking,
         validation_fraction=data.validation_fraction,
-        max_position_embeddings=config.model.max_sequence_length,
+        max_sequence_length=config.model.max_sequence_length,
     )
     train = pretraining_dataset(
         files, vocabulary, split="train", seed=data.seed, start_epoch=start_epoch,
@@ -152,15 +152,15 @@ def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_pe
 
 def _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log):
     data = config.data
-    tokens_per_step = data.batch_size * data.max_seq_length
+    tokens_per_step = data.batch_size * data.sequence_length
     predictions = config.masking.max_predictions or SpanMasker.default_max_predictions(
-        data.max_seq_length, config.masking.mask_rate)
-    flops = flops_per_token(config.model, vocabulary.size, seq_len=data.max_seq_length,
-                            targets_per_token=predictions / data.max_seq_length)
+        data.sequence_length, config.masking.mask_rate)
+    flops = flops_per_token(config.model, vocabulary.size, seq_len=data.sequence_length,
+                            targets_per_token=predictions / data.sequence_length)
     log(f"model: {config.model.preset} ({config.model.num_layers} layers, hidden "
         f"{config.model.hidden_dim}), {model.count_params():,} parameters, "
         f"vocabulary {vocabulary.size:,}")
-    log(f"batch: {data.batch_size} x {data.max_seq_length} tokens = {tokens_per_step:,} "
+    log(f"batch: {data.batch_size} x {data.sequence_length} tokens = {tokens_per_step:,} "
         f"tokens/step, up to {data.batch_size * predictions:,} targets/step "
         f"({predictions} per block), {flops * tokens_per_step / 1e9:,.1f} GFLOP/step")
     log(f"schedule: {total:,} steps = {epochs} epochs x {per_epoch:,} steps; "
@@ -193,7 +193,7 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
     start_epoch = initial_epoch_of(run_dir)
     model = build_pretrainer(
         config.model, vocabulary.size, config.training,
-        max_seq_length=config.data.max_seq_length, total_steps=epochs * per_epoch,
+        sequence_length=config.data.sequence_length, total_steps=epochs * per_epoch,
     )
     _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log)
     if start_epoch >= epochs and os.path.exists(os.path.join(run_dir, MODEL_FILE)):
@@ -264,7 +264,7 @@ def load_pretrainer(run_dir):
             )
         total, per_epoch, epochs = schedule_of(config)
         model = build_pretrainer(config.model, vocabulary.size, config.training,
-                                 max_seq_length=config.data.max_seq_length,
+                                 sequence_length=config.data.sequence_length,
                                  total_steps=epochs * per_epoch)
         model.load_weights(weights)
     if model.backbone.vocabulary_size != vocabulary.size:
@@ -292,7 +292,7 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose="auto"):
     data = config.data
     files = check_corpus_files(corpus) if corpus else data.corpus
     dataset = pretraining_dataset(
-        files, vocabulary, max_seq_length=data.max_seq_length, batch_size=data.batch_size,
+        files, vocabulary, sequence_length=data.sequence_length, batch_size=data.batch_size,
         masking=config.masking, split="all" if corpus else "validation",
         validation_fraction=data.validation_fraction, seed=data.seed + 1, num_epochs=1,
         shuffle=False,
@@ -301,7 +301,7 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose="auto"):
     if count == 0:
         raise ValueError(
             f"The evaluation data holds no full batch of {data.batch_size} blocks of "
-            f"{data.max_seq_length} tokens: give a larger corpus."
+            f"{data.sequence_length} tokens: give a larger corpus."
         )
     results = model.evaluate(dataset, return_dict=True, verbose=verbose)
     return {k: float(v) for k, v in results.items()}

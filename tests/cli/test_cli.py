@@ -9,9 +9,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(REPO, "pipelines", "configs", "tiny.yaml")
-SMALL_RUN = ["--set", "data.batch_size=4", "--set", "data.max_seq_length=64",
+SMALL_RUN = ["--set", "data.batch_size=4", "--set", "data.sequence_length=64",
              "--set", "training.steps_per_epoch=3", "--set", "training.eval_steps=2",
-             "--set", "data.vocab_size=2000", "--set", "data.validation_fraction=0.2"]
+             "--set", "data.vocabulary_size=2000", "--set", "data.validation_fraction=0.2"]
 
 
 def cli(*args, check=True):
@@ -95,5 +95,5 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path, corpus):
                   "--output", str(tmp_path / "r"), "--set", "training.stepz=3", check=False)
     assert bad_key.returncode == 2 and "stepz" in bad_key.stderr
     too_long = cli("pretrain", "--config", TINY, "--corpus", corpus, "--output",
-                   str(tmp_path / "r2"), "--set", "data.max_seq_length=1024", check=False)
+                   str(tmp_path / "r2"), "--set", "data.sequence_length=1024", check=False)
     assert too_long.returncode == 2 and "position table" in too_long.stderr

@@ -21,9 +21,9 @@ def _write(path, documents):
     return str(path)
 
 
-def _reference_blocks(documents, tokenizer, max_seq_length):
+def _reference_blocks(documents, tokenizer, sequence_length):
     """break_mode="doc" packing in plain Python: the oracle."""
-    capacity = max_seq_length - 2
+    capacity = sequence_length - 2
     blocks = []
     for document in documents:
         buffer = []
@@ -55,14 +55,14 @@ def tokenizer(demo_vocabulary):
     return SpanBertTokenizer(demo_vocabulary)
 
 
-@pytest.mark.parametrize("max_seq_length", [64, 512])
-def test_blocks_equal_the_reference_packing(tmp_path, demo_corpus, tokenizer, max_seq_length):
+@pytest.mark.parametrize("sequence_length", [64, 512])
+def test_blocks_equal_the_reference_packing(tmp_path, demo_corpus, tokenizer, sequence_length):
     documents = _documents(demo_corpus, 12)
     path = _write(tmp_path / "corpus.txt", documents)
-    blocks = list(text_blocks(path, tokenizer, max_seq_length).as_numpy_iterator())
-    assert all(b["token_ids"].shape == (max_seq_length,) for b in blocks)
+    blocks = list(text_blocks(path, tokenizer, sequence_length).as_numpy_iterator())
+    assert all(b["token_ids"].shape == (sequence_length,) for b in blocks)
     ours = [_unpack(b, tokenizer.vocabulary) for b in blocks]
-    assert ours == _reference_blocks(documents, tokenizer, max_seq_length)
+    assert ours == _reference_blocks(documents, tokenizer, sequence_length)
     # Every token of the corpus is kept, none added.
     tokens_in = sum(len(r) for d in documents for r in tokenizer.tokenize(d).to_list())
     assert sum(len(b) for b in ours) == tokens_in
@@ -155,8 +155,8 @@ def test_bad_input_is_named(tmp_path, tokenizer):
     with pytest.raises(FileNotFoundError, match=r"nothing\*"):
         text_blocks(str(tmp_path / "nothing*"), tokenizer)
     good = _write(tmp_path / "good.txt", [["Emma"]])
-    with pytest.raises(ValueError, match="max_seq_length"):
-        text_blocks(good, tokenizer, max_seq_length=2)
+    with pytest.raises(ValueError, match="sequence_length"):
+        text_blocks(good, tokenizer, sequence_length=2)
     shard = tmp_path / "x.tfrecord"
     shard.write_bytes(b"x")
     with pytest.raises(ValueError, match="not a mix"):

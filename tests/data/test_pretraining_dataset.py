@@ -17,7 +17,7 @@ def corpus(demo_excerpt):
 
 
 def _dataset(corpus, vocabulary, **kwargs):
-    options = dict(max_seq_length=64, batch_size=8, split="all", steps_per_epoch=3, seed=5)
+    options = dict(sequence_length=64, batch_size=8, split="all", steps_per_epoch=3, seed=5)
     options.update(kwargs)
     return pretraining_dataset(corpus, vocabulary, **options)
 
@@ -91,5 +91,5 @@ def test_masking_config_is_applied(corpus, demo_vocabulary):
 
 def test_sequence_longer_than_the_position_table_is_refused(corpus, demo_vocabulary):
     with pytest.raises(ValueError, match="position table"):
-        pretraining_dataset(corpus, demo_vocabulary, max_seq_length=1024,
-                            max_position_embeddings=512)
+        pretraining_dataset(corpus, demo_vocabulary, sequence_length=1024,
+                            max_sequence_length=512)

@@ -116,7 +116,7 @@ def exported(tmp_path_factory, demo_corpus):
     config = PretrainConfig(
         model=MODEL_CONFIG,
         masking=MaskingConfig(max_pair_targets=PAIR),
-        data=DataConfig(max_seq_length=L, seed=SEED),
+        data=DataConfig(sequence_length=L, seed=SEED),
         training=TrainingConfig(jit_compile=False),
     )
     root = _shared_dir(tmp_path_factory) / "saved-model-export"
@@ -584,7 +584,7 @@ def test_export_info_lists_the_ops_and_the_oldest_tf_serving(exported):
     assert portable["min_tf_serving_version"].startswith("any")
     for info in (text, portable):
         assert info["vocabulary_size"] == exported["vocabulary"].size
-        assert info["max_seq_length"] == L and info["top_k"] == K
+        assert info["sequence_length"] == L and info["top_k"] == K
         assert info["config"]["data"]["seed"] == SEED
         assert info["config"]["model"]["hidden_dim"] == H
         assert info["special_token_ids"]["[MASK]"] == exported["vocabulary"].mask_id
@@ -606,9 +606,9 @@ def test_version_directories_are_refused_or_replaced(exported):
     stamp.touch()
     with pytest.raises(FileExistsError, match="m-ids"):
         export_saved_model(model, vocab, str(base / "m" / "1"))
-    export_saved_model(model, vocab, str(base / "m" / "1"), max_seq_length=12, overwrite=True)
+    export_saved_model(model, vocab, str(base / "m" / "1"), sequence_length=12, overwrite=True)
     assert not os.path.exists(stamp)
-    assert read_export_info(base / "m" / "1")["max_seq_length"] == 12
+    assert read_export_info(base / "m" / "1")["sequence_length"] == 12
     assert sorted(os.listdir(base / "m")) == ["1"]  # no staging leftovers
     assert sorted(os.listdir(base / "m-ids")) == ["1"]
 
@@ -623,8 +623,8 @@ def test_bad_arguments_give_clear_errors(exported, tmp_path):
         export_saved_model(model, str(tmp_path / "missing" / "vocab.txt"), str(tmp_path / "m" / "1"))
     with pytest.raises(ValueError, match="wordpieces but the model"):
         export_saved_model(model, vocab.tokens[:-1], str(tmp_path / "m" / "1"))
-    with pytest.raises(ValueError, match="max_seq_length"):
-        export_saved_model(model, vocab, str(tmp_path / "m" / "1"), max_seq_length=33)
+    with pytest.raises(ValueError, match="sequence_length"):
+        export_saved_model(model, vocab, str(tmp_path / "m" / "1"), sequence_length=33)
     with pytest.raises(ValueError, match="max_pair_targets"):
         export_saved_model(
             model,

@@ -320,7 +320,7 @@ def test_base_and_large_match_the_paper():
 
 def test_config_fields_are_used():
     config = tiny_model_config(max_sequence_length=24, dropout=0.05)
-    backbone = build_backbone(config, vocabulary_size=30, max_seq_length=24)
+    backbone = build_backbone(config, vocabulary_size=30, sequence_length=24)
     assert backbone.max_sequence_length == 24 and backbone.dropout == 0.05
     assert (backbone.num_layers, backbone.hidden_dim) == (config.num_layers, config.hidden_dim)
     assert backbone.intermediate_dim == config.intermediate_dim
@@ -330,8 +330,8 @@ def test_config_fields_are_used():
 
 def test_sequence_longer_than_position_table_is_refused():
     config = ModelConfig.from_preset("tiny", max_sequence_length=128)
-    with pytest.raises(ValueError, match="max_seq_length=256.*128"):
-        build_backbone(config, vocabulary_size=30, max_seq_length=256)
+    with pytest.raises(ValueError, match="sequence_length=256.*128"):
+        build_backbone(config, vocabulary_size=30, sequence_length=256)
 
 
 @pytest.mark.parametrize("size", [0, -3, 2.5, True])

@@ -361,8 +361,8 @@ def test_argument_and_batch_validation():
         SpanBertPretrainer(backbone, sbo_weight=-1.0)
     with pytest.raises(ValueError, match="clip_norm"):
         SpanBertPretrainer(backbone, clip_norm=0.0)
-    with pytest.raises(ValueError, match="max_seq_length=64"):
-        build_pretrainer(CONFIG, VOCAB, TrainingConfig(), max_seq_length=64)
+    with pytest.raises(ValueError, match="sequence_length=64"):
+        build_pretrainer(CONFIG, VOCAB, TrainingConfig(), sequence_length=64)
     model = tiny_model()
     batch = make_batch()
     del batch["sbo_weights"]
@@ -430,12 +430,12 @@ def test_demo_corpus_short_run_lowers_held_out_losses(demo_corpus):
     vocabulary = build_vocabulary([demo_corpus], vocab_size=2000, show_progress=False)
     length, batch_size, steps = 64, 16, 400
     train = pretraining_dataset(
-        [demo_corpus], vocabulary, max_seq_length=length, batch_size=batch_size,
+        [demo_corpus], vocabulary, sequence_length=length, batch_size=batch_size,
         seed=0, split="train", steps_per_epoch=100,
     )
     held_out, _ = finite_batches(
         pretraining_dataset(
-            [demo_corpus], vocabulary, max_seq_length=length, batch_size=batch_size,
+            [demo_corpus], vocabulary, sequence_length=length, batch_size=batch_size,
             seed=1, split="validation", num_epochs=1, shuffle=False,
         ),
         max_batches=4,
@@ -445,7 +445,7 @@ def test_demo_corpus_short_run_lowers_held_out_losses(demo_corpus):
     model = build_pretrainer(
         config, vocabulary.size,
         TrainingConfig(steps=steps, warmup_steps=40, learning_rate=1e-3),
-        max_seq_length=length,
+        sequence_length=length,
     )
     before = model.evaluate(held_out, verbose=0, return_dict=True)
     model.fit(train, epochs=steps // 100, steps_per_epoch=100, verbose=0)

@@ -15,7 +15,7 @@ def run_pipeline(tmp_path, corpus):
         "--output", str(tmp_path / "runs" / "demo"), "--corpus", corpus,
         "--export-name", "spanbert-test", "--saved-models", str(tmp_path / "saved_models"),
         "--steps", "4", "--set", "training.steps_per_epoch=2", "--set", "data.batch_size=4",
-        "--set", "data.max_seq_length=64", "--set", "data.vocab_size=2000",
+        "--set", "data.sequence_length=64", "--set", "data.vocabulary_size=2000",
         "--set", "data.validation_fraction=0.2", "--set", "training.eval_steps=2",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900,

@@ -7,6 +7,7 @@ wordpieces. Nothing here may assume the ids of a vocabulary learned by
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def test_masked_batches_respect_the_layout(layout):
     corpus, vocab_file = layout
     vocabulary = Vocabulary.load(vocab_file)
     batches = pretraining_dataset(
-        [corpus], vocabulary, max_seq_length=64, batch_size=8, split="all", num_epochs=1,
+        [corpus], vocabulary, sequence_length=64, batch_size=8, split="all", num_epochs=1,
         shuffle=False,
     ).take(6)
     changed_to = []
@@ -68,8 +69,8 @@ def test_masked_batches_respect_the_layout(layout):
 
 def test_pretrain_evaluate_export(layout, tmp_path):
     corpus, vocab_file = layout
-    config = apply_overrides(load_config("pipelines/configs/tiny.yaml"), [
-        f"data.vocabulary={vocab_file}", "data.max_seq_length=32", "data.batch_size=4",
+    config = apply_overrides(load_config(os.path.join(os.path.dirname(__file__), "..", "..", "pipelines", "configs", "tiny.yaml")), [
+        f"data.vocabulary={vocab_file}", "data.sequence_length=32", "data.batch_size=4",
         "data.validation_fraction=0.3", "training.steps_per_epoch=3", "training.eval_steps=2",
         "model.num_layers=1",
     ])

@@ -22,7 +22,7 @@ def test_held_out_mean_is_exact(corpus, demo_vocabulary):
                          max_sequence_length=64)
     model = build_pretrainer(config, demo_vocabulary.size, TrainingConfig(steps=10))
     dataset, count = finite_batches(pretraining_dataset(
-        corpus, demo_vocabulary, max_seq_length=64, batch_size=4, split="all",
+        corpus, demo_vocabulary, sequence_length=64, batch_size=4, split="all",
         num_epochs=1, shuffle=False), max_batches=3)
     assert count == 3
     per_batch = [model.evaluate(tf.data.Dataset.from_tensors(b), return_dict=True, verbose=0)
@@ -42,8 +42,8 @@ def test_schedule_of():
 
 def test_prepare_run_learns_saves_and_checks_the_vocabulary(tmp_path, corpus):
     config = PretrainConfig()
-    config.data.vocab_size = 500
-    config.data.max_seq_length = 128
+    config.data.vocabulary_size = 500
+    config.data.sequence_length = 128
     run = str(tmp_path / "run")
     saved, vocabulary, files = prepare_run(config, run, [corpus], log=lambda *_: None)
     assert files == [corpus] and saved.data.corpus == [corpus]

@@ -1,12 +1,10 @@
 """WarmupLinearDecay: values at warm-up, peak and end; serialisation."""
 
-import doctest
 
 import keras
 import numpy as np
 import pytest
 
-from spanbert_keras.training import schedule as schedule_module
 from spanbert_keras.training.schedule import WarmupLinearDecay
 
 
@@ -64,8 +62,3 @@ def test_on_an_optimizer_and_round_trip():
 def test_invalid(kwargs, word):
     with pytest.raises(ValueError, match=word):
         WarmupLinearDecay(**kwargs)
-
-
-def test_docstring_example():
-    result = doctest.testmod(schedule_module)
-    assert result.attempted > 0 and result.failed == 0

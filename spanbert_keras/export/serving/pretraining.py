@@ -41,7 +41,7 @@ writes two SavedModels with these signatures:
   the client that tokenises.
 
 Text is packed as `[CLS] wordpieces [SEP] [PAD]...` of exactly `L =
-max_seq_length` ids with core TensorFlow ops only (no `RoundRobinTrimmer`,
+sequence_length` ids with core TensorFlow ops only (no `RoundRobinTrimmer`,
 whose op TF Serving only has from 2.20). A text longer than `L - 2`
 wordpieces is cut and its `truncated` flag set; an empty text gives
 `[CLS] [SEP]` and no error.
@@ -88,8 +88,8 @@ from spanbert_keras.losses import weighted_cross_entropy_terms
 
 DESCRIPTIONS = {
     "serving_default": "strings -> in-graph WordPiece, [CLS]/[SEP]/truncate/pad to "
-    "max_seq_length -> encoder outputs",
-    "encode": "int32 token_ids / padding_mask -> encoder outputs (cut to max_seq_length)",
+    "sequence_length -> encoder outputs",
+    "encode": "int32 token_ids / padding_mask -> encoder outputs (cut to sequence_length)",
     "fill_spans": "strings with [MASK] runs (a run = one span) -> top-k tokens, ids "
     "and log-probabilities of the MLM and SBO heads at each [MASK]",
     "fill_spans_ids": "token_ids / padding_mask with [MASK] ids -> fill_spans' outputs",
