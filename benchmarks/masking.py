@@ -5,12 +5,13 @@ NumPy reference, on the same blocks of the demo corpus, in one process.
 
 * SpanMasker (span scheme by default): batched blocks in `tf.data`,
   `map(num_parallel_calls=AUTOTUNE)`, per-example seeds as the pre-training
-  pipeline passes them.
+  pipeline passes them, random tokens from the corpus' token counts
+  (`--random-tokens unigram`, the default configuration) or uniform.
 * keras-hub `MaskedLMMaskGenerator` (token-level BERT masking, in-graph): the
   same pipeline, same blocks, same budget and target slots.
 * The NumPy reference (tests/data/reference_masking.py, a transcription of the
-  authors' per-example loop): one example at a time in this process, as the
-  authors' data-loader workers do.
+  authors' per-example loop, with the same random-token distribution): one
+  example at a time in this process, as the authors' data-loader workers do.
 
 The three are timed `--repeats` times, alternating (after a warm-up pass of
 the pipelines); the median and the best rate are reported (on a shared
@@ -33,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 from spanbert_keras.data.span_masker import SpanMasker  # noqa: E402
 from spanbert_keras.data.vocabulary import bert_cased_tokenizer  # noqa: E402
 from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
+from spanbert_keras.data.vocabulary import corpus_token_counts  # noqa: E402
 from spanbert_keras.resources import DEMO_CORPUS  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,12 +76,16 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--reference-blocks", type=int, default=300)
     parser.add_argument("--scheme", default="span", choices=["span", "whole_word", "token"])
+    parser.add_argument("--random-tokens", default="unigram", choices=["unigram", "uniform"])
     args = parser.parse_args(argv)
 
     vocabulary = build_vocabulary([DEMO_CORPUS], vocab_size=8000, show_progress=False)
     count = args.batch_size * args.batches
     blocks = corpus_blocks(vocabulary, args.length, count)
-    masker = SpanMasker(vocabulary, scheme=args.scheme)
+    counts = None
+    if args.random_tokens == "unigram":
+        counts = corpus_token_counts(DEMO_CORPUS, vocabulary)
+    masker = SpanMasker(vocabulary, scheme=args.scheme, replacement_counts=counts)
     slots = masker.max_predictions_for(args.length)
 
     import keras_hub
@@ -113,7 +119,7 @@ def main(argv=None):
         "keras-hub MaskedLMMaskGenerator": base.enumerate().map(hub_fn, tf.data.AUTOTUNE),
     }
     pipelines = {k: d.prefetch(tf.data.AUTOTUNE) for k, d in pipelines.items()}
-    tables = VocabularyTables(vocabulary)
+    tables = VocabularyTables(vocabulary, replacement_counts=counts)
     rng = np.random.default_rng(0)
     reference = blocks[: args.reference_blocks]
     reference_name = f"NumPy reference ({args.scheme}, per example)"
@@ -137,7 +143,8 @@ def main(argv=None):
 
     print(
         f"blocks of {args.length} tokens, batch {args.batch_size}, {count} blocks a pass, "
-        f"{slots} target slots, {os.cpu_count()} CPU cores, {args.repeats} alternating passes"
+        f"{slots} target slots, {args.random_tokens} random tokens, {os.cpu_count()} CPU "
+        f"cores, {args.repeats} alternating passes"
     )
     width = max(len(name) for name in rates)
     print(f"  {'':<{width}}  {'median':>10}  {'best':>10}  (blocks/s)")

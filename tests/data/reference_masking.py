@@ -14,14 +14,21 @@ Schemes:
   content tokens, draw again (length too) if it is already masked; mask from the
   first wordpiece of the anchor's word over `l` whole words (or to the end of
   the content), one token at a time, stopping the moment the budget is used.
+  Tokens already masked are passed over: they count in the span's words but
+  not in the budget.
 - "whole_word": the same loop with every span one word long.
 - "token": BERT: `ceil(mask_rate * n)` distinct positions drawn uniformly.
 
 Spans that overlap or touch are merged. Replacement is drawn once per merged
 span for "span"/"whole_word" (80% [MASK] / 10% random / 10% unchanged; the
 random tokens themselves are drawn per token) and per token for "token".
-Random tokens are uniform over the non-special ids (the reference samples the
-corpus distribution).
+Random tokens follow the corpus' token counts when given (the reference draws
+them uniformly from the corpus' token stream), else are uniform over the
+maskable ids.
+
+The content is every maskable token of the block ([UNK] included, as in the
+reference, whose blocks are raw corpus text); the other bracketed pieces
+([CLS], [SEP], [PAD], [unusedN]) are not content.
 """
 
 import math
@@ -88,13 +95,29 @@ def merge_spans(spans):
 
 
 class VocabularyTables:
-    """The per-id arrays the oracle needs, computed once from a `Vocabulary`."""
+    """The per-id arrays the oracle needs, computed once from a `Vocabulary`.
 
-    def __init__(self, vocabulary):
-        self.is_special = np.asarray(vocabulary.is_special)
+    Args:
+        vocabulary: a `Vocabulary`.
+        replacement_counts: optional int [V], the corpus' token counts that
+            random replacements follow (None: uniform over the maskable ids).
+    """
+
+    def __init__(self, vocabulary, replacement_counts=None):
+        self.is_maskable = np.asarray(vocabulary.is_maskable)
         self.is_continuation = np.asarray(vocabulary.is_continuation)
         self.mask_id = vocabulary.mask_id
-        self.nonspecial_ids = np.flatnonzero(~self.is_special)
+        if replacement_counts is None:
+            weights = self.is_maskable.astype(np.float64)
+        else:
+            weights = np.where(self.is_maskable, replacement_counts, 0).astype(np.float64)
+        self.replacement_ids = np.flatnonzero(weights > 0)
+        self.replacement_cdf = np.cumsum(weights[self.replacement_ids]) / weights.sum()
+
+    def random_token(self, rng):
+        """One random replacement id (inverse CDF: `rng.choice(ids, p=...)` is slow)."""
+        index = np.searchsorted(self.replacement_cdf, rng.random(), side="right")
+        return self.replacement_ids[min(index, len(self.replacement_ids) - 1)]
 
 
 def reference_mask_block(
@@ -116,7 +139,9 @@ def reference_mask_block(
 
     Args:
         token_ids: int [L]; padding_mask: bool [L].
-        vocabulary: a `Vocabulary` or (faster for many blocks) `VocabularyTables`.
+        vocabulary: a `Vocabulary` (uniform random tokens) or (faster for
+            many blocks, and the way to give the corpus' token counts)
+            `VocabularyTables`.
         rng: `np.random.Generator`.
         edge_spans_in_sbo: True uses [CLS]/[SEP] as the outside tokens of spans
             touching the content's edges (the `SpanMasker` choice); False drops
@@ -132,8 +157,7 @@ def reference_mask_block(
     token_ids = np.asarray(token_ids, dtype=np.int64)
     padding_mask = np.asarray(padding_mask, dtype=bool)
     length = len(token_ids)
-    is_special = vocabulary.is_special
-    content = np.flatnonzero(padding_mask & ~is_special[token_ids])
+    content = np.flatnonzero(padding_mask & vocabulary.is_maskable[token_ids])
     n = len(content)
     if n and not np.array_equal(content, np.arange(content[0], content[0] + n)):
         raise ValueError("The oracle expects one contiguous run of content tokens.")
@@ -148,7 +172,6 @@ def reference_mask_block(
     masked, _ = reference_mask_positions(is_word_start, budget, rng, scheme, lengths, probs)
     merged = merge_spans([[i, i] for i in masked])
 
-    nonspecial_ids = vocabulary.nonspecial_ids
     out_ids = token_ids.copy()
     treatments = []
     per_token = scheme == "token"
@@ -160,7 +183,7 @@ def reference_mask_block(
             if u < mask_token_rate:
                 out_ids[offset + i] = vocabulary.mask_id
             elif u < mask_token_rate + random_token_rate:
-                out_ids[offset + i] = rng.choice(nonspecial_ids)
+                out_ids[offset + i] = vocabulary.random_token(rng)
         if not per_token:
             treatments.append(
                 "mask"
