@@ -62,7 +62,15 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class MaskingConfig:
-    """Span masking: SpanBERT's whole-word geometric spans and their replacement."""
+    """Span masking: SpanBERT's whole-word geometric spans and their replacement.
+
+    `random_token_distribution` says where the random replacement tokens
+    come from: "unigram" (the authors' choice) draws them with the corpus'
+    own token frequencies, counted once per run
+    (`spanbert_keras.data.vocabulary.corpus_token_counts`); "uniform" draws
+    them uniformly over the vocabulary's maskable ids (its pieces and [UNK]).
+    The other fields are `SpanMasker`'s arguments of the same names.
+    """
 
     scheme: str = "span"
     mask_rate: float = 0.15
@@ -72,6 +80,14 @@ class MaskingConfig:
     mask_token_rate: float = 0.8
     random_token_rate: float = 0.1
     max_predictions: int | None = None
+    random_token_distribution: str = "unigram"
+
+    def __post_init__(self):
+        if self.random_token_distribution not in ("unigram", "uniform"):
+            raise ValueError(
+                "`random_token_distribution` must be 'unigram' or 'uniform'. "
+                f"Received: random_token_distribution={self.random_token_distribution!r}"
+            )
 
 
 @dataclasses.dataclass

@@ -1,5 +1,6 @@
 """SpanBERT's span masking and span-boundary targets, in-graph and seeded."""
 
+import dataclasses
 import math
 import random
 import warnings
@@ -346,6 +347,42 @@ class SpanMasker(keras.layers.Layer):
         self.built = True
 
     # ------------------------------------------------------------------ API
+
+    @classmethod
+    def from_masking_config(cls, vocabulary, masking, replacement_counts=None, **kwargs):
+        """The masker a `MaskingConfig` describes.
+
+        Args:
+            vocabulary: a `Vocabulary`, a list of wordpieces or a `vocab.txt` path.
+            masking: a `MaskingConfig`.
+            replacement_counts: the corpus' token counts
+                (`corpus_token_counts(files, vocabulary)`, computed once per
+                run) when `masking.random_token_distribution` is "unigram";
+                None when it is "uniform".
+            **kwargs: other layer arguments (`seed`, `name`, ...).
+
+        Example:
+
+        >>> from spanbert_keras.config import MaskingConfig
+        >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat"]
+        >>> masker = SpanMasker.from_masking_config(vocab, MaskingConfig(),
+        ...                                         replacement_counts=[0, 1, 0, 0, 0, 5, 2])
+        >>> masker.replacement_counts.tolist(), masker.mask_rate
+        ([0, 1, 0, 0, 0, 5, 2], 0.15)
+        """
+        arguments = dataclasses.asdict(masking)
+        distribution = arguments.pop("random_token_distribution")
+        if (distribution == "unigram") != (replacement_counts is not None):
+            raise ValueError(
+                f"random_token_distribution={distribution!r} "
+                + (
+                    "draws random tokens from the corpus' token counts: pass "
+                    "`replacement_counts=corpus_token_counts(files, vocabulary)`."
+                    if distribution == "unigram"
+                    else "takes no `replacement_counts`."
+                )
+            )
+        return cls(vocabulary, replacement_counts=replacement_counts, **arguments, **kwargs)
 
     @staticmethod
     def default_max_predictions(sequence_length, mask_rate=0.15):

@@ -13,6 +13,7 @@ from reference_masking import reference_mask_block
 from reference_masking import reference_mask_positions
 from reference_masking import span_length_distribution
 
+from spanbert_keras.config import MaskingConfig
 from spanbert_keras.data import span_masker as span_masker_module
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.vocabulary import SPECIAL_TOKENS
@@ -247,6 +248,24 @@ def test_config_round_trip_and_vocabulary_forms(tmp_path):
 def test_bad_arguments_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):
         SpanMasker(TINY_TOKENS, **kwargs)
+
+
+def test_from_masking_config():
+    counts = list(range(len(TINY_TOKENS)))
+    masking = MaskingConfig(mask_rate=0.3, max_pair_targets=4, scheme="whole_word")
+    masker = SpanMasker.from_masking_config(TINY_TOKENS, masking, counts, seed=3)
+    config = masker.get_config()
+    assert (config["mask_rate"], config["max_pair_targets"], config["scheme"]) == (
+        0.3, 4, "whole_word")  # fmt: skip
+    assert (config["seed"], config["replacement_counts"][7:9]) == (3, [7, 8])
+    uniform = MaskingConfig(random_token_distribution="uniform")
+    assert SpanMasker.from_masking_config(TINY_TOKENS, uniform).replacement_counts is None
+    with pytest.raises(ValueError, match="corpus_token_counts"):
+        SpanMasker.from_masking_config(TINY_TOKENS, masking)
+    with pytest.raises(ValueError, match="takes no `replacement_counts`"):
+        SpanMasker.from_masking_config(TINY_TOKENS, uniform, counts)
+    with pytest.raises(ValueError, match="random_token_distribution"):
+        MaskingConfig(random_token_distribution="zipf")
 
 
 def test_vocabulary_without_mask_token_is_refused():
