@@ -1,0 +1,161 @@
+"""GLUE-style sentence and sentence-pair classification: the TSV reader and the features.
+
+`read_glue(path, text_a=..., text_b=..., label=...)` returns `(examples,
+problems)`. The file is tab-separated, GLUE's convention (no quoting: a
+quote is text); columns are chosen by header name or by 0-based index. An
+example is a dict:
+
+- `id`: str (the `id_column`'s value, else the line number);
+- `text_a`: str; `text_b`: str or None (single sentences);
+- `label`: str (a float for regression), or None without a label column;
+- `where`: str, `"path: line N"`, for messages.
+
+`problems` names each skipped line (a different number of columns than the
+header, or the first line without a header; an empty text; a label that is
+not a number for regression); with `strict=True` the first one raises.
+
+Features: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` with segment ids 0 / 1,
+the pair cut as BERT cuts it (`data.features.pack_segments`).
+"""
+
+import csv
+import os
+
+import tensorflow as tf
+
+from spanbert_keras.data.bad_records import BadRecords
+from spanbert_keras.data.features import pack_segments
+from spanbert_keras.data.tokenizer import SpanBertTokenizer
+
+
+def read_glue(path, text_a, text_b=None, label=None, header=True, id_column=None,
+              regression=False, strict=False):
+    """Reads a GLUE-style TSV file.
+
+    Args:
+        path: the file.
+        text_a: the first text's column: a header name (str) or an index
+            (int, 0-based; negative counts from the end).
+        text_b: the second text's column for pairs, or None.
+        label: the label's column, or None (unlabelled, e.g. test files).
+        header: bool, the first line names the columns (GLUE's files have
+            one, except CoLA's).
+        id_column: optional column of example ids (default: the line number).
+        regression: bool, labels are numbers (STS-B).
+        strict: bool, raise on the first bad line.
+
+    Returns:
+        `(examples, problems)`, see the module docstring.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "dev.tsv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("sentence\\tlabel\\nA fine day .\\t1\\nDull\\n")
+    >>> examples, problems = read_glue(path, text_a="sentence", label="label")
+    >>> [(e["text_a"], e["label"]) for e in examples]
+    [('A fine day .', '1')]
+    >>> problems[0].split(": ", 1)[1]
+    'line 3: 1 column(s), expected 2'
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"GLUE file not found: {path}")
+    problems = BadRecords(path, strict)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        lines = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    names = lines[0] if header and lines else None
+    first = 2 if header else 1
+    width = len(names) if names else (len(lines[0]) if lines else 0)
+    columns = {
+        key: _column_index(path, key, column, names, width)
+        for key, column in (("text_a", text_a), ("text_b", text_b), ("label", label),
+                            ("id", id_column))
+        if column is not None
+    }
+    examples = []
+    for number, fields in enumerate(lines[first - 1:], first):
+        where = f"line {number}"
+        if not fields or fields == [""]:
+            continue  # blank line
+        if len(fields) != width:
+            problems.add(where, f"{len(fields)} column(s), expected {width}")
+            continue
+        values = {key: fields[index] for key, index in columns.items()}
+        if not values["text_a"].strip() or ("text_b" in values and not values["text_b"].strip()):
+            problems.add(where, "empty text")
+            continue
+        value = values.get("label")
+        if value is not None and regression:
+            try:
+                value = float(value)
+            except ValueError:
+                problems.add(where, f"label {value!r} is not a number")
+                continue
+        examples.append(
+            {
+                "id": values.get("id", str(number)),
+                "text_a": values["text_a"],
+                "text_b": values.get("text_b"),
+                "label": value,
+                "where": f"{path}: {where}",
+            }
+        )
+    return examples, problems.lines
+
+
+def _column_index(path, key, column, names, width):
+    if isinstance(column, bool) or not isinstance(column, (int, str)):
+        raise TypeError(f"Column {key!r} must be a header name or an index. Received: {column!r}")
+    if isinstance(column, str) and not column.lstrip("-").isdigit():
+        if names is None:
+            raise ValueError(
+                f"{path}: column {key}={column!r} is a name but the file is read without a "
+                "header (header=False); give its index instead."
+            )
+        if column not in names:
+            raise ValueError(f"{path}: no column named {column!r} in the header {names}.")
+        return names.index(column)
+    index = int(column)
+    if not -width <= index < width:
+        raise ValueError(
+            f"{path}: column {key}={column!r} is out of range for lines of {width} columns."
+        )
+    return index % width
+
+
+class TextFeatures(tf.Module):
+    """Texts (or pairs of texts) -> the encoder's inputs, in TensorFlow ops.
+
+    Args:
+        vocabulary: a `Vocabulary`.
+        sequence_length: int, the packed length.
+
+    Call arguments:
+        text_a: string `[B]`; text_b: optional string `[B]`.
+
+    Returns:
+        `token_ids`, `segment_ids`, `padding_mask` int32 `[B, L]` and
+        `truncated` bool `[B]`.
+
+    Example:
+
+    >>> from spanbert_keras.data.vocabulary import Vocabulary
+    >>> vocab = Vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "Is", "it", "?", "Yes"])
+    >>> out = TextFeatures(vocab, 8)(["Is it?"], ["Yes"])
+    >>> out["token_ids"].numpy().tolist(), out["segment_ids"].numpy().tolist()
+    ([[2, 5, 6, 7, 3, 8, 3, 0]], [[0, 0, 0, 0, 0, 1, 1, 0]])
+    """
+
+    def __init__(self, vocabulary, sequence_length=128, name="text_features"):
+        super().__init__(name=name)
+        self.vocabulary = vocabulary
+        self.sequence_length = int(sequence_length)
+        self.tokenizer = SpanBertTokenizer(vocabulary)
+
+    def __call__(self, text_a, text_b=None):
+        second = None if text_b is None else self.tokenizer.tokenize(text_b)
+        return pack_segments(
+            self.tokenizer.tokenize(text_a), self.sequence_length, self.vocabulary, second
+        )
