@@ -21,6 +21,8 @@ problem raises `ValueError` instead. Nothing is dropped silently.
 import json
 import os
 
+from spanbert_keras.data.bad_records import BadRecords
+
 MRQA_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
@@ -44,14 +46,13 @@ class _Collector:
     """Examples and problems of one file (strict: the first problem raises)."""
 
     def __init__(self, path, strict):
-        self.path, self.strict = path, strict
-        self.examples, self.problems, self.ids = [], [], set()
+        self.bad = BadRecords(path, strict)
+        self.problem = self.bad.add
+        self.examples, self.ids = [], set()
 
-    def problem(self, where, message):
-        line = f"{self.path}: {where}: {message}"
-        if self.strict:
-            raise ValueError(line)
-        self.problems.append(line)
+    @property
+    def problems(self):
+        return self.bad.lines
 
     def add(self, where, qid, question, context, answers, is_impossible):
         for name, value in (("id", qid), ("question", question), ("context", context)):
