@@ -301,14 +301,14 @@ class SpanBertPretrainer(keras.Model):
         )
 
     def _clip_and_reduce(self, grads, mlm_count):
-        """Densify, all-reduce (several replicas), clip by the true global norm.
+        """Densify, sum over replicas, clip by the true global norm.
 
         Args:
             grads: the gradients of the scaled loss.
             mlm_count: float32, the MLM targets of the global batch.
 
-        Returns the gradients to hand to `optimizer.apply` and the unscaled
-        global norm before clipping.
+        Returns the gradients to hand to `optimizer.apply` (summed over the
+        replicas; see `_apply`) and the unscaled global norm before clipping.
         """
         grads = [tf.convert_to_tensor(g) for g in grads]
         replicas = self.distribute_strategy.num_replicas_in_sync
@@ -322,10 +322,27 @@ class SpanBertPretrainer(keras.Model):
             if self.clip_mode == "authors":
                 threshold = threshold * ops.maximum(mlm_count / replicas, 1.0)
             grads, _ = tf.clip_by_global_norm(grads, threshold, use_norm=norm)
-        if replicas > 1:
-            # `optimizer.apply` sums the replicas' gradients again.
-            grads = [g / replicas for g in grads]
         return grads, norm / scale
+
+    def _apply(self, grads, variables):
+        """`optimizer.apply` on gradients already summed over the replicas.
+
+        An optimiser that can be told so (`AdamWeightDecay.gradients_summed`,
+        also inside a `LossScaleOptimizer`) skips its own all-reduce, so the
+        gradients cross the wire once per step; any other optimiser sums the
+        replicas' gradients again, so it gets their share (`g / replicas`).
+        As every replica then holds the same summed gradient, a loss-scale
+        optimiser's finiteness check sees an overflow of any replica.
+        """
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        if replicas > 1 and hasattr(inner, "gradients_summed"):
+            with inner.gradients_summed():
+                self.optimizer.apply(grads, variables)
+            return
+        if replicas > 1:
+            grads = [g / replicas for g in grads]
+        self.optimizer.apply(grads, variables)
 
     # ------------------------------------------------------------------ steps
     def train_step(self, data):
@@ -340,7 +357,7 @@ class SpanBertPretrainer(keras.Model):
         grads = tape.gradient(scaled_loss, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         grads, grad_norm = self._clip_and_reduce([g for g, _ in pairs], terms["mlm_count"])
-        self.optimizer.apply(grads, [v for _, v in pairs])
+        self._apply(grads, [v for _, v in pairs])
         self._update_trackers(terms)
         logs = {m.name: m.result() for m in self.metrics}
         logs["grad_norm"] = grad_norm

@@ -6,6 +6,8 @@ biases from the decay is BERT's fine-tuning recipe, which they use for
 fine-tuning. `TrainingConfig.decay_norms_and_biases` chooses.
 """
 
+import contextlib
+
 import keras
 
 from spanbert_keras.config import TrainingConfig
@@ -27,6 +29,11 @@ class AdamWeightDecay(keras.optimizers.AdamW):
     Decay is decoupled as in PyTorch / fairseq AdamW:
     `w -= lr * weight_decay * w` besides the Adam step.
 
+    Under a `tf.distribute` strategy Keras' optimiser sums the replicas'
+    gradients inside `apply`. A train step that has summed them already
+    (`SpanBertPretrainer` does, to clip by the true global norm) applies them
+    inside `with optimizer.gradients_summed():`, and they cross the wire once.
+
     Args:
         no_decay_names: sequence of str; a variable whose name contains one of
             them is not decayed.
@@ -37,6 +44,21 @@ class AdamWeightDecay(keras.optimizers.AdamW):
         super().__init__(**kwargs)
         self.no_decay_names = tuple(no_decay_names or ())
         self.exclude_from_weight_decay(var_names=list(self.no_decay_names))
+        self._summed = False
+
+    @contextlib.contextmanager
+    def gradients_summed(self):
+        """Within it, `apply` takes the gradients as already summed over replicas."""
+        self._summed = True
+        try:
+            yield self
+        finally:
+            self._summed = False
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        if self._summed:
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
 
     def get_config(self):
         config = super().get_config()

@@ -403,6 +403,84 @@ DISTRIBUTED_SCRIPT = textwrap.dedent(
 )
 
 
+AGGREGATION_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np
+    sys.path[:0] = [sys.argv[1], os.path.dirname(sys.argv[1])]  # tests/models, tests
+    import test_span_bert_pretrainer as t
+    from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
+
+    # Every cross-replica reduction traced into the step (each replica traces
+    # its own copy of the step), by replica and number of elements.
+    reduced = []
+    original = tf.distribute.ReplicaContext.all_reduce
+    def counting(self, reduce_op, value, options=None):
+        size = sum(int(np.prod(v.shape)) for v in tf.nest.flatten(value))
+        reduced.append((int(tf.get_static_value(self.replica_id_in_sync_group)), size))
+        return original(self, reduce_op, value, options)
+    tf.distribute.ReplicaContext.all_reduce = counting
+
+    batches = [t.make_batch(seed=s) for s in range(2)]
+    stacked = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = t.tiny_model(seed=3)
+    model.fit(tf.data.Dataset.from_tensor_slices(stacked), verbose=0)
+    parameters = sum(int(np.prod(v.shape)) for v in model.trainable_variables
+                     if "pooled_dense" not in v.path)  # the pooler gets no gradient
+    gradient_sized = sorted((r, n) for r, n in reduced if n >= parameters)
+    assert gradient_sized == [(0, parameters), (1, parameters)], (gradient_sized, parameters)
+
+    # mixed_float16: an overflow on replica 1 only skips the step everywhere.
+    class OverflowOnReplica1(SpanBertPretrainer):
+        def _span_loss_terms(self, x, outputs):
+            terms = super()._span_loss_terms(x, outputs)
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            terms["loss"] = terms["loss"] * tf.where(replica == 1, 1e30, 1.0)
+            return terms
+
+    keras.config.set_dtype_policy("mixed_float16")
+    with strategy.scope():
+        keras.utils.set_random_seed(3)
+        base = t.tiny_model(seed=3, dtype_policy="mixed_float16")
+        model = OverflowOnReplica1.from_config(base.get_config())
+        model.compile(optimizer=keras.optimizers.LossScaleOptimizer(
+            keras.optimizers.AdamW(1e-3), initial_scale=1024.0))
+    before = [v.numpy() for v in model.trainable_variables]
+    model.fit(tf.data.Dataset.from_tensor_slices(stacked), verbose=0)
+    after = [v.numpy() for v in model.trainable_variables]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after)), "step applied"
+    # Two steps (two global batches), both skipped: the scale is halved twice.
+    assert float(model.optimizer.scale_loss(1.0)) == 256.0, model.optimizer.scale_loss(1.0)
+    print("OK", gradient_sized)
+    """
+)
+
+
+@pytest.mark.slow
+def test_gradients_cross_the_wire_once_and_any_overflow_skips_the_step(tmp_path):
+    """Under MirroredStrategy(2): one gradient-sized all-reduce per step, and a
+    float16 overflow on one replica skips the step on both (Keras' loss-scale
+    optimiser alone looks at replica 0 only). Opt-in: 2 logical CPUs."""
+    script = tmp_path / "aggregation.py"
+    script.write_text(AGGREGATION_SCRIPT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, str(script), os.path.dirname(__file__)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_matches_one_device(tmp_path):
     """Two replicas with unequal target counts == one device (global counts,
