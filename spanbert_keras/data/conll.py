@@ -1,6 +1,7 @@
 """CoNLL-2003-style named-entity data: the reader and the in-graph tagging features.
 
-`read_conll(path)` returns `(examples, problems)`. The file has one token a
+`read_conll(path)` returns `(examples, problems)` (`read_columns`: the
+sentences with all their columns; `select_tags`: the examples). The file has one token a
 line, its columns separated by whitespace (token first, the tag in
 `tag_column`, by default the last), a blank line between sentences, and
 `-DOCSTART-` lines that are skipped. Tags are BIO / IOB2 (`O`, `B-PER`,
@@ -62,9 +63,55 @@ def read_conll(path, tag_column=-1, scheme="iob2", strict=False):
     >>> problems[0].split(": ", 1)[1]
     "line 7: 2 column(s), expected 3 (the tags would not match the tokens): 'Hartfield NNP'"
     """
+    sentences, problems = read_columns(path, strict)
+    examples, more = select_tags(sentences, path, tag_column, scheme, strict)
+    return examples, problems + more
+
+
+def read_columns(path, strict=False):
+    """The sentences of a CoNLL-style file with every column of every token.
+
+    Returns:
+        `(sentences, problems)`: each sentence a dict `id` (its index),
+        `tokens`, `columns` (the fields of each token line), `lines` (their
+        numbers), `where`; problems name the lines whose number of columns
+        differs from the file's first token line (the sentence is skipped).
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"CoNLL file not found: {path}")
+    problems = BadRecords(path, strict)
+    sentences = []
+    width = None  # every token line has as many columns as the first one
+    for first_line, lines in _sentences(path):
+        columns = [line.split() for _, line in lines]
+        width = len(columns[0]) if width is None else width
+        bad = [(n, line) for (n, line), f in zip(lines, columns) if len(f) != width]
+        if bad:
+            number, line = bad[0]
+            problems.add(f"line {number}", f"{len(line.split())} column(s), expected {width} "
+                                           f"(the tags would not match the tokens): "
+                                           f"{line.strip()!r}")
+            continue
+        sentences.append(
+            {
+                "id": str(len(sentences)),
+                "tokens": [f[0] for f in columns],
+                "columns": columns,
+                "lines": [n for n, _ in lines],
+                "where": f"{path}: line {first_line}",
+            }
+        )
+    return sentences, problems.lines
+
+
+def select_tags(sentences, path, tag_column=-1, scheme="iob2", strict=False):
+    """Examples (`id`, `tokens`, `tags`, `where`) from `read_columns`' sentences.
+
+    Returns:
+        `(examples, problems)`: problems name the first line of a sentence
+        whose tag is not BIO (the sentence is skipped).
+    """
     if scheme not in SCHEMES:
         raise ValueError(f"`scheme` must be one of {SCHEMES}. Received: scheme={scheme!r}")
     if isinstance(tag_column, bool) or not isinstance(tag_column, int) or tag_column == 0:
@@ -74,37 +121,19 @@ def read_conll(path, tag_column=-1, scheme="iob2", strict=False):
         )
     problems = BadRecords(path, strict)
     examples = []
-    width = None  # every token line has as many columns as the first one
-    for first_line, lines in _sentences(path):
-        tokens, tags, bad = [], [], None
-        for number, line in lines:
-            fields = line.split()
-            if width is None:
-                width = len(fields)
-                if not -width <= tag_column < width:
-                    raise ValueError(
-                        f"{path}: line {number}: tag_column={tag_column} is outside its "
-                        f"{width} column(s)."
-                    )
-            if len(fields) != width:
-                bad = (number, f"{len(fields)} column(s), expected {width} (the tags would not "
-                               f"match the tokens): {line.strip()!r}")
-                break
-            tokens.append(fields[0])
-            tags.append(fields[tag_column])
-        if bad is None:
-            tags, bad = _checked_tags(tags, scheme, [n for n, _ in lines])
+    for sentence in sentences:
+        width = len(sentence["columns"][0])
+        if not -width <= tag_column < width:
+            raise ValueError(
+                f"{sentence['where']}: tag_column={tag_column} is outside its {width} column(s)."
+            )
+        tags, bad = _checked_tags([f[tag_column] for f in sentence["columns"]], scheme,
+                                  sentence["lines"])
         if bad is not None:
             problems.add(f"line {bad[0]}", bad[1])
             continue
-        examples.append(
-            {
-                "id": str(len(examples)),
-                "tokens": tokens,
-                "tags": tags,
-                "where": f"{path}: line {first_line}",
-            }
-        )
+        examples.append({"id": sentence["id"], "tokens": sentence["tokens"], "tags": tags,
+                         "where": sentence["where"]})
     return examples, problems.lines
 
 

@@ -1,7 +1,7 @@
 """GLUE-style sentence and sentence-pair classification: the TSV reader and the features.
 
 `read_glue(path, text_a=..., text_b=..., label=...)` returns `(examples,
-problems)`. The file is tab-separated, GLUE's convention (no quoting: a
+problems)` (`read_tsv`: the lines; `select_columns`: the examples). The file is tab-separated, GLUE's convention (no quoting: a
 quote is text); columns are chosen by header name or by 0-based index. An
 example is a dict:
 
@@ -30,7 +30,7 @@ from spanbert_keras.data.tokenizer import SpanBertTokenizer
 
 def read_glue(path, text_a, text_b=None, label=None, header=True, id_column=None,
               regression=False, strict=False):
-    """Reads a GLUE-style TSV file.
+    """Reads a GLUE-style TSV file (`read_tsv`, then `select_columns`).
 
     Args:
         path: the file.
@@ -59,15 +59,50 @@ def read_glue(path, text_a, text_b=None, label=None, header=True, id_column=None
     >>> problems[0].split(": ", 1)[1]
     'line 3: 1 column(s), expected 2'
     """
+    rows, problems = read_tsv(path, strict)
+    examples, more = select_columns(rows, path, text_a, text_b, label, header, id_column,
+                                    regression, strict)
+    return examples, problems + more
+
+
+def read_tsv(path, strict=False):
+    """The lines of a tab-separated file, each as wide as the first one.
+
+    GLUE's convention: no quoting (a quote is text), blank lines skipped.
+
+    Returns:
+        `(rows, problems)`: rows are dicts `fields` (list of str), `where`
+        (`"path: line N"`); problems name the lines of another width.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"GLUE file not found: {path}")
     problems = BadRecords(path, strict)
     with open(path, encoding="utf-8-sig", newline="") as f:
         lines = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    names = lines[0] if header and lines else None
-    first = 2 if header else 1
-    width = len(names) if names else (len(lines[0]) if lines else 0)
+    rows, width = [], None
+    for number, fields in enumerate(lines, 1):
+        if not fields or fields == [""]:
+            continue
+        width = len(fields) if width is None else width
+        if len(fields) != width:
+            problems.add(f"line {number}", f"{len(fields)} column(s), expected {width}")
+            continue
+        rows.append({"fields": fields, "where": f"{path}: line {number}"})
+    return rows, problems.lines
+
+
+def select_columns(rows, path, text_a, text_b=None, label=None, header=True, id_column=None,
+                   regression=False, strict=False):
+    """Examples from the rows of `read_tsv`, by column name or index (see `read_glue`).
+
+    Returns:
+        `(examples, problems)`: problems name the rows with an empty text or
+        (regression) a label that is not a number.
+    """
+    problems = BadRecords(path, strict)
+    names = rows[0]["fields"] if header and rows else None
+    width = len(rows[0]["fields"]) if rows else 0
     columns = {
         key: _column_index(path, key, column, names, width)
         for key, column in (("text_a", text_a), ("text_b", text_b), ("label", label),
@@ -75,14 +110,9 @@ def read_glue(path, text_a, text_b=None, label=None, header=True, id_column=None
         if column is not None
     }
     examples = []
-    for number, fields in enumerate(lines[first - 1:], first):
-        where = f"line {number}"
-        if not fields or fields == [""]:
-            continue  # blank line
-        if len(fields) != width:
-            problems.add(where, f"{len(fields)} column(s), expected {width}")
-            continue
-        values = {key: fields[index] for key, index in columns.items()}
+    for row in rows[1:] if header else rows:
+        where = row["where"][len(path) + 2:]
+        values = {key: row["fields"][index] for key, index in columns.items()}
         if not values["text_a"].strip() or ("text_b" in values and not values["text_b"].strip()):
             problems.add(where, "empty text")
             continue
@@ -95,11 +125,11 @@ def read_glue(path, text_a, text_b=None, label=None, header=True, id_column=None
                 continue
         examples.append(
             {
-                "id": values.get("id", str(number)),
+                "id": values.get("id", where.split()[-1]),
                 "text_a": values["text_a"],
                 "text_b": values.get("text_b"),
                 "label": value,
-                "where": f"{path}: {where}",
+                "where": row["where"],
             }
         )
     return examples, problems.lines

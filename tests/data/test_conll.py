@@ -63,7 +63,7 @@ def test_iob1_is_converted_and_bad_tags_named(tmp_path):
     assert examples[0]["tags"][0] == "I-PER"  # IOB2 files are kept as they are
     with pytest.raises(ValueError, match="`tag_column` must be a non-zero int"):
         read_conll(path, tag_column=0)
-    with pytest.raises(ValueError, match="tag_column=5 is outside its 3 column"):
+    with pytest.raises(ValueError, match="train.txt: line 1: tag_column=5 is outside its 3 column"):
         read_conll(path, tag_column=5)
 
 

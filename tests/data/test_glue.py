@@ -29,10 +29,10 @@ def test_pairs_by_column_name_with_bad_lines_named(tmp_path):
         ("19", "Last one .", "Another .", "0"),
     ]
     assert examples[1]["where"] == f"{path}: line 7"
-    assert problems == [
+    assert problems == [  # the lines of another width, then the bad values
         f"{path}: line 3: 6 column(s), expected 5",
-        f"{path}: line 5: empty text",
         f"{path}: line 6: 4 column(s), expected 5",
+        f"{path}: line 5: empty text",
     ]
     with pytest.raises(ValueError, match=r"train.tsv: line 3: 6 column\(s\), expected 5"):
         read_glue(path, text_a=3, text_b=4, label=0, strict=True)
