@@ -5,6 +5,8 @@
     spanbert-keras pretrain  --config CONFIG.yaml [--corpus FILE...] [--steps N] --output DIR
     spanbert-keras evaluate  --checkpoint DIR [--corpus FILE...]
     spanbert-keras export    --checkpoint DIR --output saved_models/NAME/VERSION [--tflite]
+    spanbert-keras finetune  TASK --train FILE --dev FILE --init PATH --output DIR
+    spanbert-keras evaluate-squad --model DIR --dev FILE
 
 Every sub-command has `--help` with examples. Exit status: 0 on success, 2 on
 bad input (the message says what to change), 1 on any other failure.
@@ -19,6 +21,17 @@ import textwrap
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXAMPLES = {
+    "finetune": """
+        spanbert-keras finetune squad --train train-v1.1.json --dev dev-v1.1.json --init runs/tiny --output runs/squad
+        spanbert-keras finetune squad --version-2 --train train-v2.0.json --dev dev-v2.0.json --init runs/spanbert-base \\
+            --output runs/squad2 --set sequence_length=512 --export saved_models/spanbert-squad2/1
+        spanbert-keras finetune squad --train SQuAD.jsonl.gz --dev NewsQA.jsonl.gz --init encoder.keras --vocab vocab.txt \\
+            --output runs/mrqa --set epochs=2 --set options.doc_stride=64
+        (run the same command again to resume an interrupted run; the last line printed is the dev metrics as JSON)
+    """,
+    "evaluate-squad": """
+        spanbert-keras evaluate-squad --model runs/squad --dev dev-v1.1.json
+    """,
     "vocab": """
         spanbert-keras vocab --corpus corpus/*.txt --output vocab.txt --size 28996
     """,
@@ -96,6 +109,38 @@ def _parser():
     export.add_argument("--include-masker", action="store_true",
                         help="add the `mask_and_score` signature (the span masker in the graph)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+
+    from spanbert_keras.tasks import TASK_NAMES
+
+    finetune = command("finetune", "Fine-tune an encoder on a task; the last line printed is the "
+                                   "dev metrics as JSON.")
+    finetune.add_argument("task", choices=TASK_NAMES, help="the task")
+    finetune.add_argument("--train", required=True, metavar="FILE", help="the training data")
+    finetune.add_argument("--dev", required=True, metavar="FILE", help="the data to score")
+    finetune.add_argument("--init", required=True, metavar="PATH",
+                          help="a pretrain / import run directory, a .keras encoder or model, "
+                               "or a released checkpoint")
+    finetune.add_argument("--output", required=True, metavar="DIR", help="the run directory")
+    finetune.add_argument("--vocab", metavar="VOCAB_TXT",
+                          help="the vocabulary of a .keras --init (default: vocab.txt beside it)")
+    finetune.add_argument("--config", metavar="YAML", help="fine-tuning settings (FinetuneConfig fields)")
+    finetune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a setting (epochs=2, learning_rate=3e-5, "
+                               "options.doc_stride=64); repeatable")
+    finetune.add_argument("--version-2", action="store_true",
+                          help="squad: SQuAD v2.0, with unanswerable questions")
+    finetune.add_argument("--strict", action="store_true",
+                          help="a bad record is an error (default: counted, named and skipped)")
+    finetune.add_argument("--export", metavar="saved_models/NAME/VERSION",
+                          help="also export the model as a SavedModel for TF Serving")
+    finetune.add_argument("--overwrite", action="store_true", help="replace an existing export version")
+
+    evaluate_squad = command("evaluate-squad", "Re-score a fine-tuned QA run on a SQuAD / MRQA "
+                                               "file (last line: JSON).")
+    evaluate_squad.add_argument("--model", required=True, metavar="DIR",
+                                help="the run directory of `finetune squad`")
+    evaluate_squad.add_argument("--dev", required=True, metavar="FILE", help="the data to score")
+    evaluate_squad.add_argument("--strict", action="store_true", help="a bad record is an error")
     return parser
 
 
@@ -170,6 +215,46 @@ def _export(args):
 
 COMMANDS = {"vocab": _vocab, "preview": _preview, "pretrain": _pretrain,
             "evaluate": _evaluate, "export": _export}
+
+
+def _print_metrics(metrics):
+    print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()},
+                     sort_keys=True))
+
+
+def _finetune(args):
+    from spanbert_keras.tasks import get_task
+    from spanbert_keras.tasks.base import apply_finetune_overrides
+    from spanbert_keras.tasks.base import finetune_config
+    from spanbert_keras.tasks.base import load_finetune_config
+    from spanbert_keras.training.finetune import run_finetuning
+
+    task = get_task(args.task)
+    config = load_finetune_config(args.config, task) if args.config else finetune_config(None, task)
+    overrides = list(args.set)
+    if args.version_2:
+        if args.task != "squad":
+            raise ValueError(f"--version-2 is an option of squad, not of {args.task}.")
+        overrides.append("options.version_2=true")
+    config = apply_finetune_overrides(config, overrides)
+    metrics = run_finetuning(
+        args.task, config, args.train, args.dev, args.init, args.output, strict=args.strict,
+        vocab=args.vocab, export_dir=args.export, overwrite_export=args.overwrite,
+        log=lambda message: print(message, flush=True),
+    )
+    print(f"Re-score later with: spanbert-keras evaluate-squad --model {args.output} --dev FILE"
+          if args.task == "squad" else f"Run directory: {args.output}", flush=True)
+    _print_metrics(metrics)
+
+
+def _evaluate_squad(args):
+    from spanbert_keras.training.finetune import evaluate_finetuned
+
+    _print_metrics(evaluate_finetuned(args.model, args.dev, strict=args.strict,
+                                      log=lambda message: print(message, flush=True)))
+
+
+COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad})
 
 
 def main(argv=None):

@@ -102,10 +102,42 @@ def best_spans(start_logits, end_logits, features, num_examples, n_best=20, max_
     }
 
 
-def no_answer_probability(best_score, null_score):
-    """`sigmoid(null_score - best_score)`: the v2.0 no-answer probability.
+def choose_answers(spans, version_2=False, null_score_diff_threshold=0.0):
+    """Each example's answer from `best_spans`' output.
 
-    A monotone map of BERT's `score_null - best_non_null` odds (a threshold
-    on one is a threshold on the other); 1 when no span was found.
+    v1.1: the best span. v2.0: no answer when `null_score - best span score`
+    exceeds `null_score_diff_threshold` (BERT's `--null_score_diff_threshold`,
+    0 by default) or when there is no candidate span.
+
+    Returns:
+        A dict: `char_start`, `char_end` int32 [B] (-1 for no answer),
+        `score` float32 [B] (the best span's score, -inf without one) and
+        `no_answer_probability` float32 [B],
+        `sigmoid(null_score - best span score)`: a monotone map of BERT's
+        null odds (1 without a candidate span; a threshold on one is a
+        threshold on the other: `sigmoid(null_score_diff_threshold)`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> spans = {"score": np.array([[2.0, 1.0], [0.5, 0.1]], "float32"),
+    ...          "char_start": np.array([[3, 0], [7, 2]], "int32"),
+    ...          "char_end": np.array([[5, 4], [9, 4]], "int32"),
+    ...          "null_score": np.array([1.0, 1.5], "float32")}
+    >>> out = choose_answers(spans, version_2=True)
+    >>> out["char_start"].numpy().tolist(), [round(float(p), 3) for p in out["no_answer_probability"]]
+    ([3, -1], [0.269, 0.731])
     """
-    return tf.sigmoid(tf.cast(null_score, tf.float32) - tf.cast(best_score, tf.float32))
+    best = tf.cast(spans["score"], tf.float32)[:, 0]
+    start = tf.convert_to_tensor(spans["char_start"], tf.int32)[:, 0]
+    end = tf.convert_to_tensor(spans["char_end"], tf.int32)[:, 0]
+    difference = tf.cast(spans["null_score"], tf.float32) - best
+    answered = tf.math.is_finite(best)
+    if version_2:
+        answered &= difference <= null_score_diff_threshold
+    return {
+        "char_start": tf.where(answered, start, -1),
+        "char_end": tf.where(answered, end, -1),
+        "score": best,
+        "no_answer_probability": tf.sigmoid(difference),
+    }

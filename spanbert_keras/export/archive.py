@@ -105,6 +105,49 @@ def move_into_place(staged):
         os.replace(stage, final)
 
 
+def vocabulary_table(vocab_file):
+    """An id -> wordpiece lookup table read from `vocab_file`.
+
+    Track it in a `keras.export.ExportArchive` and its file becomes the
+    SavedModel's `assets/vocab.txt` (the archive keeps a table's asset, and
+    drops a plain `tf.saved_model.Asset`).
+    """
+    return tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(
+            os.fspath(vocab_file),
+            key_dtype=tf.int64,
+            key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+            value_dtype=tf.string,
+            value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+        ),
+        default_value="[UNK]",
+    )
+
+
+def write_version(export_dir, write, info, overwrite=False):
+    """Writes one SavedModel version as a unit: staged, described, then moved into place.
+
+    Args:
+        export_dir: `saved_models/NAME/VERSION`.
+        write: callable writing the SavedModel into the directory it is given.
+        info: the model's fields of `export_info.json` (see `write_export_info`).
+        overwrite: bool, replace an existing version.
+
+    Returns:
+        `(version directory, the export_info dict written)`.
+    """
+    version_dir, _ = version_dirs(export_dir)
+    check_free((version_dir,), overwrite)
+    stage = stage_dir(version_dir)
+    try:
+        write(stage)
+        info = write_export_info(stage, info)
+        move_into_place([(stage, version_dir)])
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return version_dir, info
+
+
 def write_export_info(path, info):
     """Completes `info` with the graph's signatures and ops; writes `export_info.json`.
 

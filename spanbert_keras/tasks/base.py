@@ -11,7 +11,12 @@ the metrics line and the export.
 """
 
 import dataclasses
-import json
+import os
+
+import yaml
+
+from spanbert_keras.config import _check_fields
+from spanbert_keras.training.run_directory import write_json
 
 
 @dataclasses.dataclass
@@ -39,6 +44,85 @@ class FinetuneConfig:
     seed: int = 0
     steps_per_epoch: int | None = None
     options: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def finetune_config(values=None, task=None, source="config"):
+    """A `FinetuneConfig`: the task's `config_defaults`, then `values` (checked).
+
+    Unknown keys and values of the wrong type are refused with an error that
+    names them and `source`; a `task` key in `values` must name `task`.
+
+    Example:
+
+    >>> from spanbert_keras.tasks.base import finetune_config
+    >>> finetune_config({"learning_rate": 1e-4, "options": {"version_2": True}}).learning_rate
+    0.0001
+    """
+    values = dict(values or {})
+    named = values.pop("task", None)
+    if task is not None and named is not None and named != task.name:
+        raise ValueError(f"{source} is a config of task {named!r}, not {task.name!r}.")
+    given = dict(task.config_defaults) if task is not None else {}
+    given.update(values)
+    _check_fields(FinetuneConfig, given, source)
+    given["options"] = dict(given.get("options") or {})
+    return FinetuneConfig(**given)
+
+
+def load_finetune_config(path, task=None):
+    """Reads a fine-tuning config from YAML (a run's `config.yaml` too).
+
+    The file holds `FinetuneConfig` fields at the top level (and optionally
+    `task: NAME`); missing fields take the task's defaults.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        values = yaml.safe_load(f)
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of FinetuneConfig fields.")
+    return finetune_config(values, task, source=path)
+
+
+def apply_finetune_overrides(config, overrides, task=None):
+    """A new config with `KEY=VALUE` strings applied (`options.NAME=VALUE` for options).
+
+    Values are parsed as YAML scalars.
+
+    Example:
+
+    >>> from spanbert_keras.tasks.base import FinetuneConfig, apply_finetune_overrides
+    >>> config = apply_finetune_overrides(FinetuneConfig(), ["epochs=2", "learning_rate=1e-4",
+    ...                                                      "options.doc_stride=64"])
+    >>> config.epochs, config.learning_rate, config.options
+    (2, 0.0001, {'doc_stride': 64})
+    """
+    values = config.to_dict()
+    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"Override {item!r} must look like KEY=VALUE (e.g. epochs=2).")
+        value = yaml.safe_load(raw)
+        if isinstance(value, str) and any(c.isdigit() for c in value):
+            try:
+                value = float(value)  # YAML 1.1 reads 1e-3 as a string
+            except ValueError:
+                pass
+        if key.startswith("options."):
+            values["options"][key[len("options."):]] = value
+        elif key in fields and key != "options":
+            values[key] = value
+        else:
+            raise ValueError(
+                f"Unknown key {key!r} in override {item!r}; known keys: "
+                f"{sorted(fields - {'options'})} and options.NAME."
+            )
+    return finetune_config(values, None, source="overrides")
 
 
 class FinetuneTask:
@@ -69,7 +153,10 @@ class FinetuneTask:
        shuffled and `drop_remainder=True` when `training`.
     4. `build_model(backbone, task_info, config)` -> an uncompiled
        `keras.Model` whose encoder is `backbone`.
-    5. `loss(task_info, config)` -> what `compile(loss=...)` takes.
+    5. `loss(task_info, config)` -> what `compile(loss=...)` takes. The
+       runner calls `compile_args(task_info, config)`, which returns
+       `{"loss": loss(...)}` unless a task overrides it to add other
+       `compile` arguments (`loss_weights`, `metrics`).
     6. `predict(model, examples, vocabulary, task_info, config)` ->
        predictions, a JSON-serialisable dict keyed by example id, in the
        format the task's official scorer reads.
@@ -113,6 +200,10 @@ class FinetuneTask:
     def loss(self, task_info, config):
         raise NotImplementedError
 
+    def compile_args(self, task_info, config):
+        """`compile` keyword arguments besides the optimizer (default: the loss)."""
+        return {"loss": self.loss(task_info, config)}
+
     def predict(self, model, examples, vocabulary, task_info, config):
         raise NotImplementedError
 
@@ -120,10 +211,8 @@ class FinetuneTask:
         raise NotImplementedError
 
     def write_predictions(self, predictions, path):
-        """Writes `predictions` as JSON (override for another official format)."""
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(predictions, f, indent=1, ensure_ascii=False)
-        return path
+        """Writes `predictions` as JSON, atomically (override for another official format)."""
+        return write_json(path, predictions)
 
     def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
         raise NotImplementedError

@@ -1,0 +1,173 @@
+"""The QA model's serving signature: a question and a passage in, the answer out.
+
+`export_question_answerer(model, vocabulary, "saved_models/NAME/VERSION")`
+writes one SavedModel in TF Serving's layout, the vocabulary in `assets/`:
+
+| signature | inputs | outputs |
+|---|---|---|
+| `serving_default` | `question`, `context` string [B] | `answer` string [B], `char_start`, `char_end` int32 [B], `score` float32 [B] (+ `no_answer_probability` float32 [B] for a v2.0 model) |
+
+The answer is `context[char_start:char_end]` (Unicode characters, as Python
+indexes a `str`), read from the passage itself; an unanswered question (v2.0,
+or a passage without a candidate span) gives `""` and -1 / -1. `score` is the
+best span's start + end logit. In the graph: the same windows
+(`QuestionAnswerFeatures`) and the same decoding (`qa_decoding`) as
+`spanbert-keras finetune squad` uses for its `predictions.json`, so the
+answers are the Keras model's.
+
+Load it without this package (the tokenizer is a tensorflow-text op):
+
+    import tensorflow as tf, tensorflow_text  # registers the tokenizer ops
+    served = tf.saved_model.load("saved_models/NAME/1")
+    served.signatures["serving_default"](
+        question=tf.constant(["Who lived at Hartfield?"]),
+        context=tf.constant(["Emma Woodhouse lived at Hartfield."]))
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from spanbert_keras.data.qa_decoding import best_spans
+from spanbert_keras.data.qa_decoding import choose_answers
+from spanbert_keras.data.qa_features import MODEL_INPUTS
+from spanbert_keras.data.qa_features import QuestionAnswerFeatures
+from spanbert_keras.data.vocabulary import load_vocabulary
+from spanbert_keras.export.archive import VOCAB_ASSET
+from spanbert_keras.export.archive import vocabulary_table
+from spanbert_keras.export.archive import write_version
+
+DESCRIPTION = ("question, context strings -> windows [CLS] question [SEP] passage [SEP] -> "
+               "start/end logits -> the best span over the windows, read from the passage")
+
+
+class QuestionAnsweringServing:
+    """The `serving_default` function of a `SpanBertQuestionAnswerer`.
+
+    Args:
+        model: the `SpanBertQuestionAnswerer`.
+        vocabulary: its `Vocabulary`.
+        vocab_file: path of the vocabulary file, copied into `assets/`.
+        sequence_length, doc_stride, max_query_length: the windows
+            (`QuestionAnswerFeatures`).
+        max_answer_length, n_best: the decoding (`best_spans`).
+        version_2: bool, answer "" when the null score wins, and return
+            `no_answer_probability`.
+        null_score_diff_threshold: float, see `choose_answers`.
+    """
+
+    def __init__(self, model, vocabulary, vocab_file, sequence_length=384, doc_stride=128,
+                 max_query_length=64, max_answer_length=30, n_best=20, version_2=False,
+                 null_score_diff_threshold=0.0):
+        self.model = model
+        self.features = QuestionAnswerFeatures(vocabulary, sequence_length, doc_stride,
+                                               max_query_length)
+        self.max_answer_length = max_answer_length
+        self.n_best = n_best
+        self.version_2 = version_2
+        self.threshold = float(null_score_diff_threshold)
+        self.vocabulary_table = vocabulary_table(vocab_file)
+
+    def answer(self, question, context):
+        features = self.features(question, context)
+        logits = self.model({k: features[k] for k in MODEL_INPUTS}, training=False)
+        spans = best_spans(logits["start_logits"], logits["end_logits"], features,
+                           tf.size(question), self.n_best, self.max_answer_length)
+        chosen = choose_answers(spans, self.version_2, self.threshold)
+        start, end = chosen["char_start"], chosen["char_end"]
+        text = tf.strings.substr(context, tf.maximum(start, 0), tf.maximum(end - start, 0),
+                                 unit="UTF8_CHAR")
+        outputs = {"answer": text, "char_start": start, "char_end": end, "score": chosen["score"]}
+        if self.version_2:
+            outputs["no_answer_probability"] = chosen["no_answer_probability"]
+        return outputs
+
+    def write(self, path):
+        archive = keras.export.ExportArchive()
+        archive.track(self.model)
+        archive.track(self.features.tokenizer)
+        archive.track(self.vocabulary_table)
+        spec = [tf.TensorSpec([None], tf.string, name="question"),
+                tf.TensorSpec([None], tf.string, name="context")]
+        archive.add_endpoint("serving_default", tf.function(self.answer, autograph=False),
+                             input_signature=spec)
+        archive.write_out(path, verbose=False)
+
+
+def export_question_answerer(model, vocabulary, export_dir, sequence_length=384, doc_stride=128,
+                             max_query_length=64, max_answer_length=30, n_best=20,
+                             version_2=False, null_score_diff_threshold=0.0, config=None,
+                             overwrite=False):
+    """Writes a QA model as a SavedModel for TF Serving (strings in, answers out).
+
+    Args:
+        model: a `SpanBertQuestionAnswerer`.
+        vocabulary: its `Vocabulary`, list of wordpieces or `vocab.txt` path.
+        export_dir: `saved_models/NAME/VERSION`, VERSION an integer.
+        sequence_length, doc_stride, max_query_length, max_answer_length,
+        n_best, version_2, null_score_diff_threshold: see
+            `QuestionAnsweringServing`.
+        config: optional JSON-ready dict recorded in `export_info.json`.
+        overwrite: bool, replace an existing version.
+
+    Returns:
+        A dict: `saved_model` (the version directory), `export_info`.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from spanbert_keras.models.span_bert_backbone import SpanBertBackbone
+    >>> from spanbert_keras.models.span_bert_question_answerer import SpanBertQuestionAnswerer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "Who", "?", "Emma", "sat"]
+    >>> model = SpanBertQuestionAnswerer(SpanBertBackbone(
+    ...     vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=16))
+    >>> root = tempfile.mkdtemp()
+    >>> paths = export_question_answerer(model, vocab, os.path.join(root, "qa", "1"),
+    ...                                  sequence_length=16, max_query_length=4)
+    >>> sorted(os.listdir(paths["saved_model"])), os.listdir(os.path.join(paths["saved_model"], "assets"))
+    (['assets', 'export_info.json', 'fingerprint.pb', 'saved_model.pb', 'variables'], ['vocab.txt'])
+    >>> sorted(paths["export_info"]["signatures"]["serving_default"]["outputs"])
+    ['answer', 'char_end', 'char_start', 'score']
+    """
+    vocabulary = load_vocabulary(vocabulary)
+    backbone = model.backbone
+    if vocabulary.size != backbone.vocabulary_size:
+        raise ValueError(
+            f"The vocabulary has {vocabulary.size} wordpieces but the model was built for "
+            f"{backbone.vocabulary_size}; export the model with its own vocabulary."
+        )
+    if sequence_length > backbone.max_sequence_length:
+        raise ValueError(
+            f"sequence_length={sequence_length} exceeds the encoder's position table "
+            f"({backbone.max_sequence_length})."
+        )
+    vocab_dir = tempfile.mkdtemp(prefix="spanbert-vocab-")
+    try:
+        vocab_file = vocabulary.save(os.path.join(vocab_dir, VOCAB_ASSET))
+        serving = QuestionAnsweringServing(
+            model, vocabulary, vocab_file, sequence_length, doc_stride, max_query_length,
+            max_answer_length, n_best, version_2, null_score_diff_threshold)
+        info = {
+            "format": "tf_saved_model",
+            "kind": "question_answering",
+            "load": "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)",
+            "version_2": bool(version_2),
+            "sequence_length": sequence_length,
+            "doc_stride": doc_stride,
+            "max_query_length": max_query_length,
+            "max_answer_length": max_answer_length,
+            "n_best": n_best,
+            "null_score_diff_threshold": float(null_score_diff_threshold),
+            "vocabulary_size": vocabulary.size,
+            "vocabulary_file": f"assets/{VOCAB_ASSET}",
+            "config": config,
+            "signature_descriptions": {"serving_default": DESCRIPTION},
+        }
+        version_dir, info = write_version(export_dir, serving.write, info, overwrite)
+    finally:
+        shutil.rmtree(vocab_dir, ignore_errors=True)
+    return {"saved_model": version_dir, "export_info": info}

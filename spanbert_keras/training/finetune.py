@@ -1,0 +1,420 @@
+"""Fine-tuning, one runner for every task: files -> encoder -> task model -> fit -> dev scores.
+
+`run_finetuning("squad", config, train, dev, init, "runs/squad")` reads the
+files through the task (`spanbert_keras.tasks`), loads the encoder from
+`init`, builds the task's model, trains it with AdamW (no decay on LayerNorm
+and biases, warm-up over `warmup_fraction` of the steps, then linear decay,
+gradient clipping at `clip_norm`), predicts the dev file, scores it and, when
+asked, exports it. A run directory:
+
+    RUN/
+      config.yaml        the FinetuneConfig and the task name (checked on resume)
+      task.json          what the task fixed for the run (labels, options, ...)
+      vocab.txt          the encoder's vocabulary
+      lock               while a process trains here (PID, host)
+      backup/            `BackupAndRestore`: weights, optimiser, epoch (and the previous ones)
+      logs/              TensorBoard (`tensorboard --logdir RUN/logs`)
+      history.json       per-epoch logs of `fit`, appended by every resumed process
+      model.keras        the fine-tuned model (written at the end)
+      predictions.json   dev predictions in the official format (+ the task's extra files)
+      metrics.json       the dev scores
+
+Every file is written atomically (temporary file, then rename). The same
+command resumes an interrupted run; a finished run is only re-scored.
+
+`init` is one of:
+
+- a `spanbert-keras pretrain` (or `import`) run directory: its
+  `encoder.keras`, else the encoder of its `model.keras` / last backup, and
+  its `vocab.txt`;
+- a `.keras` file of an encoder (`SpanBertBackbone` / keras-hub
+  `BertBackbone`) or of a model with a `.backbone` (a pretrainer, a task
+  model), with `vocab.txt` beside it or given as `vocab`;
+- a released checkpoint (Hugging Face directory, the authors' `model.pt`,
+  a keras-hub preset), read by `spanbert_keras.checkpoints.load_pretrained`.
+"""
+
+import importlib
+import os
+import sys
+
+import keras
+import yaml
+
+from spanbert_keras.config import TrainingConfig
+from spanbert_keras.data.bad_records import summarize
+from spanbert_keras.data.vocabulary import Vocabulary
+from spanbert_keras.data.vocabulary import load_vocabulary
+from spanbert_keras.tasks import get_task
+from spanbert_keras.tasks.base import FinetuneConfig
+from spanbert_keras.tasks.base import finetune_config
+from spanbert_keras.tasks.base import load_finetune_config
+from spanbert_keras.training.optimizer import build_optimizer
+from spanbert_keras.training.pretrain import BACKUP_DIR
+from spanbert_keras.training.pretrain import CONFIG_FILE
+from spanbert_keras.training.pretrain import ENCODER_FILE
+from spanbert_keras.training.pretrain import HISTORY_FILE
+from spanbert_keras.training.pretrain import LOG_DIR
+from spanbert_keras.training.pretrain import MODEL_FILE
+from spanbert_keras.training.pretrain import VOCAB_FILE
+from spanbert_keras.training.pretrain import initial_epoch_of
+from spanbert_keras.training.run_directory import append_history
+from spanbert_keras.training.run_directory import atomic_write
+from spanbert_keras.training.run_directory import read_json
+from spanbert_keras.training.run_directory import run_lock
+from spanbert_keras.training.run_directory import write_json
+from spanbert_keras.training.run_directory import write_yaml
+
+TASK_FILE = "task.json"
+PREDICTIONS_FILE = "predictions.json"
+METRICS_FILE = "metrics.json"
+EVALUATION_DIR = "evaluation"
+# May change when a run is resumed (the schedule is extended).
+_FREE_ON_RESUME = ("epochs",)
+
+
+# ------------------------------------------------------------------ encoder
+
+
+def _load_keras(path):
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # h5 / zip / deserialisation errors of a damaged file
+        raise ValueError(f"{path}: cannot be loaded as a Keras model ({error})") from None
+
+
+def _is_backbone(obj):
+    return hasattr(obj, "token_embedding") and hasattr(obj, "transformer_layers")
+
+
+def _from_checkpoint(path, vocab, log):
+    try:
+        checkpoints = importlib.import_module("spanbert_keras.checkpoints")
+        load_pretrained = checkpoints.load_pretrained
+    except (ImportError, AttributeError):
+        raise ValueError(
+            f"{path} is neither a run directory nor a .keras file, and reading released "
+            "checkpoints needs spanbert_keras.checkpoints.load_pretrained, which this "
+            "installation lacks."
+        ) from None
+    model = load_pretrained(path, vocabulary=vocab, log=log)
+    return model.backbone, model.import_report.vocabulary
+
+
+def load_encoder(init, vocab=None, log=print):
+    """The encoder and vocabulary to fine-tune from `init` (see the module docstring).
+
+    Args:
+        init: a run directory, a `.keras` file or a released checkpoint.
+        vocab: optional `vocab.txt` (or `Vocabulary`) in place of the one
+            `init` comes with.
+        log: callable for messages.
+
+    Returns:
+        `(backbone, vocabulary)`; their sizes agree.
+    """
+    path = os.fspath(init)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--init not found: {path}")
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, CONFIG_FILE)):
+        vocabulary = load_vocabulary(vocab or os.path.join(path, VOCAB_FILE))
+        encoder = os.path.join(path, ENCODER_FILE)
+        if os.path.isfile(encoder):
+            backbone = _load_keras(encoder)
+        else:
+            from spanbert_keras.training.pretrain import load_pretrainer
+
+            backbone = load_pretrainer(path)[0].backbone
+    elif os.path.isfile(path) and path.endswith(".keras"):
+        loaded = _load_keras(path)
+        backbone = loaded if _is_backbone(loaded) else getattr(loaded, "backbone", None)
+        if backbone is None or not _is_backbone(backbone):
+            raise ValueError(
+                f"{path} holds a {type(loaded).__name__}, not an encoder or a model with one."
+            )
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), VOCAB_FILE)
+        if vocab is None and not os.path.isfile(beside):
+            raise FileNotFoundError(
+                f"No vocabulary for {path}: put its vocab.txt beside it or pass --vocab."
+            )
+        vocabulary = load_vocabulary(vocab or beside)
+    else:
+        backbone, vocabulary = _from_checkpoint(path, vocab, log)
+    if backbone.vocabulary_size != vocabulary.size:
+        raise ValueError(
+            f"The encoder of {path} has {backbone.vocabulary_size} token embeddings but "
+            f"its vocabulary has {vocabulary.size} pieces."
+        )
+    return backbone, vocabulary
+
+
+def finetuning_backbone(backbone, config):
+    """A copy of `backbone` with the run's dropout and dtype policy, same weights."""
+    values = backbone.get_config()
+    values.update(dropout=config.dropout, dtype=config.dtype_policy)
+    copy = type(backbone).from_config(values)
+    copy.set_weights(backbone.get_weights())
+    return copy
+
+
+# ---------------------------------------------------------------- optimiser
+
+
+def finetune_optimizer(config, total_steps):
+    """AdamW of the fine-tuning recipe (`build_optimizer` with `FinetuneConfig` values).
+
+    Warm-up: `int(warmup_fraction * total_steps)` steps, then linear decay to
+    0 at `total_steps`; decay excluded from LayerNorm and biases unless
+    `decay_norms_and_biases`; gradients clipped by their global norm at
+    `clip_norm` (0 or None: no clipping).
+
+    Example:
+
+    >>> from spanbert_keras.tasks.base import FinetuneConfig
+    >>> opt = finetune_optimizer(FinetuneConfig(), total_steps=1000)
+    >>> [round(float(opt.learning_rate), 9) for _ in range(1)]  # step 0 of 100 warm-up steps
+    [2e-07]
+    >>> opt.no_decay_names, opt.global_clipnorm
+    (('bias', 'gamma', 'beta'), 1.0)
+    """
+    training = TrainingConfig(
+        steps=total_steps,
+        learning_rate=config.learning_rate,
+        warmup_steps=int(config.warmup_fraction * total_steps),
+        weight_decay=config.weight_decay,
+        decay_norms_and_biases=config.decay_norms_and_biases,
+        clip_norm=config.clip_norm,
+        dtype_policy=config.dtype_policy,
+        jit_compile=config.jit_compile,
+    )
+    optimizer = build_optimizer(training, total_steps=total_steps)
+    optimizer.global_clipnorm = float(config.clip_norm) if config.clip_norm else None
+    return optimizer
+
+
+# ------------------------------------------------------------ run directory
+
+
+def _read(task, path, strict, what, log):
+    examples, problems = task.read(path, strict=strict)
+    if problems:
+        log(summarize(problems, f"bad record(s) skipped in {path} (--strict makes them errors)"))
+    if not examples:
+        raise ValueError(f"{path}: no usable {what} example.")
+    log(f"{what}: {len(examples):,} examples from {path}")
+    return examples
+
+
+def _check_resume(run_dir, task, config, vocabulary):
+    """Refuses to resume a run with another task, config or vocabulary."""
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    if os.path.isfile(config_path):
+        saved = read_yaml_task(config_path)
+        if saved != task.name:
+            raise ValueError(f"{run_dir} holds a {saved!r} run, not {task.name!r}: use another --output.")
+        old = load_finetune_config(config_path, task).to_dict()
+        new = config.to_dict()
+        for key in sorted(set(old) | set(new)):
+            if key not in _FREE_ON_RESUME and old.get(key) != new.get(key):
+                raise ValueError(
+                    f"{run_dir} holds a run with {key}={old.get(key)!r}, but this one asks "
+                    f"for {new.get(key)!r}; resuming with another configuration is refused: "
+                    "use another --output."
+                )
+    vocab_path = os.path.join(run_dir, VOCAB_FILE)
+    if os.path.isfile(vocab_path) and Vocabulary.load(vocab_path).tokens != vocabulary.tokens:
+        raise ValueError(
+            f"{run_dir} was fine-tuned with another vocabulary ({vocab_path}) than the one "
+            "of --init; use another --output."
+        )
+
+
+def read_yaml_task(path):
+    """The `task` named in a run's `config.yaml` (None if it names none)."""
+    with open(path, encoding="utf-8") as f:
+        values = yaml.safe_load(f) or {}
+    return values.get("task") if isinstance(values, dict) else None
+
+
+def _save_model(model, path):
+    """`model.save(path)` through a temporary `.keras` file in the same directory."""
+    temporary = os.path.join(os.path.dirname(path), f".{os.getpid()}.tmp.{os.path.basename(path)}")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _finished_model(run_dir, epochs, log):
+    """The saved model of a finished run, or None (unfinished, or a damaged file)."""
+    path = os.path.join(run_dir, MODEL_FILE)
+    if initial_epoch_of(run_dir) < epochs or not os.path.isfile(path):
+        return None
+    try:
+        return _load_keras(path)
+    except ValueError as error:
+        log(f"WARNING: {error}; rebuilding it from the last backup.")
+        return None
+
+
+def _count_batches(dataset):
+    count = int(dataset.cardinality())
+    if count >= 0:
+        return count
+    return int(dataset.reduce(0, lambda n, _: n + 1))
+
+
+def _verbosity(verbose):
+    if verbose is not None:
+        return verbose
+    return 1 if sys.stdout.isatty() else 2  # one line per epoch into a file or a pipe
+
+
+def _resolve_config(task, config):
+    if config is None:
+        return finetune_config(None, task)
+    if isinstance(config, dict):
+        return finetune_config(config, task)
+    if isinstance(config, (str, os.PathLike)):
+        return load_finetune_config(os.fspath(config), task)
+    if isinstance(config, FinetuneConfig):
+        return config
+    raise TypeError(f"`config` must be a FinetuneConfig, a dict or a YAML path. Received: {config!r}")
+
+
+# ------------------------------------------------------------------- runner
+
+
+def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, strict=False,
+                   vocab=None, export_dir=None, overwrite_export=False, log=print, verbose=None):
+    """Fine-tunes (or resumes, or re-scores) a task; returns the dev metrics.
+
+    Args:
+        task_name: one of `spanbert_keras.tasks.TASK_NAMES`.
+        config: a `FinetuneConfig`, a dict of its fields, a YAML path, or
+            None (the task's defaults).
+        train_file, dev_file: the task's data files.
+        init: the encoder to start from (see the module docstring).
+        output_dir: the run directory (created; resumed if it holds a run).
+        strict: bool, a bad record is an error instead of a counted warning.
+        vocab: optional vocabulary file for a `.keras` `init`.
+        export_dir: optional `saved_models/NAME/VERSION` to export to.
+        overwrite_export: bool, replace an existing export version.
+        log: callable for progress messages.
+        verbose: `fit`'s verbosity (default: a progress bar in a terminal,
+            one line per epoch otherwise).
+
+    Returns:
+        dict of float dev metrics (the task's `score`).
+    """
+    task = get_task(task_name)
+    config = _resolve_config(task, config)
+    task.options(config)  # unknown options are refused before any work
+    with run_lock(output_dir, log=log):
+        train_examples = _read(task, train_file, strict, "training", log)
+        dev_examples = _read(task, dev_file, strict, "dev", log)
+        backbone, vocabulary = load_encoder(init, vocab, log)
+        if config.sequence_length > backbone.max_sequence_length:
+            raise ValueError(
+                f"sequence_length={config.sequence_length} exceeds the encoder's position "
+                f"table ({backbone.max_sequence_length}); lower it with --set sequence_length=N."
+            )
+        _check_resume(output_dir, task, config, vocabulary)
+        task_path = os.path.join(output_dir, TASK_FILE)
+        if os.path.isfile(task_path):
+            task_info = read_json(task_path)
+        else:
+            task_info = task.prepare(train_examples, vocabulary, config)
+        write_yaml(os.path.join(output_dir, CONFIG_FILE), {"task": task.name, **config.to_dict()})
+        atomic_write(os.path.join(output_dir, VOCAB_FILE),
+                     lambda f: f.write("\n".join(vocabulary.tokens) + "\n"))
+        write_json(task_path, task_info)
+
+        model = _finished_model(output_dir, config.epochs, log)
+        if model is None:
+            model = _train(task, task_info, config, backbone, vocabulary, train_examples,
+                           output_dir, log, verbose)
+        else:
+            log(f"{output_dir} has already finished {config.epochs} epochs; scoring it.")
+        metrics = _predict_and_score(task, model, dev_examples, vocabulary, task_info, config,
+                                     output_dir, log)
+        write_json(os.path.join(output_dir, METRICS_FILE), metrics)
+        if export_dir is not None:
+            log(f"Exporting to {export_dir} ...")
+            paths = task.export(model, vocabulary, task_info, config, export_dir,
+                                overwrite=overwrite_export)
+            log(f"SavedModel: {paths['saved_model'] if isinstance(paths, dict) else paths}")
+    return metrics
+
+
+def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log, verbose):
+    model = task.build_model(finetuning_backbone(backbone, config), task_info, config)
+    train = task.dataset(examples, vocabulary, task_info, config, training=True)
+    available = _count_batches(train)
+    if available == 0:
+        raise ValueError(
+            f"The training data gives no full batch of {config.batch_size}; lower batch_size."
+        )
+    per_epoch = config.steps_per_epoch or available
+    if per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be positive. Received: {per_epoch}")
+    total = per_epoch * config.epochs
+    start = initial_epoch_of(run_dir)
+    optimizer = finetune_optimizer(config, total)
+    model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
+                  **task.compile_args(task_info, config))
+    log(f"model: {model.count_params():,} parameters; batch {config.batch_size} x "
+        f"{config.sequence_length}; {available:,} batches of training features")
+    log(f"schedule: {total:,} steps = {config.epochs} epochs x {per_epoch:,}; warm-up "
+        f"{optimizer._learning_rate.warmup_steps:,} steps to lr {config.learning_rate}; "
+        f"starting at epoch {start}")
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR),
+                                         double_checkpoint=True, delete_checkpoint=False),
+        keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, LOG_DIR)),
+    ]
+    history = model.fit(train.repeat(), epochs=config.epochs, steps_per_epoch=per_epoch,
+                        callbacks=callbacks, verbose=_verbosity(verbose), shuffle=False)
+    append_history(os.path.join(run_dir, HISTORY_FILE), history.history)
+    _save_model(model, os.path.join(run_dir, MODEL_FILE))
+    log(f"Saved {os.path.join(run_dir, MODEL_FILE)}; TensorBoard: tensorboard --logdir "
+        f"{os.path.join(run_dir, LOG_DIR)}")
+    return model
+
+
+def _predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log):
+    predictions = task.predict(model, examples, vocabulary, task_info, config)
+    path = task.write_predictions(predictions, os.path.join(folder, PREDICTIONS_FILE))
+    log(f"Dev predictions: {path}")
+    return {k: (float(v) if isinstance(v, float) else v)
+            for k, v in task.score(predictions, examples, task_info).items()}
+
+
+def evaluate_finetuned(run_dir, dev_file, strict=False, log=print):
+    """Re-scores the saved model of a fine-tuning run on `dev_file`.
+
+    Predictions go to `RUN/evaluation/` (the run's own dev predictions are
+    left alone).
+
+    Returns:
+        dict of dev metrics.
+    """
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    model_path = os.path.join(run_dir, MODEL_FILE)
+    if not os.path.isfile(config_path) or not os.path.isfile(os.path.join(run_dir, TASK_FILE)):
+        raise FileNotFoundError(
+            f"{run_dir} is not a fine-tuning run directory (no {CONFIG_FILE} / {TASK_FILE})."
+        )
+    if not os.path.isfile(model_path):
+        raise FileNotFoundError(f"{run_dir} has no {MODEL_FILE} yet: finish the run first.")
+    task = get_task(read_yaml_task(config_path))
+    config = load_finetune_config(config_path, task)
+    task_info = read_json(os.path.join(run_dir, TASK_FILE))
+    vocabulary = Vocabulary.load(os.path.join(run_dir, VOCAB_FILE))
+    examples = _read(task, dev_file, strict, "dev", log)
+    model = _load_keras(model_path)
+    folder = os.path.join(run_dir, EVALUATION_DIR)
+    os.makedirs(folder, exist_ok=True)
+    return _predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log)
