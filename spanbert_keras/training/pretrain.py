@@ -11,6 +11,7 @@ exported, without the original config file:
       model.keras        the trained `SpanBertPretrainer` (written at the end)
       encoder.keras      the encoder alone, for fine-tuning
       history.json       the per-epoch logs of `fit`
+      imported.weights.h5  weights `spanbert-keras import` wrote: a new run starts from them
 """
 
 import dataclasses
@@ -40,6 +41,7 @@ LOG_DIR = "logs"
 MODEL_FILE = "model.keras"
 ENCODER_FILE = "encoder.keras"
 HISTORY_FILE = "history.json"
+IMPORTED_WEIGHTS = "imported.weights.h5"  # written by spanbert_keras.checkpoints
 # What must not change when a run is resumed.
 _FIXED_ON_RESUME = {
     "model": None,  # the whole section
@@ -196,6 +198,10 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
         sequence_length=config.data.sequence_length, total_steps=epochs * per_epoch,
     )
     _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log)
+    imported = os.path.join(run_dir, IMPORTED_WEIGHTS)
+    if start_epoch == 0 and os.path.exists(imported):
+        model.load_weights(imported)
+        log(f"Starting from the imported weights in {imported} (not a random initialisation).")
     if start_epoch >= epochs and os.path.exists(os.path.join(run_dir, MODEL_FILE)):
         log(f"{run_dir} has already finished {epochs} epochs; nothing to do.")
         return {}
@@ -242,7 +248,8 @@ def load_pretrainer(run_dir):
     """Loads a run: returns (model, vocabulary, config).
 
     Uses `model.keras` when training finished, else the last
-    `BackupAndRestore` weights (a run that was interrupted).
+    `BackupAndRestore` weights (a run that was interrupted), else the weights
+    of `spanbert-keras import` (a run not trained yet).
     """
     config_path = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.isdir(run_dir) or not os.path.exists(config_path):
@@ -258,9 +265,11 @@ def load_pretrainer(run_dir):
     else:
         weights = os.path.join(run_dir, BACKUP_DIR, "latest.weights.h5")
         if not os.path.exists(weights):
+            weights = os.path.join(run_dir, IMPORTED_WEIGHTS)
+        if not os.path.exists(weights):
             raise FileNotFoundError(
                 f"{run_dir} holds no trained weights yet (neither {MODEL_FILE} nor "
-                f"{BACKUP_DIR}/latest.weights.h5)."
+                f"{BACKUP_DIR}/latest.weights.h5 nor {IMPORTED_WEIGHTS})."
             )
         total, per_epoch, epochs = schedule_of(config)
         model = build_pretrainer(config.model, vocabulary.size, config.training,

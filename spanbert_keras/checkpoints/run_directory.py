@@ -1,0 +1,94 @@
+"""Checkpoints in and out of run directories: `spanbert-keras import` and `convert`.
+
+`import_checkpoint` writes a run directory that `pretrain` continues
+from, and `evaluate`, `export` and `convert` read, before any training:
+
+    RUN/
+      config.yaml          the model the checkpoint describes (+ default training)
+      vocab.txt            the checkpoint's vocabulary
+      imported.weights.h5  the imported weights (encoder, heads: fresh where the file had none)
+      imported.json        where they came from, which parts were fresh, the casing
+      encoder.keras        the encoder alone, for fine-tuning
+"""
+
+import json
+import os
+
+from spanbert_keras.checkpoints.load import load_pretrained
+from spanbert_keras.checkpoints.paths import staged_output
+from spanbert_keras.checkpoints.save import save_pretrained
+from spanbert_keras.checkpoints.vocabulary import infer_lowercase
+from spanbert_keras.training.pretrain import CONFIG_FILE
+from spanbert_keras.training.pretrain import ENCODER_FILE
+from spanbert_keras.training.pretrain import IMPORTED_WEIGHTS
+from spanbert_keras.training.pretrain import VOCAB_FILE
+from spanbert_keras.training.pretrain import load_pretrainer
+
+IMPORT_REPORT_FILE = "imported.json"
+
+
+def import_checkpoint(path, run_dir, vocabulary=None, overwrite=False, log=print):
+    """Reads a checkpoint (`load_pretrained`) and writes it as a run directory.
+
+    Args:
+        path: the checkpoint directory or file.
+        run_dir: the run directory to create (must not exist, or be empty,
+            unless `overwrite`: then it is replaced); written complete or not
+            at all.
+        vocabulary: optional vocabulary in place of the checkpoint's.
+        overwrite: bool, replace an existing run directory (its training too).
+        log: callable for messages.
+
+    Returns:
+        The `ImportReport`.
+    """
+    model = load_pretrained(path, vocabulary=vocabulary, log=log)
+    report = model.import_report
+    with staged_output(run_dir, overwrite=overwrite) as stage:
+        report.config.save(os.path.join(stage, CONFIG_FILE))
+        report.vocabulary.save(os.path.join(stage, VOCAB_FILE))
+        model.save_weights(os.path.join(stage, IMPORTED_WEIGHTS))
+        model.backbone.save(os.path.join(stage, ENCODER_FILE))
+        with open(os.path.join(stage, IMPORT_REPORT_FILE), "w", encoding="utf-8") as f:
+            json.dump(report.to_dict(), f, indent=1)
+            f.write("\n")
+    if report.lowercase:
+        log("NOTE: the vocabulary is uncased; this package's tokenizer does not lower-case, "
+            "so lower-case (and strip accents from) any corpus you pre-train it on.")
+    log(f"Wrote the run directory {run_dir}. Continue pre-training with: spanbert-keras "
+        f"pretrain --config {os.path.join(run_dir, CONFIG_FILE)} --corpus FILE... "
+        f"--output {run_dir}")
+    return report
+
+
+def run_lowercase(run_dir, vocabulary):
+    """The casing of a run: from its import report if it has one, else the vocabulary's."""
+    path = os.path.join(run_dir, IMPORT_REPORT_FILE)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f).get("lowercase")
+        if isinstance(value, bool):
+            return value
+    return infer_lowercase(vocabulary)
+
+
+def convert_run(run_dir, to, output, overwrite=False, log=print):
+    """Writes a run directory's model as a Hugging Face checkpoint or a keras-hub preset.
+
+    Args:
+        run_dir: a run directory (`pretrain`'s or `import`'s).
+        to: `"hf"` or `"keras-hub"` (see `save_pretrained`).
+        output: the directory to create.
+        overwrite: bool, replace an existing `output`.
+        log: callable for messages.
+
+    Returns:
+        The output directory.
+    """
+    model, vocabulary, _ = load_pretrainer(run_dir)
+    save_pretrained(model, output, vocabulary, lowercase=run_lowercase(run_dir, vocabulary),
+                    format=to, overwrite=overwrite)
+    what = {"hf": "Hugging Face checkpoint (BertForPreTraining layout, SBO head included)",
+            "keras-hub": "keras-hub preset (encoder and tokenizer)"}[to]
+    log(f"Wrote {output}: a {what}.")
+    return output
