@@ -7,6 +7,8 @@
     spanbert-keras export    --checkpoint DIR --output saved_models/NAME/VERSION [--tflite]
     spanbert-keras finetune  TASK --train FILE --dev FILE --init PATH --output DIR
     spanbert-keras evaluate-squad --model DIR --dev FILE
+    spanbert-keras import    CHECKPOINT --output DIR [--vocab VOCAB_TXT]
+    spanbert-keras convert   DIR --to hf|keras-hub --output OUT_DIR
 
 Every sub-command has `--help` with examples. Exit status: 0 on success, 2 on
 bad input (the message says what to change), 1 on any other failure.
@@ -52,6 +54,17 @@ EXAMPLES = {
     "export": """
         spanbert-keras export --checkpoint runs/tiny --output saved_models/spanbert-tiny/1
         spanbert-keras export --checkpoint runs/tiny --output saved_models/spanbert-tiny/2 --tflite --quantization dynamic_range
+    """,
+    "import": """
+        spanbert-keras import spanbert-base-cased --output runs/spanbert-base
+        spanbert-keras import spanbert-large/model.pt --vocab spanbert-base-cased/vocab.txt --output runs/spanbert-large
+        spanbert-keras pretrain --config runs/spanbert-base/config.yaml --corpus my_text.txt --steps 1000 --output runs/spanbert-base
+        (CHECKPOINT: a directory with config.json, model.safetensors or pytorch_model.bin and vocab.txt;
+         the authors' fairseq model.pt; or a keras-hub BERT preset)
+    """,
+    "convert": """
+        spanbert-keras convert runs/tiny --to hf --output exported/spanbert-tiny-hf
+        spanbert-keras convert runs/tiny --to keras-hub --output exported/spanbert-tiny-keras-hub
     """,
 }
 
@@ -109,6 +122,21 @@ def _parser():
     export.add_argument("--include-masker", action="store_true",
                         help="add the `mask_and_score` signature (the span masker in the graph)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+
+    imported = command("import", "Start a run directory from BERT / SpanBERT weights "
+                                 "(Hugging Face, the authors' fairseq model.pt, keras-hub).")
+    imported.add_argument("checkpoint", metavar="CHECKPOINT",
+                          help="a checkpoint directory, or its .safetensors / .bin / .pt file")
+    imported.add_argument("--output", required=True, metavar="DIR", help="the run directory to create")
+    imported.add_argument("--vocab", metavar="VOCAB_TXT",
+                          help="the vocabulary, when there is no vocab.txt beside the checkpoint")
+    imported.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+
+    convert = command("convert", "Write a run's model for transformers (hf) or keras-hub.")
+    convert.add_argument("checkpoint", metavar="DIR", help="a run directory (pretrain's or import's)")
+    convert.add_argument("--to", required=True, choices=("hf", "keras-hub"))
+    convert.add_argument("--output", required=True, metavar="OUT_DIR", help="the directory to create")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
 
     from spanbert_keras.tasks import TASK_NAMES
 
@@ -213,8 +241,25 @@ def _export(args):
     )
 
 
+def _import(args):
+    from spanbert_keras.checkpoints import import_checkpoint
+
+    try:
+        import_checkpoint(args.checkpoint, args.output, vocabulary=args.vocab,
+                          overwrite=args.overwrite, log=lambda message: print(message, flush=True))
+    except ImportError as error:  # a .bin / .pt without PyTorch: the message names the extra
+        raise ValueError(str(error)) from None
+
+
+def _convert(args):
+    from spanbert_keras.checkpoints import convert_run
+
+    convert_run(args.checkpoint, args.to, args.output, overwrite=args.overwrite,
+                log=lambda message: print(message, flush=True))
+
+
 COMMANDS = {"vocab": _vocab, "preview": _preview, "pretrain": _pretrain,
-            "evaluate": _evaluate, "export": _export}
+            "evaluate": _evaluate, "export": _export, "import": _import, "convert": _convert}
 
 
 def _print_metrics(metrics):

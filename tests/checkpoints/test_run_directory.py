@@ -1,0 +1,102 @@
+"""`spanbert-keras import` writes a run directory that `export`, `pretrain`, `evaluate` and
+`convert` use; pre-training continues from the imported weights."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from torch_reference import SpanBoundaryReference
+from torch_reference import bert_for_pretraining
+from torch_reference import randomized
+from torch_reference import write_fairseq_checkpoint
+from torch_reference import write_vocabulary
+
+from spanbert_keras.checkpoints import load_pretrained
+from spanbert_keras.cli import main
+from spanbert_keras.config import load_config
+from spanbert_keras.training.pretrain import load_pretrainer
+
+RUN_FILES = ["config.yaml", "encoder.keras", "imported.json", "imported.weights.h5", "vocab.txt"]
+
+
+@pytest.fixture(scope="module")
+def imported_run(tmp_path_factory):
+    """The authors' layout (both heads) imported with the command line; returns (run, output)."""
+    folder = tmp_path_factory.mktemp("import")
+    bert = bert_for_pretraining(seed=4)
+    sbo = randomized(SpanBoundaryReference(bert.bert.embeddings.word_embeddings.weight), seed=5)
+    write_vocabulary(str(folder / "checkpoint"))
+    with pytest.MonkeyPatch.context() as patch:
+        path = write_fairseq_checkpoint(str(folder / "checkpoint" / "model.pt"), bert, sbo, patch)
+    run = str(folder / "run")
+    return run, path
+
+
+def weights_of(model):
+    return {v.path: v.numpy() for v in model.weights}
+
+
+def test_import_writes_a_run_directory_describing_the_model(imported_run, capsys):
+    run, path = imported_run
+    assert main(["import", path, "--output", run]) == 0
+    printed = capsys.readouterr().out
+    assert "encoder, pooler, MLM head, SBO head from the file" in printed
+    assert f"spanbert-keras pretrain --config {run}/config.yaml" in printed
+    assert sorted(os.listdir(run)) == RUN_FILES
+    config = load_config(os.path.join(run, "config.yaml"))
+    model = config.model
+    assert (model.num_layers, model.hidden_dim, model.num_heads, model.intermediate_dim) == (2, 16, 2, 32)
+    assert (model.max_sequence_length, model.max_pair_targets, model.position_embedding_dim) == (32, 4, 8)
+    assert (model.activation, model.layer_norm_epsilon) == ("gelu", 1e-12)
+    assert config.masking.max_pair_targets == 4
+    assert (config.data.vocabulary_size, config.data.sequence_length) == (43, 32)
+    with open(os.path.join(run, "imported.json")) as f:
+        report = json.load(f)
+    assert report["from_file"] == ["encoder", "pooler", "mlm_head", "sbo_head"]
+    assert report["lowercase"] is False
+    # The run directory holds exactly what the checkpoint holds.
+    expected = weights_of(load_pretrained(path, log=None))
+    loaded, _, _ = load_pretrainer(run)
+    for key, value in weights_of(loaded).items():
+        np.testing.assert_array_equal(value, expected[key], err_msg=key)
+    encoder = keras.saving.load_model(os.path.join(run, "encoder.keras"))
+    np.testing.assert_array_equal(encoder.token_embedding.embeddings.numpy(),
+                                  loaded.backbone.token_embedding.embeddings.numpy())
+
+
+def test_export_an_imported_run(imported_run, tmp_path, capsys):
+    run, _ = imported_run
+    version = tmp_path / "saved_models" / "spanbert-imported" / "1"
+    assert main(["export", "--checkpoint", run, "--output", str(version)]) == 0
+    assert (version / "saved_model.pb").exists() and (version / "assets" / "vocab.txt").exists()
+
+
+def test_pretraining_continues_from_the_imported_weights(imported_run, demo_excerpt, tmp_path, capsys):
+    run, _ = imported_run
+    imported = weights_of(load_pretrainer(run)[0])
+    corpus = demo_excerpt(40)
+    assert main(["pretrain", "--config", os.path.join(run, "config.yaml"), "--corpus", corpus,
+                 "--steps", "2", "--output", run, "--set", "data.batch_size=4",
+                 "--set", "training.learning_rate=1.0e-7", "--set", "training.eval_steps=1",
+                 "--set", "training.jit_compile=false"]) == 0
+    printed = capsys.readouterr().out
+    assert "Starting from the imported weights" in printed
+    trained, _, _ = load_pretrainer(run)  # model.keras now
+    # Two steps at a learning rate of at most 1e-7: the weights barely moved.
+    for key, value in weights_of(trained).items():
+        np.testing.assert_allclose(value, imported[key], atol=1e-6, err_msg=key)
+    assert any(not np.array_equal(v, imported[k]) for k, v in weights_of(trained).items())
+
+    assert main(["evaluate", "--checkpoint", run, "--corpus", corpus, "--steps", "1"]) == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert np.isfinite(results["sbo_loss"])
+
+    for to in ("hf", "keras-hub"):
+        output = tmp_path / to
+        assert main(["convert", run, "--to", to, "--output", str(output)]) == 0
+        back = load_pretrained(str(output), log=None)
+        for ours, theirs in zip(trained.backbone.weights, back.backbone.weights):
+            np.testing.assert_array_equal(theirs.numpy(), ours.numpy(), err_msg=ours.path)
+    assert "Wrote" in capsys.readouterr().out
