@@ -73,7 +73,7 @@ def crafted_examples():
         _example("spaces", "What?", "Tabs\tand  double  spaces\nand newlines here.", ["double  spaces"]),
         _example("several", "Which?", "The Denver Broncos, or the Broncos, won.",
                  ["Denver Broncos", "Broncos", "the Broncos"]),
-        _example("long_middle", "Who?", LONG, ["Sentence 17 tells of Frank"]),
+        _example("long_middle", "Who?", LONG, ["Sentence 17 tells of Harriet"]),
         _example("long_last", "What?", long_last, ["Donwell Abbey"]),
         _example("long_first", "What?", LONG, ["Sentence 0"]),
     ]

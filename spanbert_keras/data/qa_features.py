@@ -129,6 +129,7 @@ class QuestionAnswerFeatures(tf.Module):
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, question, context, answer_start=None, answer_end=None):
         vocab, length = self.vocabulary, self.sequence_length
         question = tf.convert_to_tensor(question, tf.string)
@@ -163,14 +164,16 @@ class QuestionAnswerFeatures(tf.Module):
         segment_ids = tf.cast((positions >= offset[:, tf.newaxis]) & padding_mask, tf.int32)
 
         # Max context: BERT's score, scaled by 100 to stay integral, ties to the first window.
+        # (On flat values: ragged-dense broadcasting is slow to trace.)
         i = tf.ragged.range(count)
-        window_len = tf.expand_dims(count, 1)
-        score = tf.minimum(i, window_len - 1 - i) * 100 + window_len
-        key = score * (1 << 20) - tf.expand_dims(k, 1)
+        window = i.value_rowids()
+        n = tf.gather(count, window)
+        score = tf.minimum(i.flat_values, n - 1 - i.flat_values) * 100 + n
+        key = score * (1 << 20) - tf.gather(k, window)
         best = tf.math.unsorted_segment_max(
-            key.flat_values, flat_index.flat_values, tf.size(context_ids.flat_values, out_type=tf.int64)
+            key, flat_index.flat_values, tf.size(context_ids.flat_values, out_type=tf.int64)
         )
-        max_context = tf.equal(key, tf.gather(best, flat_index))
+        max_context = i.with_flat_values(tf.equal(key, tf.gather(best, flat_index.flat_values)))
 
         features = {
             "token_ids": token_ids,
