@@ -1,0 +1,112 @@
+"""What the classification and tagging SavedModels share: tracing, writing, describing.
+
+A task's serving class (`RelationServing`, `TextClassificationServing`,
+`TokenTaggingServing`) holds the Keras model and the task's in-graph
+features, and lists its signatures (`endpoints`). The same traced functions
+serve the task's `predict` (so `predictions.json` is what the SavedModel
+answers) and the export, which writes them with `keras.export.ExportArchive`
+into one TF Serving version directory (`archive.write_version`: staged,
+`export_info.json`, moved into place), the vocabulary in `assets/vocab.txt`.
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from spanbert_keras.data.features import MODEL_INPUTS
+from spanbert_keras.export.archive import VOCAB_ASSET
+from spanbert_keras.export.archive import vocabulary_table
+from spanbert_keras.export.archive import write_version
+
+LOAD = "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)"
+
+
+class TaskServing:
+    """The signatures of one task model (plain methods; `functions` traces them).
+
+    Subclasses define `endpoints()`: `{signature name: (method, [tf.TensorSpec,
+    ...])}` (the first is also `serving_default` if none is so named), and
+    `descriptions`: `{signature name: one line}`.
+
+    Args:
+        model: the task's Keras model (any dtype policy; outputs float32).
+        features: the task's in-graph features (a `tf.Module` with a
+            `vocabulary` and a `sequence_length`).
+    """
+
+    descriptions = {}
+
+    def __init__(self, model, features):
+        self.model = model
+        self.features = features
+        self._functions = None
+
+    def endpoints(self):
+        raise NotImplementedError
+
+    def logits(self, features):
+        """The model's float32 output on the features' encoder inputs."""
+        outputs = self.model({k: features[k] for k in MODEL_INPUTS}, training=False)
+        return tf.cast(outputs, tf.float32)
+
+    def functions(self):
+        """`{name: tf.function}` of every signature, traced once."""
+        if self._functions is None:
+            self._functions = {}
+            for name, (method, spec) in self.endpoints().items():
+                function = tf.function(method, input_signature=spec, autograph=False)
+                function.get_concrete_function()
+                self._functions[name] = function
+        return self._functions
+
+    def write(self, path):
+        """Writes the SavedModel to `path` (the vocabulary file becomes its asset)."""
+        vocab_dir = tempfile.mkdtemp(prefix="spanbert-vocab-")
+        try:
+            vocab_file = self.features.vocabulary.save(os.path.join(vocab_dir, VOCAB_ASSET))
+            archive = keras.export.ExportArchive()
+            archive.track(self.model)
+            archive.track(self.features)
+            archive.track(vocabulary_table(vocab_file))
+            for name, function in self.functions().items():
+                archive.add_endpoint(name, function)
+            archive.write_out(path, verbose=False)
+        finally:
+            shutil.rmtree(vocab_dir, ignore_errors=True)
+
+    def export(self, export_dir, info, overwrite=False):
+        """Writes `saved_models/NAME/VERSION`; returns `{"saved_model", "export_info"}`.
+
+        `info`: the task's fields of `export_info.json` (labels, options, ...);
+        the format, vocabulary and sequence length are added here, the
+        signatures and ops by `archive.write_export_info`.
+        """
+        vocabulary = self.features.vocabulary
+        backbone = self.model.backbone
+        if vocabulary.size != backbone.vocabulary_size:
+            raise ValueError(
+                f"The vocabulary has {vocabulary.size} wordpieces but the model was built for "
+                f"{backbone.vocabulary_size}; export the model with its own vocabulary."
+            )
+        info = {
+            "format": "tf_saved_model",
+            "load": LOAD,
+            "sequence_length": self.features.sequence_length,
+            "vocabulary_size": vocabulary.size,
+            "vocabulary_file": f"assets/{VOCAB_ASSET}",
+            **info,
+            "signature_descriptions": dict(self.descriptions),
+        }
+        version_dir, info = write_version(export_dir, self.write, info, overwrite)
+        return {"saved_model": version_dir, "export_info": info}
+
+
+def string_spec(name, rank=1):
+    return tf.TensorSpec([None] * rank, tf.string, name=name)
+
+
+def int_spec(name):
+    return tf.TensorSpec([None], tf.int32, name=name)

@@ -1,0 +1,142 @@
+"""The `tacred` task through its FinetuneTask methods: markers, batches, predictions
+equal to the Keras model's, the TACRED scores, and the export in a fresh process."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from task_data import VOCABULARY
+from task_data import load_without_package
+from task_data import tacred_records
+from task_data import tiny_backbone
+from task_data import write_tacred
+from test_case import assert_allclose
+from test_case import to_numpy
+
+from spanbert_keras.data.tacred import RelationFeatures
+from spanbert_keras.data.tacred import entity_markers
+from spanbert_keras.data.tacred import example_tensors
+from spanbert_keras.metrics.tacred import score_tacred
+from spanbert_keras.tasks import get_task
+from spanbert_keras.tasks.base import FinetuneConfig
+from spanbert_keras.tasks.tacred import task_vocabulary
+
+TASK = get_task("tacred")
+
+
+def config(**values):
+    return FinetuneConfig(**{**TASK.config_defaults, "sequence_length": 24, "batch_size": 8,
+                             "epochs": 1, "dropout": 0.0, **values})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny model trained one epoch on 40 records; the dev file and the run's parts."""
+    folder = tmp_path_factory.mktemp("tacred")
+    train_path = write_tacred(folder / "train.json", tacred_records(40, seed=0))
+    dev = tacred_records(12, seed=1, prefix="d")
+    dev[3] = dict(dev[3], relation="per:title")  # unknown to the model
+    dev[5] = dict(dev[5], obj_type="DATE")  # a type unseen in training
+    dev_path = write_tacred(folder / "dev.json", dev)
+    train, problems = TASK.read(train_path)
+    assert problems == []
+    settings = config()
+    info = TASK.prepare(train, VOCABULARY, settings)
+    model = TASK.build_model(tiny_backbone(), info, settings)
+    dataset = TASK.dataset(train, VOCABULARY, info, settings, training=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), **TASK.compile_args(info, settings))
+    model.fit(dataset, epochs=1, verbose=0)
+    return {"folder": folder, "train": train, "dev": TASK.read(dev_path)[0], "info": info,
+            "model": model, "config": settings, "dev_path": dev_path}
+
+
+def test_labels_and_markers_in_order_of_first_use(run):
+    info, train = run["info"], run["train"]
+    assert info["labels"] == ["no_relation", "org:founded_by", "per:cities_of_residence",
+                              "per:city_of_birth"]
+    markers = entity_markers(train)
+    assert sorted(markers) == ["OBJ=CITY", "OBJ=PERSON", "SUBJ=ORGANIZATION", "SUBJ=PERSON"]
+    # The vocabulary has [unused1..3]: the first three markers use them, the fourth is added.
+    assert [info["marker_pieces"][m] for m in markers] == [
+        "[unused1]", "[unused2]", "[unused3]", f"[{markers[3]}]"]
+    assert info["added_pieces"] == [f"[{markers[3]}]"]
+    assert run["model"].backbone.vocabulary_size == VOCABULARY.size + 1
+    assert TASK.metric_name == "micro_f1" and TASK.config_defaults["epochs"] == 10
+
+
+def test_batches_are_the_features_and_label_ids(run):
+    info, train, settings = run["info"], run["train"], run["config"]
+    batches = list(TASK.dataset(train, VOCABULARY, info, settings, training=False))
+    assert [len(b[1]) for b in batches] == [8, 8, 8, 8, 8]
+    features = RelationFeatures(task_vocabulary(VOCABULARY, info), info["marker_pieces"], "ner", 24)
+    expected = features(**example_tensors(train[:8]))
+    x, y, weights = batches[0]
+    assert_allclose({k: x[k] for k in x}, {k: expected[k] for k in x})
+    assert y.numpy().tolist() == [info["labels"].index(e["relation"]) for e in train[:8]]
+    assert weights.numpy().tolist() == [1.0] * 8
+    training = TASK.dataset(train, VOCABULARY, info, settings, training=True)
+    assert int(training.cardinality()) == 5  # drop_remainder, shuffled
+    with pytest.raises(ValueError, match="needs 72 \\(its vocabulary\\) \\+ 1"):
+        TASK.build_model(tiny_backbone(VOCABULARY.__class__(VOCABULARY.tokens + ["x", "y"])),
+                         info, settings)
+
+
+def test_predictions_equal_the_keras_model_and_scores_are_tacreds(run):
+    info, dev, model, settings = run["info"], run["dev"], run["model"], run["config"]
+    with pytest.warns(UserWarning, match=r"1 prediction\(s\) made on cut inputs:\n.*dev.json: "
+                                         r"record 5: entity type\(s\) \['OBJ=DATE'\] unseen"):
+        predictions = TASK.predict(model, dev, VOCABULARY, info, settings)
+    with pytest.warns(UserWarning, match="label 'per:title' is not one of the model's 4 labels"):
+        x = TASK.dataset(dev, VOCABULARY, info, settings, training=False).map(lambda x, y, w: x)
+    logits = model.predict(x, verbose=0)
+    assert list(predictions) == [e["id"] for e in dev]
+    assert list(predictions.values()) == [info["labels"][i] for i in np.argmax(logits, -1)]
+    with pytest.warns(UserWarning, match=r"1 evaluation label\(s\) the model was not trained "
+                                         r"on.*\n.*dev.json: record 3: label 'per:title'"):
+        scores = TASK.score(predictions, dev, info)
+    expected = score_tacred([e["relation"] for e in dev], list(predictions.values()))
+    assert scores == {k: expected[k] for k in ("micro_f1", "precision", "recall")}
+    assert list(scores) == ["micro_f1", "precision", "recall"]
+
+
+def test_export_answers_as_the_keras_model_in_a_fresh_process(run, tmp_path):
+    info, dev, model, settings = run["info"], run["dev"], run["model"], run["config"]
+    paths = TASK.export(model, VOCABULARY, info, settings, str(tmp_path / "relations" / "1"))
+    saved = paths["saved_model"]
+    with open(os.path.join(saved, "assets", "vocab.txt"), encoding="utf-8") as f:
+        assert f.read().split("\n")[:-1] == task_vocabulary(VOCABULARY, info).tokens
+    with open(os.path.join(saved, "export_info.json"), encoding="utf-8") as f:
+        exported = json.load(f)
+    assert exported["labels"] == info["labels"] and exported["model"] == "SpanBertRelationClassifier"
+    assert sorted(exported["signatures"]["serving_default"]["outputs"]) == [
+        "entities_truncated", "label", "label_id", "score", "scores", "truncated"]
+    inputs = {k: to_numpy(v) for k, v in TASK.serving_inputs(dev).items()}
+    expected = TASK.serving(model, VOCABULARY, info, settings).functions()["serving_default"](
+        **inputs)
+    report, outputs = load_without_package(saved, {f"serving_default/{k}": v
+                                                   for k, v in inputs.items()}, tmp_path)
+    assert report["imported"] == {"spanbert_keras": False, "keras_hub": False,
+                                  "tensorflow_text": True}
+    outputs = {k.split("/", 1)[1]: v for k, v in outputs.items()}
+    assert_allclose(outputs, {k: to_numpy(v) for k, v in expected.items()}, atol=1e-5)
+    with pytest.warns(UserWarning, match="unseen in training"):
+        predictions = TASK.predict(model, dev, VOCABULARY, info, settings)
+    assert [b.decode() for b in outputs["label"]] == list(predictions.values())
+    logits = tf.cast(model({k: TASK.features(VOCABULARY, info, settings)(
+        **example_tensors(dev))[k] for k in ("token_ids", "segment_ids", "padding_mask")}),
+        tf.float32)
+    np.testing.assert_allclose(outputs["scores"], tf.nn.softmax(logits).numpy(), atol=1e-5)
+
+
+def test_text_mode_markers_and_bad_options():
+    train = [dict(r, tokens=r["token"], where="x") for r in tacred_records(4)]
+    info = TASK.prepare(train, VOCABULARY, config(options={"mode": "text"}))
+    assert info["marker_pieces"] == {"SUBJ_START": "[unused1]", "SUBJ_END": "[unused2]",
+                                     "OBJ_START": "[unused3]", "OBJ_END": "[OBJ_END]"}
+    with pytest.raises(ValueError, match="options.mode must be one of"):
+        TASK.prepare(train, VOCABULARY, config(options={"mode": "entity"}))
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['marker'\]"):
+        TASK.options(config(options={"marker": "x"}))
