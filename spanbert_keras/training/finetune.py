@@ -209,9 +209,6 @@ def _check_resume(run_dir, task, config, vocabulary):
     """Refuses to resume a run with another task, config or vocabulary."""
     config_path = os.path.join(run_dir, CONFIG_FILE)
     if os.path.isfile(config_path):
-        saved = read_yaml_task(config_path)
-        if saved != task.name:
-            raise ValueError(f"{run_dir} holds a {saved!r} run, not {task.name!r}: use another --output.")
         old = load_finetune_config(config_path, task).to_dict()
         new = config.to_dict()
         for key in sorted(set(old) | set(new)):
@@ -312,6 +309,10 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
     task = get_task(task_name)
     config = _resolve_config(task, config)
     task.options(config)  # unknown options are refused before any work
+    saved_config = os.path.join(output_dir, CONFIG_FILE)
+    if os.path.isfile(saved_config) and read_yaml_task(saved_config) != task.name:
+        raise ValueError(f"{output_dir} holds a {read_yaml_task(saved_config)!r} run, not "
+                         f"{task.name!r}: use another --output.")
     with run_lock(output_dir, log=log):
         train_examples = _read(task, train_file, strict, "training", log)
         dev_examples = _read(task, dev_file, strict, "dev", log)
