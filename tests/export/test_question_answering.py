@@ -1,0 +1,107 @@
+"""The QA SavedModel, loaded in a fresh process without our package, answers as the Keras model."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from qa_data import crafted_examples
+from test_case import tiny_model_config
+from test_saved_model import run_loader
+
+from spanbert_keras.data.vocabulary import build_vocabulary
+from spanbert_keras.export import read_export_info
+from spanbert_keras.export.serving.question_answering import export_question_answerer
+from spanbert_keras.models.backbone import build_backbone
+from spanbert_keras.models.span_bert_question_answerer import SpanBertQuestionAnswerer
+from spanbert_keras.tasks.base import finetune_config
+from spanbert_keras.tasks.squad import TASK
+
+L = 32
+# The threshold splits this random model's null-score differences (-43 .. -20) about in half.
+THRESHOLD = -36.0
+OPTIONS = {"version_2": True, "max_query_length": 8, "doc_stride": 8, "max_answer_length": 5,
+           "null_score_diff_threshold": THRESHOLD}
+
+
+@pytest.fixture(scope="module")
+def qa_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qa-export")
+    examples = crafted_examples()[:14]
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(e["question"] + "\n" + e["context"] for e in examples),
+                      encoding="utf-8")
+    vocabulary = build_vocabulary([corpus], vocab_size=300, min_frequency=1, show_progress=False)
+    keras.utils.set_random_seed(4)
+    model = SpanBertQuestionAnswerer(build_backbone(tiny_model_config(), vocabulary.size))
+    # Spread the span logits so that near ties cannot flip an answer.
+    kernel = np.random.default_rng(0).normal(0, 3.0, (model.backbone.hidden_dim, 2))
+    model.span_head.set_weights([kernel.astype("float32"), np.array([0.5, -0.5], "float32")])
+    config = finetune_config({"sequence_length": L, "options": OPTIONS}, TASK)
+    task_info = TASK.prepare(examples, vocabulary, config)
+    return {"root": root, "examples": examples, "vocabulary": vocabulary, "model": model,
+            "config": config, "task_info": task_info}
+
+
+def test_exported_answers_equal_the_keras_models_in_a_fresh_process(qa_model, tmp_path):
+    model, vocabulary, config, task_info = (qa_model[k] for k in ("model", "vocabulary", "config", "task_info"))
+    examples = qa_model["examples"]
+    export_dir = str(tmp_path / "saved_models" / "qa" / "1")
+    paths = TASK.export(model, vocabulary, task_info, config, export_dir)
+    assert paths["saved_model"] == export_dir
+    assert os.listdir(os.path.join(export_dir, "assets")) == ["vocab.txt"]
+    info = read_export_info(export_dir)
+    assert info["kind"] == "question_answering" and info["version_2"] is True
+    assert sorted(info["signatures"]["serving_default"]["inputs"]) == ["context", "question"]
+
+    report, outputs = run_loader("text", export_dir, {
+        "serving_default/question": np.array([e["question"] for e in examples]),
+        "serving_default/context": np.array([e["context"] for e in examples]),
+    }, tmp_path)
+    assert report["imported"] == {"spanbert_keras": False, "keras_hub": False, "tensorflow_text": True}
+
+    expected = TASK.predict(model, examples, vocabulary, task_info, config)
+    answers = [a.decode("utf-8") for a in outputs["serving_default/answer"]]
+    assert answers == [expected[e["id"]] for e in examples]
+    assert sum(1 for a in answers if a) >= 3 and "" in answers  # both kinds occur
+    spans = [expected.spans[e["id"]] for e in examples]
+    assert outputs["serving_default/char_start"].tolist() == [s["char_start"] for s in spans]
+    assert outputs["serving_default/char_end"].tolist() == [s["char_end"] for s in spans]
+    np.testing.assert_allclose(outputs["serving_default/score"], [s["score"] for s in spans],
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outputs["serving_default/no_answer_probability"],
+                               [expected.na_probs[e["id"]] for e in examples], atol=1e-5)
+    for e, answer, start, end in zip(examples, answers, outputs["serving_default/char_start"],
+                                     outputs["serving_default/char_end"]):
+        assert answer == (e["context"][start:end] if start >= 0 else "")
+
+
+def test_export_refuses_a_wrong_vocabulary_and_an_existing_version(qa_model, tmp_path):
+    model = qa_model["model"]
+    with pytest.raises(ValueError, match="wordpieces but the model was built"):
+        export_question_answerer(model, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                                 str(tmp_path / "qa" / "1"))
+    (tmp_path / "qa" / "1").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="already exists"):
+        export_question_answerer(model, qa_model["vocabulary"], str(tmp_path / "qa" / "1"),
+                                 sequence_length=L, max_query_length=8)
+
+
+def test_v2_files_are_the_official_scripts_inputs(qa_model, tmp_path):
+    model, vocabulary, config, task_info = (qa_model[k] for k in ("model", "vocabulary", "config", "task_info"))
+    examples = qa_model["examples"]
+    predictions = TASK.predict(model, examples, vocabulary, task_info, config)
+    TASK.write_predictions(predictions, str(tmp_path / "predictions.json"))
+    with open(tmp_path / "predictions.json") as f:
+        texts = json.load(f)
+    with open(tmp_path / "na_probs.json") as f:
+        na_probs = json.load(f)
+    assert texts == dict(predictions) and sorted(na_probs) == sorted(texts)
+    assert all(0.0 <= p <= 1.0 for p in na_probs.values())
+    # "" exactly where null score - best span score exceeds the threshold.
+    cut = 1 / (1 + np.exp(-THRESHOLD))
+    assert all((texts[q] == "") == (na_probs[q] > cut) for q in texts)
+    assert 0 < sum(1 for t in texts.values() if t == "") < len(texts)
+    scores = TASK.score(predictions, examples, task_info)
+    assert {"HasAns_exact", "best_f1", "best_f1_thresh"} <= set(scores)
