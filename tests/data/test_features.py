@@ -32,8 +32,9 @@ def test_pairs_are_cut_and_packed_as_bert_does():
     for _ in range(200):
         firsts.append(list(rng.integers(5, 100, int(rng.integers(0, 12)))))
         seconds.append(list(rng.integers(5, 100, int(rng.integers(0, 12)))))
-    for length in (3, 4, 9, 12, 30):
-        out = pack_segments(tf.ragged.constant(firsts, tf.int32, ragged_rank=1, inner_shape=()),
+    packed = tf.function(pack_segments, autograph=False)  # graph mode as in tf.data
+    for length in (3, 4, 9, 30):
+        out = packed(tf.ragged.constant(firsts, tf.int32, ragged_rank=1, inner_shape=()),
                             length, VOCAB, second=tf.ragged.constant(seconds, tf.int32))
         for row, (a, b) in enumerate(zip(firsts, seconds)):
             ids, segments, mask = bert_pack(a, b, length)
