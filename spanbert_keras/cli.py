@@ -188,16 +188,21 @@ def _preview(args):
     model, predictions = None, None
     if args.checkpoint:
         from spanbert_keras.training.pretrain import load_pretrainer
+        from spanbert_keras.training.pretrain import replacement_counts_of
 
         model, vocabulary, config = load_pretrainer(args.checkpoint)
         masking, max_len = config.masking, config.data.sequence_length
+        counts = replacement_counts_of(args.checkpoint, config, vocabulary)
     else:
         from spanbert_keras.data.vocabulary import load_vocabulary
 
-        vocabulary, masking, max_len = load_vocabulary(args.vocab), MaskingConfig(), 512
+        # No corpus to count: the random tokens of the preview are uniform.
+        vocabulary, max_len, counts = load_vocabulary(args.vocab), 512, None
+        masking = MaskingConfig(random_token_distribution="uniform")
     if args.scheme:
         masking.scheme = args.scheme
-    tokenizer, batch, truncated = mask_text(args.text, vocabulary, max_len, args.seed, masking)
+    tokenizer, batch, truncated = mask_text(args.text, vocabulary, max_len, args.seed, masking,
+                                            replacement_counts=counts)
     if model is not None:
         from keras import ops
 
@@ -233,10 +238,16 @@ def _export(args):
     from spanbert_keras.training.pretrain import load_pretrainer
 
     model, vocabulary, config = load_pretrainer(args.checkpoint)
+    counts = None
+    if args.include_masker:
+        from spanbert_keras.training.pretrain import replacement_counts_of
+
+        counts = replacement_counts_of(args.checkpoint, config, vocabulary)
     export_bundle(
         model, vocabulary, args.output, config=config, tflite=args.tflite,
         quantization=None if args.quantization == "none" else args.quantization,
         include_masker=args.include_masker, overwrite=args.overwrite,
+        replacement_counts=counts,
         log=lambda message: print(message, flush=True),
     )
 

@@ -3,11 +3,10 @@
 Used by `spanbert-keras preview`; works in a notebook too (`color=False`).
 """
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
+from spanbert_keras.config import MaskingConfig
 from spanbert_keras.data.packing import pack_ids
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
@@ -17,8 +16,13 @@ _RESET = "\033[0m"
 _STYLE = {"mask": "\033[1;41m", "random": "\033[1;43m", "kept": "\033[1;42m", "boundary": "\033[4m"}
 
 
-def mask_text(text, vocabulary, sequence_length=512, seed=0, masking=None):
-    """Tokenises and span-masks one text; returns (tokenizer, masked batch of 1)."""
+def mask_text(text, vocabulary, sequence_length=512, seed=0, masking=None,
+              replacement_counts=None):
+    """Tokenises and span-masks one text; returns (tokenizer, masked batch of 1, truncated).
+
+    `masking` defaults to SpanBERT's with uniform random tokens;
+    `replacement_counts` are the run's corpus counts for "unigram" ones.
+    """
     tokenizer = SpanBertTokenizer(vocabulary)
     vocabulary = tokenizer.vocabulary
     ids = tokenizer.tokenize([text])
@@ -28,8 +32,8 @@ def mask_text(text, vocabulary, sequence_length=512, seed=0, masking=None):
         ids, sequence_length, vocabulary.cls_id, vocabulary.sep_id, vocabulary.pad_id
     )
     length = int(tf.reduce_sum(tf.cast(padding_mask, tf.int32)))
-    options = {} if masking is None else dataclasses.asdict(masking)
-    masker = SpanMasker(vocabulary=vocabulary, **options)
+    masking = masking or MaskingConfig(random_token_distribution="uniform")
+    masker = SpanMasker.from_masking_config(vocabulary, masking, replacement_counts)
     batch = masker({
         "token_ids": token_ids[:, :length],
         "padding_mask": padding_mask[:, :length],

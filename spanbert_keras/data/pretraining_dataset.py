@@ -12,14 +12,13 @@ run resumed at epoch `start_epoch` sees the batches an uninterrupted run
 would have seen there, and never the masks of an earlier epoch again.
 """
 
-import dataclasses
-
 import tensorflow as tf
 
 from spanbert_keras.config import MaskingConfig
 from spanbert_keras.data.packing import text_blocks
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.data.vocabulary import corpus_token_counts
 from spanbert_keras.data.vocabulary import load_vocabulary
 
 
@@ -57,6 +56,7 @@ def pretraining_dataset(
     shuffle_buffer=1000,
     input_context=None,
     max_sequence_length=None,
+    replacement_counts=None,
 ):
     """Builds the span-masked pre-training `tf.data.Dataset` for `model.fit`.
 
@@ -82,6 +82,12 @@ def pretraining_dataset(
         input_context: optional `tf.distribute.InputContext`.
         max_sequence_length: optional int; `sequence_length` may not
             exceed it (the model's position table).
+        replacement_counts: the corpus' token counts
+            (`corpus_token_counts(files, vocabulary)`), the distribution of
+            the random replacement tokens when
+            `masking.random_token_distribution` is "unigram" (the default).
+            None: counted here, over all of `files` (a second or so per
+            4 MB); pass them to share one count between datasets.
 
     Returns:
         A dataset of dict batches (`SpanMasker`'s outputs), fixed shapes,
@@ -97,7 +103,9 @@ def pretraining_dataset(
     masking = masking or MaskingConfig()
     vocabulary = load_vocabulary(vocabulary)
     tokenizer = SpanBertTokenizer(vocabulary)
-    masker = SpanMasker(vocabulary=vocabulary, **dataclasses.asdict(masking))
+    if masking.random_token_distribution == "unigram" and replacement_counts is None:
+        replacement_counts = corpus_token_counts(files, vocabulary)
+    masker = SpanMasker.from_masking_config(vocabulary, masking, replacement_counts)
     worker = input_context.input_pipeline_id if input_context is not None else 0
 
     def one_epoch(epoch):

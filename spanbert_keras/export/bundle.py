@@ -20,6 +20,7 @@ def export_bundle(
     quantization=None,
     include_masker=False,
     overwrite=False,
+    replacement_counts=None,
     log=print,
 ):
     """Exports a pretrainer for TF Serving and, with `tflite=True`, for LiteRT.
@@ -35,6 +36,8 @@ def export_bundle(
         quantization: None, `"dynamic_range"` or `"float16"` (TFLite only).
         include_masker: bool, add the `mask_and_score` signature.
         overwrite: bool, replace an existing version / TFLite file.
+        replacement_counts: the run's corpus token counts, for the masker
+            of `mask_and_score`.
         log: callable for progress messages.
 
     Returns:
@@ -52,6 +55,7 @@ def export_bundle(
         include_masker=include_masker,
         config=config,
         overwrite=overwrite,
+        replacement_counts=replacement_counts,
     )
     log(f"SavedModel (TF Serving layout): {paths['saved_model']}")
     log(f"  signatures: {', '.join(sorted(paths['export_info'].get('signatures', {})))}")

@@ -43,6 +43,7 @@ def export_saved_model(
     config=None,
     overwrite=False,
     top_k=5,
+    replacement_counts=None,
 ):
     """Writes the text SavedModel and the portable ids-only SavedModel of a pretrainer.
 
@@ -63,6 +64,9 @@ def export_saved_model(
             `export_info.json`.
         overwrite: bool, replace an existing VERSION (of either model).
         top_k: int, predictions returned per masked position.
+        replacement_counts: the run's corpus token counts, for the random
+            tokens of `mask_and_score`'s masker (without them its random
+            tokens are uniform).
 
     Returns:
         A dict: `saved_model` and `portable_saved_model` (the two version
@@ -103,7 +107,9 @@ def export_saved_model(
         raise ValueError(f"`top_k` must be a positive int. Received: top_k={top_k!r}")
     version_dir, portable_dir = version_dirs(export_dir)
     check_free((version_dir, portable_dir), overwrite)
-    masker = build_masker(vocabulary, masking_config, config, model) if include_masker else None
+    masker = None
+    if include_masker:
+        masker = build_masker(vocabulary, masking_config, config, model, replacement_counts)
 
     vocab_dir = tempfile.mkdtemp(prefix="spanbert-vocab-")
     staged = []

@@ -24,13 +24,13 @@ from spanbert_keras.config import PretrainConfig
 from spanbert_keras.config import TrainingConfig
 from spanbert_keras.data.packing import pack_ids
 from spanbert_keras.data.span_masker import SpanMasker
+from spanbert_keras.data.span_targets import span_targets
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export import export_saved_model
 from spanbert_keras.export import read_export_info
 from spanbert_keras.export import saved_model_signatures
-from spanbert_keras.export.serving.pretraining import spans_from_mask_runs
 from spanbert_keras.training.build import build_pretrainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -645,14 +645,14 @@ def test_in_graph_helpers_on_edge_cases():
     empty = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
     token_ids, padding_mask, truncated = pack_ids(empty, 6, 2, 3, 0)
     assert token_ids.shape == (0, 6) and truncated.shape == (0,)
-    spans = spans_from_mask_runs(token_ids, padding_mask, 4, 2)
+    spans = span_targets(tf.equal(token_ids, 4), padding_mask, 2)
     assert spans["mask_positions"].shape == (0, 1)  # one empty slot
-    spans = spans_from_mask_runs([[2, 5, 3]], [[1, 1, 1]], 4, 2)
+    spans = span_targets(tf.equal([[2, 5, 3]], 4), [[1, 1, 1]], 2)
     assert spans["span_boundaries"].shape == (1, 0, 2)
     # A run at position 0 (no [CLS]) and a run longer than the SBO table.
     ids = np.array([[4, 4, 5, 4, 4, 4, 6, 0]], "int32")
     mask = np.array([[1, 1, 1, 1, 1, 1, 1, 0]], "int32")
-    spans = spans_from_mask_runs(ids, mask, 4, 2)
+    spans = span_targets(ids == 4, mask, 2)
     expected = mask_runs(ids, mask, 4, max_pair_targets=2)
     for key, value in expected.items():
         np.testing.assert_array_equal(spans[key].numpy(), value, err_msg=key)

@@ -1,8 +1,8 @@
-"""AdamW per SPEC section 5; no weight decay on LayerNorm / bias."""
-
+"""AdamW with decoupled weight decay, with or without LayerNorm and biases."""
 
 import keras
 import numpy as np
+import pytest
 
 from spanbert_keras.config import ModelConfig
 from spanbert_keras.config import TrainingConfig
@@ -113,6 +113,7 @@ def test_exclusion_survives_serialisation():
     assert again.inner_optimizer.no_decay_names == ("bias", "gamma", "beta")
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16"])
 def test_pretrainer_wraps_for_float16(policy):
     from spanbert_keras.training.build import build_pretrainer
 

@@ -82,6 +82,7 @@ from spanbert_keras.config import MaskingConfig
 from spanbert_keras.data.packing import pack_ids
 from spanbert_keras.data.span_masker import TARGET_KEYS
 from spanbert_keras.data.span_masker import SpanMasker
+from spanbert_keras.data.span_targets import span_targets
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
 from spanbert_keras.losses import top_k_log_probs
 from spanbert_keras.losses import weighted_cross_entropy_terms
@@ -108,7 +109,13 @@ def check_model(model):
         )
 
 
-def build_masker(vocabulary, masking_config, config, model):
+def build_masker(vocabulary, masking_config, config, model, replacement_counts=None):
+    """The `SpanMasker` of `mask_and_score`: the run's masking, static per text.
+
+    With "unigram" random tokens and no `replacement_counts` (an export
+    without the run's corpus counts), the random tokens are uniform instead;
+    `export_info.json` records the masker's settings either way.
+    """
     masking = masking_config or getattr(config, "masking", None)
     if masking is None:
         masking = MaskingConfig(max_pair_targets=model.max_pair_targets)
@@ -117,93 +124,25 @@ def build_masker(vocabulary, masking_config, config, model):
             f"masking.max_pair_targets={masking.max_pair_targets} differs from the "
             f"model's SBO position table ({model.max_pair_targets})."
         )
+    if replacement_counts is None and masking.random_token_distribution == "unigram":
+        masking = dataclasses.replace(masking, random_token_distribution="uniform")
     data = getattr(config, "data", None)
-    return SpanMasker(
-        vocabulary=vocabulary,
-        seed=int(getattr(data, "seed", 0) or 0),
-        **dataclasses.asdict(masking),
+    return SpanMasker.from_masking_config(
+        vocabulary, masking, replacement_counts, seed=int(getattr(data, "seed", 0) or 0)
     )
 
 
 def masker_info(masker):
-    return {
+    """The masker's settings for `export_info.json` (without its vocabulary and counts)."""
+    info = {
         key: value
         for key, value in masker.get_config().items()
-        if key not in ("vocabulary", "name", "trainable", "dtype")
+        if key not in ("vocabulary", "replacement_counts", "name", "trainable", "dtype")
     }
-
-
-def spans_from_mask_runs(token_ids, padding_mask, mask_id, max_pair_targets):
-    """Target slots and SBO boundaries of the [MASK] runs of packed ids.
-
-    Every real position holding `mask_id` is a target; each maximal run of
-    them is one span `s..e`, whose boundaries are the positions `s - 1` and
-    `e + 1` (clipped into the row, so [CLS] and [SEP] serve as boundaries at
-    the edges) and whose targets have offsets `i - s`.
-
-    Args:
-        token_ids: int32 [B, L].
-        padding_mask: int or bool [B, L], nonzero on real tokens.
-        mask_id: int, the [MASK] id.
-        max_pair_targets: int, rows of the SBO position table.
-
-    Returns:
-        A dict, M = the most targets of a row in the batch (1 for an empty
-        batch): `mask_positions`
-        int32 [B, M] (ascending, padded with 0), `mask_weights` float32
-        [B, M], `span_boundaries` int32 [B, M, 2], `span_offsets` int32
-        [B, M], `sbo_weights` float32 [B, M] (1 where the offset is below
-        `max_pair_targets` and both boundaries are real tokens).
-    """
-    token_ids = tf.convert_to_tensor(token_ids, tf.int32)
-    real = tf.not_equal(tf.cast(padding_mask, tf.int32), 0)
-    length = tf.shape(token_ids)[1]
-    is_mask = tf.equal(token_ids, mask_id) & real
-    counts = tf.reduce_sum(tf.cast(is_mask, tf.int32), axis=1)
-    # An empty batch gets one (empty) slot: keras-hub's MLM head cannot
-    # gather zero positions from zero rows.
-    slots = tf.reduce_max(tf.concat([counts, [0], tf.cast(tf.equal(tf.shape(counts), 0), tf.int32)], axis=0))
-    positions = tf.range(length, dtype=tf.int32)[tf.newaxis, :]
-    keys = tf.where(is_mask, length - positions, 0)
-    values, indices = tf.math.top_k(keys, k=slots)
-    valid = values > 0
-    mask_positions = tf.where(valid, indices, 0)
-
-    # left / right: the unmasked positions just outside the run (-1 / L past
-    # the edges of the row).
-    unmasked_count = tf.cumsum(tf.cast(~is_mask, tf.int32), axis=1)
-    left = tf.where(
-        unmasked_count > 0,
-        tf.searchsorted(unmasked_count, unmasked_count, side="left", out_type=tf.int32),
-        -1,
+    info["random_token_distribution"] = (
+        "uniform" if masker.replacement_counts is None else "unigram"
     )
-    right = tf.searchsorted(
-        unmasked_count, unmasked_count + 1, side="left", out_type=tf.int32
-    )
-    offsets = positions - left - 1
-    clipped_left = tf.clip_by_value(left, 0, length - 1)
-    clipped_right = tf.clip_by_value(right, 0, length - 1)
-    has_sbo = (
-        (offsets < max_pair_targets)
-        & (left >= 0)
-        & (right < length)
-        & tf.gather(real, clipped_left, batch_dims=1)
-        & tf.gather(real, clipped_right, batch_dims=1)
-    )
-    zeros = tf.zeros_like(mask_positions)
-
-    def take(values):
-        return tf.where(valid, tf.gather(values, mask_positions, batch_dims=1), zeros)
-
-    return {
-        "mask_positions": mask_positions,
-        "mask_weights": tf.cast(valid, tf.float32),
-        "span_boundaries": tf.stack([take(clipped_left), take(clipped_right)], axis=-1),
-        "span_offsets": take(offsets),
-        "sbo_weights": tf.cast(
-            valid & tf.gather(has_sbo, mask_positions, batch_dims=1), tf.float32
-        ),
-    }
+    return info
 
 
 class PretrainingServing:
@@ -330,8 +269,8 @@ class PretrainingServing:
         }
 
     def _fill(self, token_ids, padding_mask, truncated):
-        spans = spans_from_mask_runs(
-            token_ids, padding_mask, self.vocabulary.mask_id, self.model.max_pair_targets
+        spans = span_targets(
+            tf.equal(token_ids, self.vocabulary.mask_id), padding_mask, self.model.max_pair_targets
         )
         outputs = self.model(
             {
