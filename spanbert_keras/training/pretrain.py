@@ -11,6 +11,8 @@ exported, without the original config file:
       model.keras        the trained `SpanBertPretrainer` (written at the end)
       encoder.keras      the encoder alone, for fine-tuning
       history.json       the per-epoch logs of `fit`
+      token_counts.txt   the corpus' count of each vocabulary id (line = id): the
+                         random replacement tokens' distribution
       imported.weights.h5  weights `spanbert-keras import` wrote: a new run starts from them
 """
 
@@ -20,6 +22,7 @@ import math
 import os
 
 import keras
+import numpy as np
 
 from spanbert_keras.config import PretrainConfig
 from spanbert_keras.config import load_config
@@ -29,6 +32,7 @@ from spanbert_keras.data.pretraining_dataset import pretraining_dataset
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import build_vocabulary
+from spanbert_keras.data.vocabulary import corpus_token_counts
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import tensorboard_callbacks
@@ -41,6 +45,7 @@ LOG_DIR = "logs"
 MODEL_FILE = "model.keras"
 ENCODER_FILE = "encoder.keras"
 HISTORY_FILE = "history.json"
+TOKEN_COUNTS_FILE = "token_counts.txt"
 IMPORTED_WEIGHTS = "imported.weights.h5"  # written by spanbert_keras.checkpoints
 # What must not change when a run is resumed.
 _FIXED_ON_RESUME = {
@@ -106,7 +111,36 @@ def prepare_run(config, run_dir, corpus=None, log=print):
             f"position table (model.max_sequence_length={config.model.max_sequence_length})."
         )
     config.save(config_path)
+    replacement_counts_of(run_dir, config, vocabulary, files, log=log)
     return config, vocabulary, files
+
+
+def replacement_counts_of(run_dir, config, vocabulary, files=None, log=print):
+    """The corpus' token counts a run draws random replacement tokens from (None: uniform).
+
+    Counted once (`corpus_token_counts`, over every document of the run's
+    corpus) and kept in `RUN/token_counts.txt`, so a resumed run, `evaluate`,
+    `export` and `preview` use the same distribution.
+    """
+    if config.masking.random_token_distribution == "uniform":
+        return None
+    path = os.path.join(run_dir, TOKEN_COUNTS_FILE)
+    if os.path.exists(path):
+        counts = np.loadtxt(path, dtype=np.int64, ndmin=1)
+        if counts.shape != (vocabulary.size,):
+            raise ValueError(
+                f"{path} holds {counts.size} counts but the run's vocabulary has "
+                f"{vocabulary.size} ids; delete the file to count the corpus again."
+            )
+        return counts
+    files = files or config.data.corpus
+    log(f"Counting the corpus' tokens (the random replacement tokens' distribution) in "
+        f"{len(files)} file(s)...")
+    counts = corpus_token_counts(files, vocabulary)
+    staged = path + ".tmp"
+    np.savetxt(staged, counts, fmt="%d")
+    os.replace(staged, path)
+    return counts
 
 
 def _no_corpus():
@@ -127,13 +161,16 @@ def initial_epoch_of(run_dir):
         return int(json.load(f)["epoch"])
 
 
-def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_per_epoch=None):
+def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_per_epoch=None,
+             replacement_counts=None):
     """(train, validation) datasets of a run; validation masks are fixed.
 
     `validation` is None when the validation split holds no full batch.
+    `replacement_counts`: see `replacement_counts_of`.
     """
     data, masking = config.data, config.masking
     common = dict(
+        replacement_counts=replacement_counts,
         sequence_length=data.sequence_length,
         batch_size=data.batch_size,
         masking=masking,
@@ -207,6 +244,7 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
         return {}
     train, validation = datasets(
         config, vocabulary, files, start_epoch=start_epoch,
+        replacement_counts=replacement_counts_of(run_dir, config, vocabulary, files, log=log),
         num_epochs=max(epochs - start_epoch, 0), steps_per_epoch=per_epoch,
     )
     if validation is None:
@@ -303,6 +341,7 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose="auto"):
     dataset = pretraining_dataset(
         files, vocabulary, sequence_length=data.sequence_length, batch_size=data.batch_size,
         masking=config.masking, split="all" if corpus else "validation",
+        replacement_counts=replacement_counts_of(run_dir, config, vocabulary, log=log),
         validation_fraction=data.validation_fraction, seed=data.seed + 1, num_epochs=1,
         shuffle=False,
     )
