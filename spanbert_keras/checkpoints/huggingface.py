@@ -2,7 +2,7 @@
 
 Reads what the hub copies of SpanBERT, the authors' tarballs and
 `transformers` write: a directory (or the weights file itself) holding
-`config.json`, `vocab.txt`, perhaps `tokenizer_config.json`, and the weights as
+`config.json` (or the older `bert_config.json`), `vocab.txt`, perhaps `tokenizer_config.json`, and the weights as
 `model.safetensors`, `pytorch_model.bin` (PyTorch, float16 in the hub copies),
 or either one sharded with an `*.index.json`. Keys may be `BertModel`'s (no
 prefix), `BertForMaskedLM`'s or `BertForPreTraining`'s (`bert.`, `cls.*`),
@@ -38,6 +38,7 @@ from spanbert_keras.checkpoints.vocabulary import infer_lowercase
 from spanbert_keras.checkpoints.vocabulary import read_lowercase
 
 CONFIG_FILE = "config.json"
+LEGACY_CONFIG_FILE = "bert_config.json"  # pytorch_pretrained_bert's name, the authors' code
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SAFETENSORS_FILE = "model.safetensors"
 # The weight files of a directory, in the order they are looked for.
@@ -100,6 +101,8 @@ def read_huggingface(path, vocabulary=None):
     else:
         directory, weights = os.path.dirname(path) or ".", path
     config_path = os.path.join(directory, CONFIG_FILE)
+    if not os.path.isfile(config_path) and os.path.isfile(os.path.join(directory, LEGACY_CONFIG_FILE)):
+        config_path = os.path.join(directory, LEGACY_CONFIG_FILE)
     config = read_json(config_path, f"{CONFIG_FILE} beside {weights} (the model's sizes)")
     tensors, skipped = canonical_state(read_weights(weights), weights)
     vocabulary = checkpoint_vocabulary(

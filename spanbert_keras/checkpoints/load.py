@@ -10,6 +10,7 @@ from spanbert_keras.checkpoints.huggingface import WEIGHT_FILES
 from spanbert_keras.checkpoints.huggingface import read_huggingface
 from spanbert_keras.checkpoints.keras_hub import is_keras_hub_preset
 from spanbert_keras.checkpoints.keras_hub import read_keras_hub_preset
+from spanbert_keras.checkpoints.names import BUFFERS
 from spanbert_keras.checkpoints.names import NSP_PREFIX
 from spanbert_keras.checkpoints.names import PARTS
 from spanbert_keras.checkpoints.names import TIED
@@ -35,7 +36,7 @@ class ImportReport:
         cast: the dtypes of the file's tensors that were cast to the model's
             variables (e.g. `["float16"]`).
         ignored: keys of the file that are no part of the model (an NSP head,
-            a trainer's bookkeeping).
+            index buffers, a trainer's bookkeeping).
         lowercase: whether the checkpoint's tokenizer lower-cases;
             `lowercase_from`: a tokenizer config or the vocabulary.
         vocabulary: the `Vocabulary`; `config`: a `PretrainConfig` describing
@@ -136,7 +137,7 @@ def _assignments(model, checkpoint):
                 f"{source}: {key} differs from {target}; only checkpoints whose decoders are "
                 "tied to the word embeddings (as BERT's and SpanBERT's) can be loaded."
             )
-    ignored = sorted(k for k in state if k.startswith(NSP_PREFIX))
+    ignored = sorted(k for k in state if k.startswith(NSP_PREFIX) or k in BUFFERS)
     unknown = sorted(set(state) - set(values) - set(TIED) - set(ignored))
     if unknown:
         raise ValueError(

@@ -28,6 +28,8 @@ MLM_PREFIX = "cls.predictions."
 SBO_PREFIX = "cls.pair_target_predictions."
 # BERT's next-sentence head: no part of SpanBERT, ignored when present.
 NSP_PREFIX = "cls.seq_relationship."
+# Index buffers that older `transformers` releases saved beside the weights: ignored.
+BUFFERS = ("bert.embeddings.position_ids", "bert.embeddings.token_type_ids")
 # Tied to other tensors in PyTorch (the decoders are the word embeddings, the
 # MLM decoder's bias is `cls.predictions.bias`): checked when present, never
 # loaded on their own, not written (as `transformers` writes them).

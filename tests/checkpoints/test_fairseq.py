@@ -112,8 +112,9 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"Refused to read .*pytorch_model.bin.*Unsupported global: GLOBAL io.open"):
         load_pretrained(str(tmp_path), log=None)
     assert not (tmp_path / "pwned").exists()
-    # The same in a fairseq wrapper.
-    torch.save({"args": None, "model": state}, tmp_path / "model.pt")
+    # The same in a fairseq wrapper, in torch's legacy (pre-zip) format.
+    torch.save({"args": None, "model": state}, tmp_path / "model.pt",
+               _use_new_zipfile_serialization=False)
     with pytest.raises(ValueError, match="Refused to read"):
         load_pretrained(str(tmp_path / "model.pt"), log=None)
     assert not (tmp_path / "pwned").exists()

@@ -76,9 +76,11 @@ def test_hub_copy_layout_encoder_only_float16_no_tokenizer_config(tmp_path):
     encoder = randomized(transformers.BertModel(bert_config(), add_pooling_layer=False))
     directory = tmp_path / "spanbert-base-cased"
     directory.mkdir()
-    torch.save({"bert." + k: v.half() for k, v in encoder.state_dict().items()},
-               directory / "pytorch_model.bin")
+    state = {"bert." + k: v.half() for k, v in encoder.state_dict().items()}
+    state["bert.embeddings.position_ids"] = torch.arange(32)[None]  # saved by older transformers
+    torch.save(state, directory / "pytorch_model.bin")
     write_hf_config(directory, encoder.config)
+    os.rename(directory / "config.json", directory / "bert_config.json")  # pytorch_pretrained_bert's name
     write_vocabulary(directory)
     printed = []
     model = load_pretrained(str(directory), log=printed.append)
@@ -87,8 +89,10 @@ def test_hub_copy_layout_encoder_only_float16_no_tokenizer_config(tmp_path):
     assert report.from_file == ["encoder"]
     assert report.fresh == ["pooler", "mlm_head", "sbo_head"]
     assert report.cast == ["float16"] and report.layout == "Hugging Face PyTorch"
+    assert report.ignored == ["bert.embeddings.position_ids"]
     assert report.lowercase is False and report.lowercase_from == "inferred from the vocabulary"
     assert "pooler, MLM head, SBO head initialised fresh" in printed[0]
+    os.rename(directory / "bert_config.json", directory / "config.json")  # for transformers
     reference = transformers.BertModel.from_pretrained(str(directory), dtype=torch.float32,
                                                        add_pooling_layer=False)
     x = batch()

@@ -161,7 +161,8 @@ def write_fairseq_checkpoint(path, bert, sbo, monkeypatch):
     with monkeypatch.context() as patch:  # the class exists only while pickling
         for module in (fairseq, models, pair_bert):
             patch.setitem(sys.modules, module.__name__, module)
-        torch.save(checkpoint, path)
+        # The legacy (pre-zip) format of torch 1.0-1.5, which the authors' fairseq wrote.
+        torch.save(checkpoint, path, _use_new_zipfile_serialization=False)
     return path
 
 
