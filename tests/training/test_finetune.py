@@ -149,6 +149,8 @@ def test_a_locked_run_directory_is_refused_and_a_stale_lock_taken_over(tmp_path)
 
 def test_init_forms(data, tmp_path):
     vocabulary = data["vocabulary"]
+    with pytest.raises(FileNotFoundError, match="--init not found: .*nowhere"):
+        load_encoder(str(tmp_path / "nowhere"))
     backbone, vocab = load_encoder(data["init"])
     assert vocab.tokens == vocabulary.tokens and backbone.vocabulary_size == vocabulary.size
     # A pretrainer .keras with its vocab.txt beside it: its encoder.
