@@ -80,8 +80,10 @@ def test_exported_answers_equal_the_keras_models_in_a_fresh_process(qa_model, tm
 def test_export_refuses_a_wrong_vocabulary_and_an_existing_version(qa_model, tmp_path):
     model = qa_model["model"]
     with pytest.raises(ValueError, match="wordpieces but the model was built"):
-        export_question_answerer(model, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-                                 str(tmp_path / "qa" / "1"))
+        export_question_answerer(model, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "x"],
+                                 str(tmp_path / "qa" / "1"), sequence_length=L, max_query_length=8)
+    with pytest.raises(ValueError, match="position table"):
+        export_question_answerer(model, qa_model["vocabulary"], str(tmp_path / "qa" / "1"))
     (tmp_path / "qa" / "1").mkdir(parents=True)
     with pytest.raises(FileExistsError, match="already exists"):
         export_question_answerer(model, qa_model["vocabulary"], str(tmp_path / "qa" / "1"),

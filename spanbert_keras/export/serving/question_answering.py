@@ -24,11 +24,6 @@ Load it without this package (the tokenizer is a tensorflow-text op):
         context=tf.constant(["Emma Woodhouse lived at Hartfield."]))
 """
 
-import os
-import shutil
-import tempfile
-
-import keras
 import tensorflow as tf
 
 from spanbert_keras.data.qa_decoding import best_spans
@@ -36,40 +31,37 @@ from spanbert_keras.data.qa_decoding import choose_answers
 from spanbert_keras.data.qa_features import MODEL_INPUTS
 from spanbert_keras.data.qa_features import QuestionAnswerFeatures
 from spanbert_keras.data.vocabulary import load_vocabulary
-from spanbert_keras.export.archive import VOCAB_ASSET
-from spanbert_keras.export.archive import vocabulary_table
-from spanbert_keras.export.archive import write_version
+from spanbert_keras.export.serving.task_serving import TaskServing
+from spanbert_keras.export.serving.task_serving import string_spec
 
 DESCRIPTION = ("question, context strings -> windows [CLS] question [SEP] passage [SEP] -> "
                "start/end logits -> the best span over the windows, read from the passage")
 
 
-class QuestionAnsweringServing:
-    """The `serving_default` function of a `SpanBertQuestionAnswerer`.
+class QuestionAnsweringServing(TaskServing):
+    """The `serving_default` signature of a `SpanBertQuestionAnswerer`.
 
     Args:
         model: the `SpanBertQuestionAnswerer`.
-        vocabulary: its `Vocabulary`.
-        vocab_file: path of the vocabulary file, copied into `assets/`.
-        sequence_length, doc_stride, max_query_length: the windows
-            (`QuestionAnswerFeatures`).
+        features: its `QuestionAnswerFeatures` (windows, vocabulary).
         max_answer_length, n_best: the decoding (`best_spans`).
         version_2: bool, answer "" when the null score wins, and return
             `no_answer_probability`.
         null_score_diff_threshold: float, see `choose_answers`.
     """
 
-    def __init__(self, model, vocabulary, vocab_file, sequence_length=384, doc_stride=128,
-                 max_query_length=64, max_answer_length=30, n_best=20, version_2=False,
+    descriptions = {"serving_default": DESCRIPTION}
+
+    def __init__(self, model, features, max_answer_length=30, n_best=20, version_2=False,
                  null_score_diff_threshold=0.0):
-        self.model = model
-        self.features = QuestionAnswerFeatures(vocabulary, sequence_length, doc_stride,
-                                               max_query_length)
+        super().__init__(model, features)
         self.max_answer_length = max_answer_length
         self.n_best = n_best
         self.version_2 = version_2
         self.threshold = float(null_score_diff_threshold)
-        self.vocabulary_table = vocabulary_table(vocab_file)
+
+    def endpoints(self):
+        return {"serving_default": (self.answer, [string_spec("question"), string_spec("context")])}
 
     def answer(self, question, context):
         features = self.features(question, context)
@@ -85,17 +77,6 @@ class QuestionAnsweringServing:
             outputs["no_answer_probability"] = chosen["no_answer_probability"]
         return outputs
 
-    def write(self, path):
-        archive = keras.export.ExportArchive()
-        archive.track(self.model)
-        archive.track(self.features.tokenizer)
-        archive.track(self.vocabulary_table)
-        spec = [tf.TensorSpec([None], tf.string, name="question"),
-                tf.TensorSpec([None], tf.string, name="context")]
-        archive.add_endpoint("serving_default", tf.function(self.answer, autograph=False),
-                             input_signature=spec)
-        archive.write_out(path, verbose=False)
-
 
 def export_question_answerer(model, vocabulary, export_dir, sequence_length=384, doc_stride=128,
                              max_query_length=64, max_answer_length=30, n_best=20,
@@ -107,8 +88,9 @@ def export_question_answerer(model, vocabulary, export_dir, sequence_length=384,
         model: a `SpanBertQuestionAnswerer`.
         vocabulary: its `Vocabulary`, list of wordpieces or `vocab.txt` path.
         export_dir: `saved_models/NAME/VERSION`, VERSION an integer.
-        sequence_length, doc_stride, max_query_length, max_answer_length,
-        n_best, version_2, null_score_diff_threshold: see
+        sequence_length, doc_stride, max_query_length: the windows
+            (`QuestionAnswerFeatures`).
+        max_answer_length, n_best, version_2, null_score_diff_threshold: see
             `QuestionAnsweringServing`.
         config: optional JSON-ready dict recorded in `export_info.json`.
         overwrite: bool, replace an existing version.
@@ -134,40 +116,22 @@ def export_question_answerer(model, vocabulary, export_dir, sequence_length=384,
     ['answer', 'char_end', 'char_start', 'score']
     """
     vocabulary = load_vocabulary(vocabulary)
-    backbone = model.backbone
-    if vocabulary.size != backbone.vocabulary_size:
-        raise ValueError(
-            f"The vocabulary has {vocabulary.size} wordpieces but the model was built for "
-            f"{backbone.vocabulary_size}; export the model with its own vocabulary."
-        )
-    if sequence_length > backbone.max_sequence_length:
+    if sequence_length > model.backbone.max_sequence_length:
         raise ValueError(
             f"sequence_length={sequence_length} exceeds the encoder's position table "
-            f"({backbone.max_sequence_length})."
+            f"({model.backbone.max_sequence_length})."
         )
-    vocab_dir = tempfile.mkdtemp(prefix="spanbert-vocab-")
-    try:
-        vocab_file = vocabulary.save(os.path.join(vocab_dir, VOCAB_ASSET))
-        serving = QuestionAnsweringServing(
-            model, vocabulary, vocab_file, sequence_length, doc_stride, max_query_length,
-            max_answer_length, n_best, version_2, null_score_diff_threshold)
-        info = {
-            "format": "tf_saved_model",
-            "kind": "question_answering",
-            "load": "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)",
-            "version_2": bool(version_2),
-            "sequence_length": sequence_length,
-            "doc_stride": doc_stride,
-            "max_query_length": max_query_length,
-            "max_answer_length": max_answer_length,
-            "n_best": n_best,
-            "null_score_diff_threshold": float(null_score_diff_threshold),
-            "vocabulary_size": vocabulary.size,
-            "vocabulary_file": f"assets/{VOCAB_ASSET}",
-            "config": config,
-            "signature_descriptions": {"serving_default": DESCRIPTION},
-        }
-        version_dir, info = write_version(export_dir, serving.write, info, overwrite)
-    finally:
-        shutil.rmtree(vocab_dir, ignore_errors=True)
-    return {"saved_model": version_dir, "export_info": info}
+    features = QuestionAnswerFeatures(vocabulary, sequence_length, doc_stride, max_query_length)
+    serving = QuestionAnsweringServing(model, features, max_answer_length, n_best, version_2,
+                                       null_score_diff_threshold)
+    info = {
+        "kind": "question_answering",
+        "version_2": bool(version_2),
+        "doc_stride": doc_stride,
+        "max_query_length": max_query_length,
+        "max_answer_length": max_answer_length,
+        "n_best": n_best,
+        "null_score_diff_threshold": float(null_score_diff_threshold),
+        "config": config,
+    }
+    return serving.export(export_dir, info, overwrite)
