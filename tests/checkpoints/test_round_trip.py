@@ -112,6 +112,9 @@ def test_keras_hub_preset_round_trip(model, tmp_path):
                     atol=0, rtol=0)
     with open(os.path.join(path, "tokenizer.json")) as f:
         assert json.load(f)["config"]["lowercase"] is False
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=os.path.join(path, "assets", "tokenizer", "vocabulary.txt"), lowercase=False)
+    assert tokenizer.vocabulary_size() == len(CASED_TOKENS)
     loaded = load_pretrained(path, log=None)
     assert loaded.import_report.from_file == ["encoder", "pooler"]
     assert loaded.import_report.vocabulary.tokens == CASED_TOKENS
