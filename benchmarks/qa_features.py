@@ -20,11 +20,11 @@ passage, an answer of 1-4 words of the passage.
 import argparse
 import os
 import random
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
+from text_pipeline import best_of  # noqa: E402  (benchmarks/ is the script's folder)
 
 from spanbert_keras.data.qa_features import QuestionAnswerFeatures  # noqa: E402
 from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
@@ -134,16 +134,6 @@ def _tokenizers_peer(examples, vocab_file, length, stride):
     return run
 
 
-def best_of(repeats, fn):
-    fn()  # warm up (tracing, caches)
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=2000)
@@ -160,9 +150,10 @@ def main():
         vocab_file = os.path.join(tempfile.mkdtemp(), "vocab.txt")
         build_vocabulary([DEMO_CORPUS], vocab_size=8000, show_progress=False).save(vocab_file)
     examples = squad_shaped(args.examples)
-    ours_s, ours_windows = best_of(args.repeats, ours(examples, vocab_file, args.sequence_length,
-                                                      args.doc_stride))
+    ours_run = ours(examples, vocab_file, args.sequence_length, args.doc_stride)
     peer_name, peer = hugging_face(examples, vocab_file, args.sequence_length, args.doc_stride)
+    ours_run(), peer()  # warm up: tracing, caches
+    ours_s, ours_windows = best_of(args.repeats, ours_run)
     peer_s, peer_windows = best_of(args.repeats, peer)
     n = len(examples)
     print(f"{n} SQuAD-shaped examples from the demo corpus, windows of {args.sequence_length}, "

@@ -22,6 +22,7 @@ import json
 import os
 
 from spanbert_keras.data.bad_records import BadRecords
+from spanbert_keras.files import read_json
 
 MRQA_SUFFIXES = (".jsonl", ".jsonl.gz")
 
@@ -87,16 +88,6 @@ class _Collector:
         )
 
 
-def _load_json(path):
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-
-
 def read_squad(path, strict=False):
     """Reads a SQuAD v1.1 / v2.0 JSON file (`{"data": [{"paragraphs": [...]}]}`).
 
@@ -119,7 +110,7 @@ def read_squad(path, strict=False):
     "answer 'Emma' does not match the context at 3 ('a li')"
     """
     collector = _Collector(path, strict)
-    root = _load_json(path)
+    root = read_json(path)
     data = root.get("data") if isinstance(root, dict) else None
     if not isinstance(data, list):
         raise ValueError(f"{path}: not a SQuAD file (no top-level 'data' list)")

@@ -210,3 +210,20 @@ class SpanBertBackbone(keras_hub.models.BertBackbone):
         if isinstance(backbone, cls) and backbone.activation is wanted:
             return backbone
         return cls.from_bert_backbone(backbone, activation=activation)
+
+
+def backbone_dtype_policy(backbone, dtype=None):
+    """The dtype policy of a model around `backbone`: its own, or `dtype` if it is the same.
+
+    Raises:
+        ValueError: `dtype` names another policy than the backbone's.
+    """
+    if dtype is None:
+        return backbone.dtype_policy
+    if keras.dtype_policies.get(dtype).name != backbone.dtype_policy.name:
+        raise ValueError(
+            f"dtype={keras.dtype_policies.get(dtype).name!r} does not match the "
+            f"backbone's dtype policy {backbone.dtype_policy.name!r}; build the "
+            "backbone with the same dtype."
+        )
+    return dtype

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from spanbert_keras.layers.span_prediction_head import SpanPredictionHead
+from spanbert_keras.models.span_bert_backbone import backbone_dtype_policy
 
 INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -52,15 +53,7 @@ class SpanBertQuestionAnswerer(keras.Model):
             raise ValueError(
                 f"`backbone` must be a keras-hub BertBackbone. Received: backbone={backbone!r}"
             )
-        if dtype is None:
-            dtype = backbone.dtype_policy
-        elif keras.dtype_policies.get(dtype).name != backbone.dtype_policy.name:
-            raise ValueError(
-                f"dtype={keras.dtype_policies.get(dtype).name!r} does not match the "
-                f"backbone's dtype policy {backbone.dtype_policy.name!r}; build the "
-                "backbone with the same dtype."
-            )
-        super().__init__(dtype=dtype, **kwargs)
+        super().__init__(dtype=backbone_dtype_policy(backbone, dtype), **kwargs)
         self.backbone = backbone
         pooler = getattr(backbone, "pooled_dense", None)
         if pooler is not None:

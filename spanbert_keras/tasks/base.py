@@ -16,7 +16,7 @@ import os
 import yaml
 
 from spanbert_keras.config import _check_fields
-from spanbert_keras.training.run_directory import write_json
+from spanbert_keras.files import write_json
 
 
 @dataclasses.dataclass

@@ -25,10 +25,10 @@ from spanbert_keras.data.qa_decoding import choose_answers
 from spanbert_keras.data.qa_features import MODEL_INPUTS
 from spanbert_keras.data.qa_features import QuestionAnswerFeatures
 from spanbert_keras.data.squad import read_qa_file
+from spanbert_keras.files import write_json
 from spanbert_keras.metrics.squad import squad_scores
 from spanbert_keras.models.span_bert_question_answerer import SpanBertQuestionAnswerer
 from spanbert_keras.tasks.base import FinetuneTask
-from spanbert_keras.training.run_directory import write_json
 
 NA_PROBS_FILE = "na_probs.json"
 _EXAMPLES_PER_CALL = 256  # examples turned into windows per feature call

@@ -45,6 +45,10 @@ from spanbert_keras.config import TrainingConfig
 from spanbert_keras.data.bad_records import summarize
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import load_vocabulary
+from spanbert_keras.files import atomic_write
+from spanbert_keras.files import read_json
+from spanbert_keras.files import write_json
+from spanbert_keras.files import write_yaml
 from spanbert_keras.tasks import get_task
 from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import finetune_config
@@ -59,11 +63,7 @@ from spanbert_keras.training.pretrain import MODEL_FILE
 from spanbert_keras.training.pretrain import VOCAB_FILE
 from spanbert_keras.training.pretrain import initial_epoch_of
 from spanbert_keras.training.run_directory import append_history
-from spanbert_keras.training.run_directory import atomic_write
-from spanbert_keras.training.run_directory import read_json
 from spanbert_keras.training.run_directory import run_lock
-from spanbert_keras.training.run_directory import write_json
-from spanbert_keras.training.run_directory import write_yaml
 
 TASK_FILE = "task.json"
 PREDICTIONS_FILE = "predictions.json"

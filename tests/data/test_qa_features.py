@@ -28,11 +28,15 @@ def vocabulary(tmp_path_factory):
     return build_vocabulary([corpus], vocab_size=400, min_frequency=1, show_progress=False)
 
 
-def _gold(examples):
-    """One row per (example, gold answer): its index, start and end characters."""
+def gold_windows(examples, vocabulary):
+    """Windows of one row per (example, gold answer); the rows' example, start and end."""
     rows = [(i, a["answer_start"], a["answer_start"] + len(a["text"]))
             for i, e in enumerate(examples) for a in e["answers"]]
-    return np.array(rows, "int64").T
+    index, starts, ends = np.array(rows, "int64").T
+    features = QuestionAnswerFeatures(vocabulary, L, STRIDE, QUERY)
+    out = features([examples[i]["question"] for i in index], [examples[i]["context"] for i in index],
+                   starts, ends)
+    return {k: v.numpy() for k, v in out.items()}, index, starts, ends
 
 
 def oracle(example, vocabulary, answer=None):
@@ -89,11 +93,7 @@ def oracle(example, vocabulary, answer=None):
 
 def test_windows_equal_the_authors_loop_on_independent_offsets(vocabulary):
     examples = crafted_examples()
-    features = QuestionAnswerFeatures(vocabulary, L, STRIDE, QUERY)
-    index, starts, ends = _gold(examples)
-    out = features([examples[i]["question"] for i in index], [examples[i]["context"] for i in index],
-                   starts, ends)
-    out = {k: v.numpy() for k, v in out.items()}
+    out, index, starts, ends = gold_windows(examples, vocabulary)
     expected = []
     for row, i in enumerate(index):
         for window in oracle(examples[i], vocabulary, (starts[row], ends[row])):
@@ -106,13 +106,10 @@ def test_windows_equal_the_authors_loop_on_independent_offsets(vocabulary):
 
 def test_every_gold_span_round_trips_to_its_text(vocabulary):
     examples = crafted_examples()
-    features = QuestionAnswerFeatures(vocabulary, L, STRIDE, QUERY)
-    index, starts, ends = _gold(examples)
-    out = features([examples[i]["question"] for i in index], [examples[i]["context"] for i in index],
-                   starts, ends)
-    rows = out["example_index"].numpy()
-    start_pos, end_pos = out["start_positions"].numpy(), out["end_positions"].numpy()
-    char_start, char_end = out["char_start"].numpy(), out["char_end"].numpy()
+    out, index, starts, ends = gold_windows(examples, vocabulary)
+    rows = out["example_index"]
+    start_pos, end_pos = out["start_positions"], out["end_positions"]
+    char_start, char_end = out["char_start"], out["char_end"]
     seen = np.zeros(len(index), int)
     for w, row in enumerate(rows):
         if start_pos[w] == 0:
