@@ -45,6 +45,21 @@ class FinetuneConfig:
     steps_per_epoch: int | None = None
     options: dict = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self):
+        for name in ("sequence_length", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive. Received: {name}={getattr(self, name)!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(
+                "steps_per_epoch must be positive (or null: one pass over the training data). "
+                f"Received: steps_per_epoch={self.steps_per_epoch!r}"
+            )
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive. Received: {self.learning_rate!r}")
+        for name in ("warmup_fraction", "dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1). Received: {name}={getattr(self, name)!r}")
+
     def to_dict(self):
         return dataclasses.asdict(self)
 

@@ -359,8 +359,6 @@ def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log
             f"The training data gives no full batch of {config.batch_size}; lower batch_size."
         )
     per_epoch = config.steps_per_epoch or available
-    if per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be positive. Received: {per_epoch}")
     total = per_epoch * config.epochs
     start = initial_epoch_of(run_dir)
     optimizer = finetune_optimizer(config, total)

@@ -214,6 +214,10 @@ def test_config_errors_name_the_key():
     with pytest.raises(ValueError, match="Unknown option"):
         TASK.options(apply_finetune_overrides(FinetuneConfig(), ["options.stride=3"]))
     assert finetune_config(None, TASK).sequence_length == 384  # the task's default
+    with pytest.raises(ValueError, match="steps_per_epoch must be positive"):
+        apply_finetune_overrides(FinetuneConfig(), ["steps_per_epoch=0"])
+    with pytest.raises(ValueError, match="warmup_fraction must be in"):
+        apply_finetune_overrides(FinetuneConfig(), ["warmup_fraction=1.5"])
 
 
 def test_v2_data_needs_version_2(data, tmp_path):
