@@ -18,8 +18,6 @@ rule and tested against `seqeval` 1.2.2 itself:
   each 0.0 where its denominator is 0 (seqeval's "zero_division" default).
 """
 
-import collections
-
 PREFIXES = ("B", "I", "E", "S")
 
 
@@ -134,15 +132,3 @@ def score_entities(gold, predicted):
         "gold": float(len(gold_entities)),
     }
 
-
-def entity_counts(sentences):
-    """How many entities of each type the sentences hold (a `collections.Counter`).
-
-    >>> from spanbert_keras.metrics.ner import entity_counts
-    >>> dict(entity_counts([["B-PER", "I-PER", "O", "B-LOC"], ["I-PER"]]))
-    {'PER': 2, 'LOC': 1}
-    """
-    counts = collections.Counter()
-    for tags in sentences:
-        counts.update(type_ for type_, _, _ in entities(tags))
-    return counts

@@ -10,7 +10,6 @@ from seqeval.metrics import recall_score
 from seqeval.metrics.sequence_labeling import get_entities
 
 from spanbert_keras.metrics.ner import entities
-from spanbert_keras.metrics.ner import entity_counts
 from spanbert_keras.metrics.ner import score_entities
 
 
@@ -94,4 +93,3 @@ def test_bad_inputs_are_named():
         score_entities([["O"], ["O", "O"]], [["O"], ["O"]])
     with pytest.raises(ValueError, match="2 sentences but `predicted` has 1"):
         score_entities([["O"], ["O"]], [["O"]])
-    assert entity_counts([["B-PER", "I-PER", "B-PER"], ["O"]]) == {"PER": 2}
