@@ -111,7 +111,6 @@ class TacredTask(EncoderTask):
         return {
             "options": options_dict(options),
             "labels": [negative] + relations,
-            "mode": options.mode,
             "marker_pieces": pieces,
             "added_pieces": added,
             "vocabulary_size": vocabulary.size,
@@ -127,7 +126,7 @@ class TacredTask(EncoderTask):
 
     def features(self, vocabulary, task_info, config):
         return RelationFeatures(task_vocabulary(vocabulary, task_info), task_info["marker_pieces"],
-                                task_info["mode"], config.sequence_length)
+                                task_info["options"]["mode"], config.sequence_length)
 
     def build_model(self, backbone, task_info, config):
         added = len(task_info.get("added_pieces") or [])
@@ -162,7 +161,7 @@ class TacredTask(EncoderTask):
         for row, example in enumerate(examples):
             if outputs["entities_truncated"][row]:
                 problems.append(f"{example['where']}: an entity is beyond the sequence length")
-            if task_info["mode"] == "ner":
+            if task_info["options"]["mode"] == "ner":
                 unseen = [f"{role}={example[f'{key}_type']}"
                           for role, key in (("SUBJ", "subj"), ("OBJ", "obj"))
                           if f"{role}={example[f'{key}_type']}" not in known]
@@ -179,7 +178,7 @@ class TacredTask(EncoderTask):
         return {k: scores[k] for k in ("micro_f1", "precision", "recall")}
 
     def export_info(self, task_info, config):
-        return {"labels": task_info["labels"], "mode": task_info["mode"],
+        return {"labels": task_info["labels"], "mode": task_info["options"]["mode"],
                 "marker_pieces": task_info["marker_pieces"]}
 
 
