@@ -11,68 +11,67 @@ The public API, by role:
 - export: `export_saved_model`, `export_tflite`;
 - configuration: `PretrainConfig`, `ModelConfig`, `MaskingConfig`,
   `DataConfig`, `TrainingConfig`, `load_config`.
+
+`import spanbert_keras` imports all of these (and so registers every Keras
+class for `keras.saving.load_model`). The `spanbert-keras` command defers
+them (`SPANBERT_KERAS_DEFER_IMPORTS=1`), so its `--help` and argument errors
+answer without loading TensorFlow; a deferred name is imported on first use.
 """
 
+import importlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from spanbert_keras.config import DataConfig  # noqa: E402
-from spanbert_keras.config import MaskingConfig  # noqa: E402
-from spanbert_keras.config import ModelConfig  # noqa: E402
-from spanbert_keras.config import PretrainConfig  # noqa: E402
-from spanbert_keras.config import TrainingConfig  # noqa: E402
-from spanbert_keras.config import load_config  # noqa: E402
-from spanbert_keras.data.packing import text_blocks  # noqa: E402
-from spanbert_keras.data.pretraining_dataset import pretraining_dataset  # noqa: E402
-from spanbert_keras.data.span_masker import SpanMasker  # noqa: E402
-from spanbert_keras.data.tokenizer import SpanBertTokenizer  # noqa: E402
-from spanbert_keras.data.vocabulary import Vocabulary  # noqa: E402
-from spanbert_keras.data.vocabulary import bert_cased_tokenizer  # noqa: E402
-from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
-from spanbert_keras.data.vocabulary import load_vocabulary  # noqa: E402
-from spanbert_keras.export import export_saved_model  # noqa: E402
-from spanbert_keras.export import export_tflite  # noqa: E402
-from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead  # noqa: E402
-from spanbert_keras.models.backbone import build_backbone  # noqa: E402
-from spanbert_keras.models.span_bert_backbone import SpanBertBackbone  # noqa: E402
-from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer  # noqa: E402
-from spanbert_keras.training.build import build_pretrainer  # noqa: E402
-from spanbert_keras.training.callbacks import tensorboard_callbacks  # noqa: E402
-from spanbert_keras.training.optimizer import build_optimizer  # noqa: E402
-from spanbert_keras.training.pretrain import evaluate_run  # noqa: E402
-from spanbert_keras.training.pretrain import load_pretrainer  # noqa: E402
-from spanbert_keras.training.pretrain import run_pretraining  # noqa: E402
-from spanbert_keras.training.schedule import WarmupLinearDecay  # noqa: E402
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "DataConfig",
-    "MaskingConfig",
-    "ModelConfig",
-    "PretrainConfig",
-    "SpanBertBackbone",
-    "SpanBertPretrainer",
-    "SpanBertTokenizer",
-    "SpanBoundaryHead",
-    "SpanMasker",
-    "TrainingConfig",
-    "Vocabulary",
-    "WarmupLinearDecay",
-    "bert_cased_tokenizer",
-    "build_backbone",
-    "build_optimizer",
-    "build_pretrainer",
-    "build_vocabulary",
-    "evaluate_run",
-    "export_saved_model",
-    "export_tflite",
-    "load_config",
-    "load_pretrainer",
-    "load_vocabulary",
-    "pretraining_dataset",
-    "run_pretraining",
-    "tensorboard_callbacks",
-    "text_blocks",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "DataConfig": "spanbert_keras.config",
+    "MaskingConfig": "spanbert_keras.config",
+    "ModelConfig": "spanbert_keras.config",
+    "PretrainConfig": "spanbert_keras.config",
+    "TrainingConfig": "spanbert_keras.config",
+    "load_config": "spanbert_keras.config",
+    "text_blocks": "spanbert_keras.data.packing",
+    "pretraining_dataset": "spanbert_keras.data.pretraining_dataset",
+    "SpanMasker": "spanbert_keras.data.span_masker",
+    "SpanBertTokenizer": "spanbert_keras.data.tokenizer",
+    "Vocabulary": "spanbert_keras.data.vocabulary",
+    "bert_cased_tokenizer": "spanbert_keras.data.vocabulary",
+    "build_vocabulary": "spanbert_keras.data.vocabulary",
+    "load_vocabulary": "spanbert_keras.data.vocabulary",
+    "export_saved_model": "spanbert_keras.export",
+    "export_tflite": "spanbert_keras.export",
+    "SpanBoundaryHead": "spanbert_keras.layers.span_boundary_head",
+    "build_backbone": "spanbert_keras.models.backbone",
+    "SpanBertBackbone": "spanbert_keras.models.span_bert_backbone",
+    "SpanBertPretrainer": "spanbert_keras.models.span_bert_pretrainer",
+    "build_pretrainer": "spanbert_keras.training.build",
+    "tensorboard_callbacks": "spanbert_keras.training.callbacks",
+    "build_optimizer": "spanbert_keras.training.optimizer",
+    "evaluate_run": "spanbert_keras.training.pretrain",
+    "load_pretrainer": "spanbert_keras.training.pretrain",
+    "run_pretraining": "spanbert_keras.training.pretrain",
+    "WarmupLinearDecay": "spanbert_keras.training.schedule",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'spanbert_keras' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if os.environ.get("SPANBERT_KERAS_DEFER_IMPORTS") != "1":
+    for _name in __all__:
+        __getattr__(_name)
+    del _name

@@ -182,6 +182,7 @@ def _vocab(args):
 
 def _preview(args):
     from spanbert_keras.config import MaskingConfig
+    from spanbert_keras.config import ModelConfig
     from spanbert_keras.preview import mask_text
     from spanbert_keras.preview import render
 
@@ -192,17 +193,20 @@ def _preview(args):
 
         model, vocabulary, config = load_pretrainer(args.checkpoint)
         masking, max_len = config.masking, config.data.sequence_length
+        pair_targets = config.model.max_pair_targets
         counts = replacement_counts_of(args.checkpoint, config, vocabulary)
     else:
         from spanbert_keras.data.vocabulary import load_vocabulary
 
         # No corpus to count: the random tokens of the preview are uniform.
         vocabulary, max_len, counts = load_vocabulary(args.vocab), 512, None
+        pair_targets = ModelConfig().max_pair_targets
         masking = MaskingConfig(random_token_distribution="uniform")
     if args.scheme:
         masking.scheme = args.scheme
     tokenizer, batch, truncated = mask_text(args.text, vocabulary, max_len, args.seed, masking,
-                                            replacement_counts=counts)
+                                            replacement_counts=counts,
+                                            max_pair_targets=pair_targets)
     if model is not None:
         from keras import ops
 

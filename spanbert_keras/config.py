@@ -76,7 +76,6 @@ class MaskingConfig:
     mask_rate: float = 0.15
     geometric_p: float = 0.2
     max_span_words: int = 10
-    max_pair_targets: int = 15
     mask_token_rate: float = 0.8
     random_token_rate: float = 0.1
     max_predictions: int | None = None
@@ -168,10 +167,7 @@ class PretrainConfig:
                 sections["model"] = ModelConfig.from_preset(preset, **given)
             else:
                 sections[field.name] = section_cls(**given)
-        config = cls(**sections)
-        # The SBO table and the masker must agree on the number of pair targets.
-        config.model.max_pair_targets = config.masking.max_pair_targets
-        return config
+        return cls(**sections)
 
 
 # Keys of earlier releases and their names now (run directories keep their
@@ -180,6 +176,9 @@ RENAMED_KEYS = {
     ("data", "max_seq_length"): "sequence_length",
     ("data", "vocab_size"): "vocabulary_size",
 }
+# Keys that moved to another section: the SBO position table's rows are the
+# model's (the masker reads them from there).
+MOVED_KEYS = {("masking", "max_pair_targets"): "model"}
 
 
 def _renamed(values):
@@ -192,6 +191,18 @@ def _renamed(values):
             if new in keys:
                 raise ValueError(f"[{section}] sets both {old!r} and its new name {new!r}.")
             keys[new] = keys.pop(old)
+    for (section, key), target in MOVED_KEYS.items():
+        keys = values.get(section)
+        if isinstance(keys, dict) and key in keys:
+            value = keys.pop(key)
+            destination = values.setdefault(target, {}) or {}
+            values[target] = destination
+            if key in destination and destination[key] != value:
+                raise ValueError(
+                    f"[{section}] {key}={value!r} disagrees with [{target}] "
+                    f"{key}={destination[key]!r}; it is set in [{target}] only now."
+                )
+            destination[key] = value
     return values
 
 
@@ -253,6 +264,7 @@ def apply_overrides(config, overrides):
         dotted, raw = item.split("=", 1)
         section, key = dotted.split(".", 1)
         key = RENAMED_KEYS.get((section, key), key)
+        section = MOVED_KEYS.get((section, key), section)
         if section not in values:
             raise ValueError(
                 f"Unknown section {section!r} in override {item!r}; "

@@ -17,11 +17,12 @@ _STYLE = {"mask": "\033[1;41m", "random": "\033[1;43m", "kept": "\033[1;42m", "b
 
 
 def mask_text(text, vocabulary, sequence_length=512, seed=0, masking=None,
-              replacement_counts=None):
+              replacement_counts=None, max_pair_targets=15):
     """Tokenises and span-masks one text; returns (tokenizer, masked batch of 1, truncated).
 
     `masking` defaults to SpanBERT's with uniform random tokens;
-    `replacement_counts` are the run's corpus counts for "unigram" ones.
+    `replacement_counts` are the run's corpus counts for "unigram" ones;
+    `max_pair_targets` the model's SBO position table's rows.
     """
     tokenizer = SpanBertTokenizer(vocabulary)
     vocabulary = tokenizer.vocabulary
@@ -33,7 +34,9 @@ def mask_text(text, vocabulary, sequence_length=512, seed=0, masking=None,
     )
     length = int(tf.reduce_sum(tf.cast(padding_mask, tf.int32)))
     masking = masking or MaskingConfig(random_token_distribution="uniform")
-    masker = SpanMasker.from_masking_config(vocabulary, masking, replacement_counts)
+    masker = SpanMasker.from_masking_config(
+        vocabulary, masking, replacement_counts, max_pair_targets=max_pair_targets
+    )
     batch = masker({
         "token_ids": token_ids[:, :length],
         "padding_mask": padding_mask[:, :length],

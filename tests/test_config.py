@@ -35,6 +35,15 @@ def test_earlier_key_names_still_load(tmp_path):
         PretrainConfig.from_dict({"data": {"max_seq_length": 64, "sequence_length": 64}})
 
 
+def test_max_pair_targets_lives_in_the_model_section():
+    config = PretrainConfig.from_dict({"masking": {"max_pair_targets": 6}})
+    assert config.model.max_pair_targets == 6
+    assert apply_overrides(config, ["masking.max_pair_targets=7"]).model.max_pair_targets == 7
+    with pytest.raises(ValueError, match="disagrees"):
+        PretrainConfig.from_dict({"masking": {"max_pair_targets": 6},
+                                  "model": {"max_pair_targets": 5}})
+
+
 def test_unknown_keys_and_wrong_types_are_refused():
     with pytest.raises(ValueError, match="Unknown key 'sequence_lenght'"):
         PretrainConfig.from_dict({"data": {"sequence_lenght": 64}})

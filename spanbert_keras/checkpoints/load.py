@@ -215,7 +215,7 @@ def load_pretrained(path, vocabulary=None, training_config=None, log=print):
         name.variable.assign(value)
     config = PretrainConfig(
         model=model_config,
-        masking=MaskingConfig(max_pair_targets=model_config.max_pair_targets),
+        masking=MaskingConfig(),
         data=DataConfig(vocabulary_size=checkpoint.vocabulary.size,
                         sequence_length=min(512, model_config.max_sequence_length)),
         training=training_config,

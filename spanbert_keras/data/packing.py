@@ -229,8 +229,12 @@ def text_blocks(
             to the validation split by a stable hash of (file name, document
             index), `validation_fraction` of them.
         shuffle_seed: None for file order and no shuffling, or an int / int64
-            scalar tensor seeding the file and block shuffles.
-        shuffle_buffer: int, blocks held by the block shuffle.
+            scalar tensor seeding the file and block shuffles. Both are
+            stateless: the same seed gives the same order whatever the
+            process' global seed (`Dataset.shuffle` cannot take a seed tensor
+            once a global seed of 0 is set).
+        shuffle_buffer: int, the block shuffle permutes consecutive windows
+            of this many blocks.
         cycle_length: int, files read concurrently (interleave).
         input_context: optional `tf.distribute.InputContext`: each input
             pipeline reads its own shard of the files (falls back to block
@@ -279,9 +283,12 @@ def text_blocks(
             "Corpus files must be all text files or all TFRecord shards "
             f"({', '.join(TFRECORD_SUFFIXES)}), not a mix. Received: {paths}"
         )
-    file_names = tf.data.Dataset.from_tensor_slices(paths)
+    file_names = tf.constant(paths)
     if shuffle_seed is not None:
-        file_names = file_names.shuffle(len(paths), seed=shuffle_seed)
+        file_names = tf.random.experimental.stateless_shuffle(
+            file_names, seed=_stateless_seed(shuffle_seed, -1)
+        )
+    file_names = tf.data.Dataset.from_tensor_slices(file_names)
 
     def blocks_of(path):
         return _file_blocks(
@@ -313,7 +320,7 @@ def text_blocks(
 
     blocks = blocks.map(to_block, num_parallel_calls=tf.data.AUTOTUNE)
     if shuffle_seed is not None:
-        blocks = blocks.shuffle(shuffle_buffer, seed=shuffle_seed)
+        blocks = _shuffle_windows(blocks, shuffle_buffer, shuffle_seed)
     return blocks
 
 
@@ -359,3 +366,22 @@ def pack_ids(token_ids, sequence_length, cls_id, sep_id, pad_id):
     padded = packed.to_tensor(default_value=pad_id, shape=[None, sequence_length])
     padding_mask = tf.sequence_mask(packed.row_lengths(), sequence_length)
     return padded, padding_mask, truncated
+
+
+def _stateless_seed(seed, index):
+    """A stateless seed int64 [2] from a base seed and an index (both may be tensors)."""
+    base = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
+    return tf.random.experimental.stateless_fold_in(base, tf.cast(index, tf.int64))
+
+
+def _shuffle_windows(blocks, window, seed):
+    """Permutes each run of `window` consecutive blocks with its own stateless seed."""
+
+    def permute(index, group):
+        size = tf.shape(group["token_ids"])[0]
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(size), seed=_stateless_seed(seed, index)
+        )
+        return {key: tf.gather(value, order) for key, value in group.items()}
+
+    return blocks.batch(window).enumerate().map(permute).unbatch()

@@ -57,6 +57,7 @@ def pretraining_dataset(
     input_context=None,
     max_sequence_length=None,
     replacement_counts=None,
+    max_pair_targets=15,
 ):
     """Builds the span-masked pre-training `tf.data.Dataset` for `model.fit`.
 
@@ -88,6 +89,9 @@ def pretraining_dataset(
             `masking.random_token_distribution` is "unigram" (the default).
             None: counted here, over all of `files` (a second or so per
             4 MB); pass them to share one count between datasets.
+        max_pair_targets: int, the rows of the model's SBO position table
+            (`ModelConfig.max_pair_targets`): targets further into a span get
+            no SBO target.
 
     Returns:
         A dataset of dict batches (`SpanMasker`'s outputs), fixed shapes,
@@ -105,7 +109,9 @@ def pretraining_dataset(
     tokenizer = SpanBertTokenizer(vocabulary)
     if masking.random_token_distribution == "unigram" and replacement_counts is None:
         replacement_counts = corpus_token_counts(files, vocabulary)
-    masker = SpanMasker.from_masking_config(vocabulary, masking, replacement_counts)
+    masker = SpanMasker.from_masking_config(
+        vocabulary, masking, replacement_counts, max_pair_targets=max_pair_targets
+    )
     worker = input_context.input_pipeline_id if input_context is not None else 0
 
     def one_epoch(epoch):

@@ -51,7 +51,6 @@ IMPORTED_WEIGHTS = "imported.weights.h5"  # written by spanbert_keras.checkpoint
 _FIXED_ON_RESUME = {
     "model": None,  # the whole section
     "data": ("sequence_length",),
-    "masking": ("max_pair_targets",),
 }
 
 
@@ -171,6 +170,7 @@ def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_pe
     data, masking = config.data, config.masking
     common = dict(
         replacement_counts=replacement_counts,
+        max_pair_targets=config.model.max_pair_targets,
         sequence_length=data.sequence_length,
         batch_size=data.batch_size,
         masking=masking,
@@ -342,6 +342,7 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose="auto"):
         files, vocabulary, sequence_length=data.sequence_length, batch_size=data.batch_size,
         masking=config.masking, split="all" if corpus else "validation",
         replacement_counts=replacement_counts_of(run_dir, config, vocabulary, log=log),
+        max_pair_targets=config.model.max_pair_targets,
         validation_fraction=data.validation_fraction, seed=data.seed + 1, num_epochs=1,
         shuffle=False,
     )

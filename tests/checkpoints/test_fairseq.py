@@ -60,7 +60,7 @@ def test_authors_checkpoint_loads_both_heads(model_pt, authors_model):
     assert report.layout == "fairseq training checkpoint" and report.lowercase is False
     config = report.config.model
     assert (config.max_pair_targets, config.position_embedding_dim) == (4, 8)
-    assert report.config.masking.max_pair_targets == 4
+    assert report.config.model.max_pair_targets == 4
     assert (config.num_layers, config.hidden_dim, config.num_heads) == (2, 16, 2)
     x = batch()
     outputs = model({k: x[k] for k in ("token_ids", "padding_mask", "segment_ids",

@@ -50,7 +50,7 @@ def test_import_writes_a_run_directory_describing_the_model(imported_run, capsys
     assert (model.num_layers, model.hidden_dim, model.num_heads, model.intermediate_dim) == (2, 16, 2, 32)
     assert (model.max_sequence_length, model.max_pair_targets, model.position_embedding_dim) == (32, 4, 8)
     assert (model.activation, model.layer_norm_epsilon) == ("gelu", 1e-12)
-    assert config.masking.max_pair_targets == 4
+    assert config.model.max_pair_targets == 4
     assert (config.data.vocabulary_size, config.data.sequence_length) == (43, 32)
     with open(os.path.join(run, "imported.json")) as f:
         report = json.load(f)

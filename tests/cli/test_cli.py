@@ -16,7 +16,7 @@ SMALL_RUN = ["--set", "data.batch_size=4", "--set", "data.sequence_length=64",
 
 def cli(*args, check=True):
     result = subprocess.run(
-        [sys.executable, "-m", "spanbert_keras.cli", *args],
+        [sys.executable, "-m", "spanbert_keras_cli", *args],  # the installed command
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
@@ -37,10 +37,30 @@ def run_dir(tmp_path_factory, corpus):
     return run
 
 
-def test_every_command_has_help_with_examples():
-    for command in ("vocab", "preview", "pretrain", "evaluate", "export"):
-        result = cli(command, "--help")
-        assert "examples:" in result.stdout and f"spanbert-keras {command}" in result.stdout
+def test_every_command_has_help_with_examples_without_loading_tensorflow():
+    # One process: the command is started as installed, asked for each
+    # command's help, and must not have imported TensorFlow meanwhile.
+    script = """
+import contextlib, io, json, sys
+import spanbert_keras_cli
+from spanbert_keras.cli import _parser
+commands = sorted(_parser()._subparsers._group_actions[0].choices)
+pages = {}
+for command in commands:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        spanbert_keras_cli.main([command, "--help"])
+    pages[command] = out.getvalue()
+print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "pages": pages}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "SPANBERT_KERAS_DEFER_IMPORTS": "1"})
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not report["tensorflow"]
+    assert {"vocab", "preview", "pretrain", "evaluate", "export", "import", "convert",
+            "finetune"} <= set(report["pages"])
+    for command, page in report["pages"].items():
+        assert "examples:" in page and f"spanbert-keras {command}" in page, command
 
 
 def test_pretrain_writes_a_resumable_run(run_dir, corpus):

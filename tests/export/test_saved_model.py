@@ -115,7 +115,7 @@ def exported(tmp_path_factory, demo_corpus):
     """
     config = PretrainConfig(
         model=MODEL_CONFIG,
-        masking=MaskingConfig(max_pair_targets=PAIR),
+        masking=MaskingConfig(random_token_distribution="uniform"),
         data=DataConfig(sequence_length=L, seed=SEED),
         training=TrainingConfig(jit_compile=False),
     )
@@ -625,14 +625,6 @@ def test_bad_arguments_give_clear_errors(exported, tmp_path):
         export_saved_model(model, vocab.tokens[:-1], str(tmp_path / "m" / "1"))
     with pytest.raises(ValueError, match="sequence_length"):
         export_saved_model(model, vocab, str(tmp_path / "m" / "1"), sequence_length=33)
-    with pytest.raises(ValueError, match="max_pair_targets"):
-        export_saved_model(
-            model,
-            vocab,
-            str(tmp_path / "m" / "1"),
-            include_masker=True,
-            masking_config=MaskingConfig(max_pair_targets=15),
-        )
     with pytest.raises(TypeError, match="SpanBertPretrainer"):
         export_saved_model(model.backbone, vocab, str(tmp_path / "m" / "1"))
     with pytest.raises(FileNotFoundError, match="export_info.json"):

@@ -463,13 +463,10 @@ AGGREGATION_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
-def test_gradients_cross_the_wire_once_and_any_overflow_skips_the_step(tmp_path):
-    """Under MirroredStrategy(2): one gradient-sized all-reduce per step, and a
-    float16 overflow on one replica skips the step on both (Keras' loss-scale
-    optimiser alone looks at replica 0 only). Opt-in: 2 logical CPUs."""
-    script = tmp_path / "aggregation.py"
-    script.write_text(AGGREGATION_SCRIPT)
+def _run_on_two_devices(source, tmp_path):
+    """Runs a test script in a fresh process with 2 logical CPUs; it prints OK."""
+    script = tmp_path / "two_devices.py"
+    script.write_text(source)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
         [sys.executable, str(script), os.path.dirname(__file__)],
@@ -479,23 +476,21 @@ def test_gradients_cross_the_wire_once_and_any_overflow_skips_the_step(tmp_path)
         timeout=240,
     )
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_gradients_cross_the_wire_once_and_any_overflow_skips_the_step(tmp_path):
+    """Under MirroredStrategy(2): one gradient-sized all-reduce per step, and a
+    float16 overflow on one replica skips the step on both (Keras' loss-scale
+    optimiser alone looks at replica 0 only). Opt-in: 2 logical CPUs."""
+    _run_on_two_devices(AGGREGATION_SCRIPT, tmp_path)
 
 
 @pytest.mark.slow
 def test_mirrored_strategy_matches_one_device(tmp_path):
     """Two replicas with unequal target counts == one device (global counts,
     all-reduced clipping). Opt-in: a subprocess with 2 logical CPUs, ~30 s."""
-    script = tmp_path / "distributed.py"
-    script.write_text(DISTRIBUTED_SCRIPT)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [sys.executable, str(script), os.path.dirname(__file__)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
-    )
-    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+    _run_on_two_devices(DISTRIBUTED_SCRIPT, tmp_path)
 
 
 @pytest.mark.slow

@@ -116,19 +116,16 @@ def build_masker(vocabulary, masking_config, config, model, replacement_counts=N
     without the run's corpus counts), the random tokens are uniform instead;
     `export_info.json` records the masker's settings either way.
     """
-    masking = masking_config or getattr(config, "masking", None)
-    if masking is None:
-        masking = MaskingConfig(max_pair_targets=model.max_pair_targets)
-    if masking.max_pair_targets != model.max_pair_targets:
-        raise ValueError(
-            f"masking.max_pair_targets={masking.max_pair_targets} differs from the "
-            f"model's SBO position table ({model.max_pair_targets})."
-        )
+    masking = masking_config or getattr(config, "masking", None) or MaskingConfig()
     if replacement_counts is None and masking.random_token_distribution == "unigram":
         masking = dataclasses.replace(masking, random_token_distribution="uniform")
     data = getattr(config, "data", None)
     return SpanMasker.from_masking_config(
-        vocabulary, masking, replacement_counts, seed=int(getattr(data, "seed", 0) or 0)
+        vocabulary,
+        masking,
+        replacement_counts,
+        max_pair_targets=model.max_pair_targets,
+        seed=int(getattr(data, "seed", 0) or 0),
     )
 
 
