@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test test-all bench clean
+.PHONY: install demo lint test test-slow test-all bench clean
 
 install: $(STAMP)
 
@@ -29,7 +29,12 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2
 
-# Also the slow, opt-in tests.
+# The slow set: statistics on long blocks, models trained to a target,
+# several devices and processes (CI runs it after the default suite).
+test-slow: $(STAMP)
+	$(PY) -m pytest -n 2 -m slow
+
+# Both sets in one run.
 test-all: $(STAMP)
 	$(PY) -m pytest -n 2 -m ""
 

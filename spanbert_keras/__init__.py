@@ -3,12 +3,18 @@
 The public API, by role:
 
 - data: `Vocabulary`, `build_vocabulary`, `load_vocabulary`,
-  `SpanBertTokenizer` (and the same tokenizer in Rust, `bert_cased_tokenizer`), `text_blocks`, `SpanMasker`, `pretraining_dataset`;
+  `SpanBertTokenizer` (and the same tokenizer in Rust, `bert_cased_tokenizer`), `text_blocks`, `SpanMasker`, `span_targets`, `corpus_token_counts`,
+  `pretraining_dataset`;
 - layers and models: `SpanBoundaryHead`, `SpanBertBackbone`, `build_backbone`,
   `SpanBertPretrainer`, `build_pretrainer`;
 - training: `build_optimizer`, `WarmupLinearDecay`, `tensorboard_callbacks`,
   `run_pretraining`, `load_pretrainer`, `evaluate_run`;
-- export: `export_saved_model`, `export_tflite`;
+- fine-tuning: `FinetuneConfig`, `get_task` (squad, tacred, glue, ner),
+  `run_finetuning`, `evaluate_finetuned`, `SpanBertQuestionAnswerer`,
+  `SpanBertRelationClassifier`, `SpanBertTextClassifier`,
+  `SpanBertTokenTagger`;
+- checkpoints: `load_pretrained`, `save_pretrained`;
+- export: `export_saved_model`, `export_tflite`, `export_bundle`;
 - configuration: `PretrainConfig`, `ModelConfig`, `MaskingConfig`,
   `DataConfig`, `TrainingConfig`, `load_config`.
 
@@ -54,6 +60,19 @@ _EXPORTS = {
     "load_pretrainer": "spanbert_keras.training.pretrain",
     "run_pretraining": "spanbert_keras.training.pretrain",
     "WarmupLinearDecay": "spanbert_keras.training.schedule",
+    "corpus_token_counts": "spanbert_keras.data.vocabulary",
+    "span_targets": "spanbert_keras.data.span_targets",
+    "SpanBertQuestionAnswerer": "spanbert_keras.models.span_bert_question_answerer",
+    "SpanBertRelationClassifier": "spanbert_keras.models.span_bert_relation_classifier",
+    "SpanBertTextClassifier": "spanbert_keras.models.span_bert_text_classifier",
+    "SpanBertTokenTagger": "spanbert_keras.models.span_bert_token_tagger",
+    "FinetuneConfig": "spanbert_keras.tasks.base",
+    "get_task": "spanbert_keras.tasks",
+    "run_finetuning": "spanbert_keras.training.finetune",
+    "evaluate_finetuned": "spanbert_keras.training.finetune",
+    "load_pretrained": "spanbert_keras.checkpoints",
+    "save_pretrained": "spanbert_keras.checkpoints",
+    "export_bundle": "spanbert_keras.export.bundle",
 }
 
 __all__ = sorted(_EXPORTS)
