@@ -162,7 +162,7 @@ class PretrainConfig:
             given = dict(values.get(field.name) or {})
             if field.name == "model":
                 given = model_values
-            _check_fields(section_cls, given, f"{source} [{field.name}]")
+            check_fields(section_cls, given, f"{source} [{field.name}]")
             if field.name == "model" and preset is not None:
                 sections["model"] = ModelConfig.from_preset(preset, **given)
             else:
@@ -206,7 +206,8 @@ def _renamed(values):
     return values
 
 
-def _check_fields(section_cls, given, where):
+def check_fields(section_cls, given, where):
+    """Refuses keys `section_cls` lacks and coerces `given`'s values to its field types, in place."""
     fields = {f.name: f for f in dataclasses.fields(section_cls)}
     for key, value in given.items():
         if key not in fields:
@@ -237,15 +238,28 @@ def _coerce(value, field, where):
     return value
 
 
-def load_config(path):
-    """Reads a YAML pre-training config (see `pipelines/configs/`)."""
+def read_yaml_mapping(path, what):
+    """The mapping a YAML config file holds (None for an empty file).
+
+    Args:
+        path: the file.
+        what: str, what the mapping holds, for the error ("sections", ...).
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Config file not found: {path}")
     with open(path, encoding="utf-8") as f:
-        values = yaml.safe_load(f)
+        try:
+            values = yaml.safe_load(f)
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path} is not valid YAML: {error}") from None
     if values is not None and not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a mapping of sections.")
-    return PretrainConfig.from_dict(values, source=path)
+        raise ValueError(f"{path} must hold a mapping of {what}.")
+    return values
+
+
+def load_config(path):
+    """Reads a YAML pre-training config (see `pipelines/configs/`)."""
+    return PretrainConfig.from_dict(read_yaml_mapping(path, "sections"), source=path)
 
 
 def apply_overrides(config, overrides):

@@ -2,6 +2,8 @@
 
 import keras
 
+from spanbert_keras.models.serialization import deserialize_nested
+
 
 class EncoderTaskModel(keras.Model):
     """A functional model `head(backbone(inputs)[encoder_output])`.
@@ -74,9 +76,4 @@ class EncoderTaskModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
-        if isinstance(config.get("activation"), dict):
-            config["activation"] = keras.activations.deserialize(config["activation"])
-        return cls(**config)
+        return cls(**deserialize_nested(config))

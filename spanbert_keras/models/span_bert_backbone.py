@@ -3,6 +3,8 @@
 import keras
 import keras_hub
 
+from spanbert_keras.models.serialization import deserialize_nested
+
 # keras-hub's own tanh approximation, registered as "keras_hub>gelu_approximate".
 APPROXIMATE_GELU = "gelu_approximate"
 
@@ -144,12 +146,9 @@ class SpanBertBackbone(keras_hub.models.BertBackbone):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
         # A `.keras` file stores the activation serialised (e.g. a dict for
         # keras-hub's registered approximation); resolve it before __init__.
-        if isinstance(config.get("activation"), dict):
-            config["activation"] = keras.activations.deserialize(config["activation"])
-        return super().from_config(config)
+        return super().from_config(deserialize_nested(config, keys=("activation",)))
 
     @classmethod
     def from_bert_backbone(cls, backbone, activation="gelu"):

@@ -8,6 +8,7 @@ from spanbert_keras.layers.masked_lm_head import BertMaskedLMHead
 from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead
 from spanbert_keras.losses import top_k_log_probs
 from spanbert_keras.losses import weighted_cross_entropy_terms
+from spanbert_keras.models.serialization import deserialize_nested
 
 MLM_KEYS = ("mask_positions", "mask_ids", "mask_weights")
 SBO_KEYS = ("span_boundaries", "span_offsets", "mask_ids", "sbo_weights")
@@ -410,9 +411,4 @@ class SpanBertPretrainer(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        return cls(**deserialize_nested(config))

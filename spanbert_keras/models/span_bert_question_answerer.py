@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from spanbert_keras.layers.span_prediction_head import SpanPredictionHead
+from spanbert_keras.models.serialization import deserialize_nested
 from spanbert_keras.models.span_bert_backbone import backbone_dtype_policy
 
 INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
@@ -89,9 +90,4 @@ class SpanBertQuestionAnswerer(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        return cls(**deserialize_nested(config))

@@ -11,11 +11,11 @@ the metrics line and the export.
 """
 
 import dataclasses
-import os
 
 import yaml
 
-from spanbert_keras.config import _check_fields
+from spanbert_keras.config import check_fields
+from spanbert_keras.config import read_yaml_mapping
 from spanbert_keras.files import write_json
 
 
@@ -82,7 +82,7 @@ def finetune_config(values=None, task=None, source="config"):
         raise ValueError(f"{source} is a config of task {named!r}, not {task.name!r}.")
     given = dict(task.config_defaults) if task is not None else {}
     given.update(values)
-    _check_fields(FinetuneConfig, given, source)
+    check_fields(FinetuneConfig, given, source)
     given["options"] = dict(given.get("options") or {})
     return FinetuneConfig(**given)
 
@@ -93,12 +93,7 @@ def load_finetune_config(path, task=None):
     The file holds `FinetuneConfig` fields at the top level (and optionally
     `task: NAME`); missing fields take the task's defaults.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        values = yaml.safe_load(f)
-    if values is not None and not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a mapping of FinetuneConfig fields.")
+    values = read_yaml_mapping(path, "FinetuneConfig fields")
     return finetune_config(values, task, source=path)
 
 
