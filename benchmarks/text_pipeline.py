@@ -4,7 +4,7 @@ Peer, measured in the same run: the same `break_mode="doc"` packing done the
 way the reference pre-processing does it, in Python per sentence, with the
 Rust `tokenizers` WordPiece tokenizer (batch encoding) for the ids.
 
-    python benchmarks/text_pipeline.py [--max-seq-length 512] [--repeats 3]
+    python benchmarks/text_pipeline.py [--sequence-length 512] [--repeats 3]
 """
 
 import argparse
@@ -51,7 +51,7 @@ def best_of(repeats, fn):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-seq-length", type=int, default=512)
+    parser.add_argument("--sequence-length", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     vocabulary = build_vocabulary([DEMO_CORPUS], vocab_size=8000, show_progress=False)
