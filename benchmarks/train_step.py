@@ -107,11 +107,11 @@ def _build(kind, args):
             inputs = {k: v for k, v in inputs.items() if not k.startswith("span_")}
             return super().call(inputs, training=training)
 
-        def _span_loss_terms(self, x, outputs):
-            ce, correct, count = weighted_cross_entropy_terms(
+        def _span_loss_terms(self, x, outputs, counts=None):
+            ce, correct, _ = weighted_cross_entropy_terms(
                 outputs["mlm_logits"], x["mask_ids"], x["mask_weights"]
             )
-            count = keras.ops.maximum(count, 1.0)
+            count = self._target_counts(x)[0] if counts is None else counts[0]
             zero = 0.0 * ce
             return {
                 "loss": ce / count,

@@ -4,7 +4,10 @@ Cross entropies and log-probabilities are always computed on float32 logits
 (the heads emit the compute dtype, bfloat16 or float16 under a mixed policy).
 """
 
+import keras
 from keras import ops
+
+from spanbert_keras.training.distribute import global_sum
 
 
 def weighted_cross_entropy_terms(logits, labels, weights, per_row=False):
@@ -65,3 +68,39 @@ def top_k_log_probs(logits, k):
     log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     values, ids = ops.top_k(log_probs, k=k)
     return values, ops.cast(ids, "int32")
+
+
+@keras.saving.register_keras_serializable(package="spanbert_keras")
+class WeightedMeanSparseCategoricalCrossentropy(keras.losses.SparseCategoricalCrossentropy):
+    """Sparse cross entropy averaged over the weighted targets of the global batch.
+
+    `sum(ce * sample_weight) / sum(sample_weight)`, the sums over every
+    replica's share of the batch (`tf.distribute`), so each replica's loss is
+    its share of the global loss and the update does not depend on the
+    replica count. Keras' `reduction="mean_with_sample_weight"` divides by
+    each replica's own weight sum instead (different replicas, different
+    normalisers). Without `sample_weight`, every target weighs 1.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from spanbert_keras.losses import WeightedMeanSparseCategoricalCrossentropy
+    >>> loss = WeightedMeanSparseCategoricalCrossentropy(from_logits=True)
+    >>> logits = np.log(np.array([[[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]], "float32"))
+    >>> round(float(loss(np.array([[0, 0, 1]]), logits, np.array([[1.0, 0.0, 1.0]]))), 4)
+    0.4581
+    """
+
+    def __init__(self, from_logits=False, name="weighted_mean_sparse_categorical_crossentropy",
+                 **kwargs):
+        kwargs.pop("reduction", None)
+        super().__init__(from_logits=from_logits, reduction="sum", name=name, **kwargs)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        total = super().__call__(y_true, y_pred, sample_weight)
+        if sample_weight is None:
+            count = ops.cast(ops.size(y_true), "float32")
+        else:
+            count = ops.sum(ops.cast(sample_weight, "float32"))
+        count = ops.maximum(global_sum(count), 1.0)
+        return total / ops.cast(count, total.dtype)

@@ -2,10 +2,11 @@
 
 import keras
 
+from spanbert_keras.models.distributed import DistributedTraining
 from spanbert_keras.models.serialization import deserialize_nested
 
 
-class EncoderTaskModel(keras.Model):
+class EncoderTaskModel(DistributedTraining, keras.Model):
     """A functional model `head(backbone(inputs)[encoder_output])`.
 
     The base of `SpanBertTextClassifier`, `SpanBertRelationClassifier` and

@@ -8,7 +8,9 @@ from spanbert_keras.layers.masked_lm_head import BertMaskedLMHead
 from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead
 from spanbert_keras.losses import top_k_log_probs
 from spanbert_keras.losses import weighted_cross_entropy_terms
+from spanbert_keras.models.distributed import DistributedTraining
 from spanbert_keras.models.serialization import deserialize_nested
+from spanbert_keras.training.distribute import global_sum
 
 MLM_KEYS = ("mask_positions", "mask_ids", "mask_weights")
 SBO_KEYS = ("span_boundaries", "span_offsets", "mask_ids", "sbo_weights")
@@ -16,7 +18,7 @@ CLIP_MODES = ("mean_loss", "authors")
 
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
-class SpanBertPretrainer(keras.Model):
+class SpanBertPretrainer(DistributedTraining, keras.Model):
     """A BERT encoder with SpanBERT's two heads and its training step.
 
     `model.fit(dataset)` takes batches of the span-masking pipeline (a dict,
@@ -55,9 +57,12 @@ class SpanBertPretrainer(keras.Model):
     (loss scaling under `mixed_float16`: pass `dtype=` here, the outer model's
     policy decides it), densifies every gradient, all-reduces them when there
     are several replicas, clips them by their true global norm (`clip_norm`)
-    and applies them. Variables without a gradient (the unused pooler) are
-    left out of the update. Do not also set `clipnorm` / `global_clipnorm`
-    on the optimizer.
+    and applies them (see `DistributedTraining`: they cross the wire once).
+    Variables without a gradient (the unused pooler) are left out of the
+    update. Do not also set `clipnorm` / `global_clipnorm` on the optimizer.
+    Under a strategy, `compile(jit_compile=True)` compiles each replica's
+    forward and backward pass with XLA; the target counts and the gradients
+    are summed across replicas outside it.
 
     Args:
         backbone: a `keras_hub.models.BertBackbone` (see
@@ -98,6 +103,8 @@ class SpanBertPretrainer(keras.Model):
         Joshi et al., "SpanBERT: Improving Pre-training by Representing and
         Predicting Spans", TACL 2020.
     """
+
+    replica_jit_compile = True  # see `DistributedTraining`
 
     def __init__(
         self,
@@ -198,15 +205,6 @@ class SpanBertPretrainer(keras.Model):
         # Used by `keras.saving.load_model`; the saved config is `compile()`'s.
         self.compile(**keras.saving.deserialize_keras_object(config))
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 (TF backend), under a tf.distribute strategy, reduces a
-        # whole first batch with MEAN to learn its shapes; that fails on the
-        # bool `padding_mask` ("AddN ... bool"). Every variable already exists
-        # (layers in __init__, optimizer in compile), so skip it when built.
-        if self.built and (self.optimizer is None or self.optimizer.built):
-            return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
     @property
     def metrics(self):
         return [
@@ -265,18 +263,27 @@ class SpanBertPretrainer(keras.Model):
                 "and evaluation need the span-masking pipeline's full batch."
             )
 
-    def _span_loss_terms(self, x, outputs):
-        """Loss parts in float32; each replica holds its share of the global values."""
-        mlm_ce, mlm_correct, mlm_count = weighted_cross_entropy_terms(
+    def _target_counts(self, x):
+        """float32 [2]: the MLM and SBO targets of the global batch (at least 1 each)."""
+        counts = ops.stack([
+            ops.sum(ops.cast(x["mask_weights"], "float32")),
+            ops.sum(ops.cast(x["sbo_weights"], "float32")),
+        ])
+        return ops.maximum(global_sum(counts), 1.0)  # the sum is 0 too when a count is 0
+
+    def _span_loss_terms(self, x, outputs, counts=None):
+        """Loss parts in float32; each replica holds its share of the global values.
+
+        `counts`: `_target_counts(x)`, computed here when None.
+        """
+        mlm_ce, mlm_correct, _ = weighted_cross_entropy_terms(
             outputs["mlm_logits"], x["mask_ids"], x["mask_weights"]
         )
-        sbo_ce, sbo_correct, sbo_count = weighted_cross_entropy_terms(
+        sbo_ce, sbo_correct, _ = weighted_cross_entropy_terms(
             outputs["sbo_logits"], x["mask_ids"], x["sbo_weights"]
         )
-        counts = ops.stack([mlm_count, sbo_count])
-        if self.distribute_strategy.num_replicas_in_sync > 1:
-            counts = tf.distribute.get_replica_context().all_reduce("sum", counts)
-        counts = ops.maximum(counts, 1.0)  # sum is 0 too when a count is 0
+        if counts is None:
+            counts = self._target_counts(x)
         mlm_loss = mlm_ce / counts[0]
         sbo_loss = sbo_ce / counts[1]
         return {
@@ -309,12 +316,11 @@ class SpanBertPretrainer(keras.Model):
             mlm_count: float32, the MLM targets of the global batch.
 
         Returns the gradients to hand to `optimizer.apply` (summed over the
-        replicas; see `_apply`) and the unscaled global norm before clipping.
+        replicas; see `_apply_summed_gradients`) and the unscaled global norm
+        before clipping.
         """
-        grads = [tf.convert_to_tensor(g) for g in grads]
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        if replicas > 1:
-            grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
+        grads = self._sum_gradients(grads)
+        replicas = self._replicas
         # `scale_loss(1)` is the loss scale (1 without a LossScaleOptimizer).
         scale = ops.cast(self.optimizer.scale_loss(1.0), "float32")
         norm = tf.linalg.global_norm(grads)
@@ -325,53 +331,38 @@ class SpanBertPretrainer(keras.Model):
             grads, _ = tf.clip_by_global_norm(grads, threshold, use_norm=norm)
         return grads, norm / scale
 
-    def _apply(self, grads, variables):
-        """`optimizer.apply` on gradients already summed over the replicas.
-
-        An optimiser that can be told so (`AdamWeightDecay.gradients_summed`,
-        also inside a `LossScaleOptimizer`) skips its own all-reduce, so the
-        gradients cross the wire once per step; any other optimiser sums the
-        replicas' gradients again, so it gets their share (`g / replicas`).
-        As every replica then holds the same summed gradient, a loss-scale
-        optimiser's finiteness check sees an overflow of any replica.
-        """
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
-        if replicas > 1 and hasattr(inner, "gradients_summed"):
-            with inner.gradients_summed():
-                self.optimizer.apply(grads, variables)
-            return
-        if replicas > 1:
-            grads = [g / replicas for g in grads]
-        self.optimizer.apply(grads, variables)
-
     # ------------------------------------------------------------------ steps
+    def _loss_and_gradients(self, x, counts):
+        """One replica's forward and backward pass (XLA-compiled per replica, see `compile`)."""
+        with tf.GradientTape() as tape:
+            outputs = self(x, training=True)
+            terms = self._span_loss_terms(x, outputs, counts)
+            scaled_loss = self.optimizer.scale_loss(terms["loss"])
+        return terms, tape.gradient(scaled_loss, self.trainable_variables)
+
     def train_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_batch(x)
         learning_rate = ops.cast(self.optimizer.learning_rate, "float32")
-        with tf.GradientTape() as tape:
-            outputs = self(x, training=True)
-            terms = self._span_loss_terms(x, outputs)
-            scaled_loss = self.optimizer.scale_loss(terms["loss"])
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled_loss, variables)
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        # Cross-replica sums stay outside the (per-replica) compiled pass.
+        counts = self._target_counts(x)
+        terms, grads = self._replica_function(self._loss_and_gradients)(x, counts)
+        pairs = [(g, v) for g, v in zip(grads, self.trainable_variables) if g is not None]
         grads, grad_norm = self._clip_and_reduce([g for g, _ in pairs], terms["mlm_count"])
-        self._apply(grads, [v for _, v in pairs])
+        self._apply_summed_gradients(grads, [v for _, v in pairs])
         self._update_trackers(terms)
         logs = {m.name: m.result() for m in self.metrics}
         logs["grad_norm"] = grad_norm
         logs["learning_rate"] = learning_rate
         logs["num_tokens"] = self._num_tokens(x)
-        return logs
+        return self._step_logs(logs)
 
     def test_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_batch(x)
         outputs = self(x, training=False)
         self._update_trackers(self._span_loss_terms(x, outputs))
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs({m.name: m.result() for m in self.metrics})
 
     def predict_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)

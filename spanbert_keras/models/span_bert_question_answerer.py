@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from spanbert_keras.layers.span_prediction_head import SpanPredictionHead
+from spanbert_keras.models.distributed import DistributedTraining
 from spanbert_keras.models.serialization import deserialize_nested
 from spanbert_keras.models.span_bert_backbone import backbone_dtype_policy
 
@@ -11,7 +12,7 @@ INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
 
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
-class SpanBertQuestionAnswerer(keras.Model):
+class SpanBertQuestionAnswerer(DistributedTraining, keras.Model):
     """SpanBERT for SQuAD-style QA: encoder + `SpanPredictionHead`.
 
     Inputs: a dict of int `[batch, length]` tensors `token_ids`,

@@ -18,7 +18,6 @@ per word; ids are the sentences' indices in the file.
 
 import dataclasses
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -28,6 +27,7 @@ from spanbert_keras.data.conll import read_columns
 from spanbert_keras.data.conll import select_tags
 from spanbert_keras.data.features import MODEL_INPUTS
 from spanbert_keras.data.features import ragged_strings
+from spanbert_keras.losses import WeightedMeanSparseCategoricalCrossentropy
 from spanbert_keras.metrics.ner import score_entities
 from spanbert_keras.models.span_bert_token_tagger import SpanBertTokenTagger
 from spanbert_keras.tasks.encoder_task import EncoderTask
@@ -107,10 +107,8 @@ class NerTask(EncoderTask):
         return TaggingFeatures(vocabulary, config.sequence_length)
 
     def loss(self, task_info, config):
-        # The mean over the labelled (first) pieces of the batch.
-        return keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction="mean_with_sample_weight"
-        )
+        # The mean over the labelled (first) pieces of the (global) batch.
+        return WeightedMeanSparseCategoricalCrossentropy(from_logits=True)
 
     def serving(self, model, vocabulary, task_info, config):
         from spanbert_keras.export.serving.token_tagging import TokenTaggingServing

@@ -439,8 +439,8 @@ AGGREGATION_SCRIPT = textwrap.dedent(
 
     # mixed_float16: an overflow on replica 1 only skips the step everywhere.
     class OverflowOnReplica1(SpanBertPretrainer):
-        def _span_loss_terms(self, x, outputs):
-            terms = super()._span_loss_terms(x, outputs)
+        def _span_loss_terms(self, x, outputs, counts=None):
+            terms = super()._span_loss_terms(x, outputs, counts)
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             terms["loss"] = terms["loss"] * tf.where(replica == 1, 1e30, 1.0)
             return terms
