@@ -2,15 +2,49 @@
 
 Every file is written to a temporary file in the same directory, flushed to
 disk, then renamed over its final name (`os.replace` is atomic on POSIX and
-Windows): a reader sees the old content or the new one, never a mix.
+Windows): a reader sees the old content or the new one, never a mix. A
+directory (an export, a checkpoint) is written to a staging directory beside
+it and renamed into place the same way. Temporary names start with
+`TEMPORARY_PREFIX`, so what a killed process left behind is recognised and
+removed (`remove_temporaries`).
+
+Nothing here imports TensorFlow: the command line checks its input files
+before loading it.
 """
 
+import codecs
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import tempfile
+import zipfile
 
 import yaml
+
+TEMPORARY_PREFIX = ".tmp-"
+
+
+def fsync_path(path):
+    """Flushes a file, or a directory's entries, to disk (a no-op where the OS refuses)."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if os.path.isdir(path) else os.O_RDONLY
+    try:
+        handle = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _folder_of(path):
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    os.makedirs(folder, exist_ok=True)
+    return folder
 
 
 def atomic_write(path, write, mode="w"):
@@ -33,22 +67,270 @@ def atomic_write(path, write, mode="w"):
     ...     f.read(), sorted(os.listdir(os.path.dirname(path)))
     ('done', ['out.txt'])
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
+    with atomic_path(path) as temporary:
         encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(handle, mode, encoding=encoding) as f:
+        with open(temporary, mode, encoding=encoding) as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path` (same suffix) that replaces `path` on success.
+
+    For writers that take a path (`model.save`, `save_weights`,
+    `np.savetxt`): what they write is flushed to disk and renamed over
+    `path` when the block succeeds, and removed when it fails.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    >>> with atomic_path(path) as temporary:
+    ...     temporary.endswith("model.keras"), temporary == path
+    (True, False)
+    """
+    path = os.fspath(path)
+    folder = _folder_of(path)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-", suffix=f"-{os.path.basename(path)}", dir=folder
+    )
+    os.close(handle)
+    try:
+        yield temporary
+        fsync_path(temporary)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
-    return path
+    fsync_path(folder)
+
+
+def check_directory_path(path):
+    """Refuses a directory path that runs through a file (`out.txt/run`), naming the file.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "notes"), "w").write("")
+    >>> check_directory_path(os.path.join(folder, "notes", "run", "1"))
+    Traceback (most recent call last):
+    ...
+    NotADirectoryError: ...notes is a file, not a directory: cannot write .../notes/run/1 under it.
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder = path
+    while True:
+        if os.path.lexists(folder):
+            if not os.path.isdir(folder):
+                raise NotADirectoryError(
+                    f"{folder} is a file, not a directory: cannot write {path} under it."
+                    if folder != path else f"{path} is a file, not a directory."
+                )
+            return path
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return path
+        folder = parent
+
+
+def stage_dir(final_dir):
+    """A fresh, not yet existing staging path beside `final_dir` (its name is not an integer)."""
+    parent = _folder_of(final_dir)
+    stage = tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{os.path.basename(final_dir)}-", dir=parent)
+    os.rmdir(stage)  # the writer creates it (ExportArchive.write_out does)
+    return stage
+
+
+def move_into_place(staged):
+    """Renames each `(stage, final)` pair into place, replacing what was at `final`.
+
+    A file is replaced atomically; a directory that exists is first renamed
+    aside, so `final` is missing only between two renames.
+    """
+    for stage, final in staged:
+        for root, _, names in os.walk(stage):
+            for name in names:
+                fsync_path(os.path.join(root, name))
+            fsync_path(root)
+        fsync_path(stage)
+        old = None
+        if os.path.isdir(final) and not os.path.islink(final):
+            old = stage_dir(final)
+            os.replace(final, old)
+        os.replace(stage, final)
+        fsync_path(os.path.dirname(os.path.abspath(final)))
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_output(output, overwrite=False):
+    """Yields a staging directory that becomes `output` when the block succeeds.
+
+    `output` must not exist, or be an empty directory, unless `overwrite`
+    (then it is replaced once the block has succeeded). On any error the
+    staging directory is removed and `output` is left as it was.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     target = os.path.join(folder, "out")
+    ...     try:
+    ...         with staged_output(target) as stage:
+    ...             _ = open(os.path.join(stage, "half.txt"), "w").write("...")
+    ...             raise ValueError("bad tensor")
+    ...     except ValueError:
+    ...         pass
+    ...     print(os.path.exists(target), os.listdir(folder))
+    False []
+    """
+    output = os.path.abspath(os.fspath(output))
+    if os.path.lexists(output) and not os.path.isdir(output):
+        raise FileExistsError(f"{output} exists and is not a directory.")
+    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+        raise FileExistsError(
+            f"{output} already exists and is not empty; choose another output directory "
+            "or pass overwrite=True (--overwrite) to replace it."
+        )
+    stage = stage_dir(output)
+    os.makedirs(stage)
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    move_into_place([(stage, output)])
+
+
+def member_path(directory, name, source):
+    """`directory/name` for a plain file name given by `source`; refuses any other.
+
+    A name read from a checkpoint (a shard listed in an index) or given on
+    the command line (an export name) cannot lead outside `directory`.
+
+    Example:
+
+    >>> member_path("ckpt", "model-00001.safetensors", "index.json")
+    'ckpt/model-00001.safetensors'
+    >>> member_path("ckpt", "../secret", "index.json")
+    Traceback (most recent call last):
+    ...
+    ValueError: index.json names '../secret', which is not a plain file name in ckpt; refused.
+    """
+    name = str(name)
+    if (not name or name in (".", "..") or os.path.isabs(name) or "/" in name
+            or "\\" in name or "\0" in name or os.path.basename(name) != name):
+        raise ValueError(
+            f"{source} names {name!r}, which is not a plain file name in {directory}; refused."
+        )
+    return os.path.join(directory, name)
+
+
+def remove_temporaries(folder):
+    """Removes what interrupted writers left in `folder` (names starting with `TEMPORARY_PREFIX`).
+
+    Call it only while holding the folder (a run directory's lock): another
+    process' temporary files would go too. Returns the names removed.
+    """
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    for name in sorted(os.listdir(folder)):
+        if name.startswith(TEMPORARY_PREFIX):
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+            removed.append(name)
+    return removed
+
+
+def sha256_of(path, chunk_size=1 << 22):
+    """The SHA-256 of a file's bytes, as hex (what `sha256sum` prints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_text(path, utf8=True, opener=None, chunk_size=1 << 20):
+    """Refuses a text file with nothing to read: only whitespace, or (`utf8`) bytes that are not UTF-8.
+
+    Args:
+        path: the file.
+        utf8: bool, read it all and refuse the first byte that is not
+            UTF-8 (naming its line); False: stop at the first
+            non-whitespace byte.
+        opener: callable opening `path` for binary reading (default `open`).
+
+    Raises:
+        ValueError: naming `path` and the problem.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "corpus.txt")
+    >>> _ = open(path, "wb").write(b"fine\\n\\nsee caf\\xe9\\n")
+    >>> check_text(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...corpus.txt: line 3 is not UTF-8 text (invalid continuation byte at byte 13); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8).
+    >>> _ = open(path, "wb").write(b"\\n  \\n\\n")
+    >>> check_text(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...corpus.txt holds no text (only blank lines or whitespace).
+    """
+    opener = opener or (lambda name: open(name, "rb"))
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    has_text, lines, offset = False, 0, 0
+    with opener(path) as f:
+        while True:
+            chunk = f.read(chunk_size)
+            if utf8:
+                pending = decoder.getstate()[0]
+                try:
+                    text = decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as error:
+                    data = pending + chunk
+                    line = lines + data[: error.start].count(b"\n") + 1
+                    raise ValueError(
+                        f"{path}: line {line} is not UTF-8 text ({error.reason} at byte "
+                        f"{offset - len(pending) + error.start}); convert the file to UTF-8 "
+                        "(e.g. iconv -f latin1 -t utf-8)."
+                    ) from None
+                has_text = has_text or bool(text.strip())
+            else:
+                has_text = has_text or bool(chunk.strip())
+            if not chunk or (has_text and not utf8):
+                break
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+    if not has_text:
+        raise ValueError(f"{path} holds no text (only blank lines or whitespace).")
+
+
+def zip_problem(path):
+    """What is wrong with a zip file (a `.keras` file is one), or None when it reads back whole.
+
+    Every member's CRC is checked: a truncated or damaged file is found
+    without deserialising anything.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        return f"not a readable zip archive ({error})"
+    if bad is not None:
+        return f"its member {bad} is damaged (CRC mismatch)"
+    return None
 
 
 def write_json(path, value):

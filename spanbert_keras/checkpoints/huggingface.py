@@ -28,7 +28,6 @@ from spanbert_keras.checkpoints.names import activation_name
 from spanbert_keras.checkpoints.names import canonical_state
 from spanbert_keras.checkpoints.names import hf_activation
 from spanbert_keras.checkpoints.names import pretrainer_names
-from spanbert_keras.checkpoints.paths import member_path
 from spanbert_keras.checkpoints.paths import read_json
 from spanbert_keras.checkpoints.torch_pickle import load_torch_file
 from spanbert_keras.checkpoints.torch_pickle import torch_state_to_numpy
@@ -36,6 +35,7 @@ from spanbert_keras.checkpoints.vocabulary import VOCAB_FILE
 from spanbert_keras.checkpoints.vocabulary import checkpoint_vocabulary
 from spanbert_keras.checkpoints.vocabulary import infer_lowercase
 from spanbert_keras.checkpoints.vocabulary import read_lowercase
+from spanbert_keras.files import member_path
 
 CONFIG_FILE = "config.json"
 LEGACY_CONFIG_FILE = "bert_config.json"  # pytorch_pretrained_bert's name, the authors' code

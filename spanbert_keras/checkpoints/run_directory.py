@@ -15,9 +15,9 @@ import json
 import os
 
 from spanbert_keras.checkpoints.load import load_pretrained
-from spanbert_keras.checkpoints.paths import staged_output
 from spanbert_keras.checkpoints.save import save_pretrained
 from spanbert_keras.checkpoints.vocabulary import infer_lowercase
+from spanbert_keras.files import staged_output
 from spanbert_keras.training.pretrain import CONFIG_FILE
 from spanbert_keras.training.pretrain import ENCODER_FILE
 from spanbert_keras.training.pretrain import IMPORTED_WEIGHTS

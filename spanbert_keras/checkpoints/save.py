@@ -4,9 +4,9 @@ import os
 
 from spanbert_keras.checkpoints.huggingface import write_huggingface
 from spanbert_keras.checkpoints.keras_hub import write_keras_hub_preset
-from spanbert_keras.checkpoints.paths import staged_output
 from spanbert_keras.checkpoints.vocabulary import infer_lowercase
 from spanbert_keras.data.vocabulary import load_vocabulary
+from spanbert_keras.files import staged_output
 
 WRITERS = {"hf": write_huggingface, "keras-hub": write_keras_hub_preset}
 
