@@ -230,6 +230,22 @@ def member_path(directory, name, source):
     return os.path.join(directory, name)
 
 
+@contextlib.contextmanager
+def new_folders_removed_on_error(folders):
+    """On an error in the block, removes those of `folders` it created that are still empty.
+
+    A failed output leaves no empty `saved_models/NAME/` behind it.
+    """
+    missing = [os.path.abspath(f) for f in folders if not os.path.lexists(f)]
+    try:
+        yield
+    except BaseException:
+        for folder in sorted(missing, key=len, reverse=True):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
+
+
 def remove_temporaries(folder):
     """Removes what interrupted writers left in `folder` (names starting with `TEMPORARY_PREFIX`).
 

@@ -12,9 +12,13 @@ links them.
 import json
 import os
 import shutil
-import tempfile
 
 import tensorflow as tf
+
+from spanbert_keras.files import check_directory_path
+from spanbert_keras.files import member_path
+from spanbert_keras.files import move_into_place
+from spanbert_keras.files import stage_dir
 
 VOCAB_ASSET = "vocab.txt"
 INFO_FILE = "export_info.json"
@@ -38,6 +42,12 @@ def version_dirs(export_dir):
     """`(saved_models/NAME/VERSION, saved_models/NAME-ids/VERSION)`, absolute, checked."""
     if export_dir is None or not str(export_dir).strip():
         raise ValueError("`export_dir` must be a path like saved_models/NAME/VERSION.")
+    parts = os.fspath(export_dir).replace(os.sep, "/").rstrip("/").split("/")
+    if len(parts) < 2 or any(part in ("", ".", "..") for part in parts[-2:]):
+        raise ValueError(
+            "`export_dir` must end in NAME/VERSION, two plain directory names "
+            f"(saved_models/NAME/VERSION). Received: {export_dir}"
+        )
     version_dir = os.path.abspath(os.fspath(export_dir))
     version = os.path.basename(version_dir)
     name_dir = os.path.dirname(version_dir)
@@ -54,10 +64,27 @@ def version_dirs(export_dir):
             f"end in {PORTABLE_SUFFIX!r} (reserved for the portable ids-only model). "
             f"Received: {export_dir}"
         )
-    if os.path.exists(name_dir) and not os.path.isdir(name_dir):
-        raise NotADirectoryError(f"{name_dir} exists and is not a directory.")
+    check_directory_path(version_dir)
     portable_dir = os.path.join(os.path.dirname(name_dir), name + PORTABLE_SUFFIX, version)
     return version_dir, portable_dir
+
+
+def export_path(root, name, version=1):
+    """`root/NAME/VERSION` for an export NAME given apart from its root (the pipeline's).
+
+    NAME must be a plain directory name: nothing given on the command line
+    writes outside the export root.
+
+    Example:
+
+    >>> export_path("saved_models", "spanbert-demo")
+    'saved_models/spanbert-demo/1'
+    >>> export_path("saved_models", "../../x")
+    Traceback (most recent call last):
+    ...
+    ValueError: the export name names '../../x', which is not a plain file name in saved_models; refused.
+    """
+    return os.path.join(member_path(root, name, "the export name"), str(int(version)))
 
 
 def tflite_path(export_dir, quantization=None):
@@ -76,33 +103,25 @@ def tflite_path(export_dir, quantization=None):
     return os.path.join(os.path.dirname(name_dir), os.path.basename(name_dir) + suffix + ".tflite")
 
 
-def check_free(paths, overwrite):
-    """Refuses existing outputs unless `overwrite`; refuses a file where a directory goes."""
+def check_free(paths, overwrite, kind="directory"):
+    """Refuses existing outputs unless `overwrite`, and an output of the wrong kind.
+
+    Args:
+        paths: the outputs.
+        overwrite: bool, existing outputs may be replaced.
+        kind: `"directory"` or `"file"`, what each output is.
+    """
     for path in paths:
-        if os.path.lexists(path) and not overwrite:
+        check_directory_path(os.path.dirname(os.path.abspath(path)))
+        if not os.path.lexists(path):
+            continue
+        if not overwrite:
             raise FileExistsError(
                 f"{path} already exists; choose another version number or pass "
                 "overwrite=True (--overwrite) to replace it."
             )
-        if os.path.lexists(path) and not os.path.isdir(path):
-            raise FileExistsError(f"{path} exists and is not a directory.")
-
-
-def stage_dir(final_dir):
-    """A fresh, not yet existing staging path beside `final_dir` (its name is not an integer)."""
-    parent = os.path.dirname(final_dir)
-    os.makedirs(parent, exist_ok=True)
-    stage = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(final_dir)}-", dir=parent)
-    os.rmdir(stage)  # ExportArchive.write_out creates it
-    return stage
-
-
-def move_into_place(staged):
-    """Renames each `(stage, final)` pair, replacing what was at `final`."""
-    for stage, final in staged:
-        if os.path.lexists(final):
-            shutil.rmtree(final)
-        os.replace(stage, final)
+        if (kind == "directory") != os.path.isdir(path):
+            raise FileExistsError(f"{path} exists and is not a {kind}.")
 
 
 def vocabulary_table(vocab_file):

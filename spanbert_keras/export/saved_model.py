@@ -22,8 +22,6 @@ from spanbert_keras.data.vocabulary import SPECIAL_TOKENS
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export.archive import VOCAB_ASSET
 from spanbert_keras.export.archive import check_free
-from spanbert_keras.export.archive import move_into_place
-from spanbert_keras.export.archive import stage_dir
 from spanbert_keras.export.archive import version_dirs
 from spanbert_keras.export.archive import write_export_info
 from spanbert_keras.export.serving.pretraining import DESCRIPTIONS
@@ -31,6 +29,8 @@ from spanbert_keras.export.serving.pretraining import PretrainingServing
 from spanbert_keras.export.serving.pretraining import build_masker
 from spanbert_keras.export.serving.pretraining import check_model
 from spanbert_keras.export.serving.pretraining import masker_info
+from spanbert_keras.files import move_into_place
+from spanbert_keras.files import stage_dir
 
 
 def export_saved_model(
@@ -44,6 +44,7 @@ def export_saved_model(
     overwrite=False,
     top_k=5,
     replacement_counts=None,
+    into=None,
 ):
     """Writes the text SavedModel and the portable ids-only SavedModel of a pretrainer.
 
@@ -67,6 +68,10 @@ def export_saved_model(
         replacement_counts: the run's corpus token counts, for the random
             tokens of `mask_and_score`'s masker (without them its random
             tokens are uniform).
+        into: optional list: the `(staging, final)` directory pairs are
+            appended to it instead of being moved into place, for a caller
+            that places them with its other outputs as one unit
+            (`spanbert_keras.files.move_into_place`; `export_bundle`).
 
     Returns:
         A dict: `saved_model` and `portable_saved_model` (the two version
@@ -134,7 +139,10 @@ def export_saved_model(
             )
         # Both written: move them into place (a half-written version is never
         # visible to a model server; staging names are not integers).
-        move_into_place(staged)
+        if into is None:
+            move_into_place(staged)
+        else:
+            into.extend(staged)
         staged = []
     finally:
         shutil.rmtree(vocab_dir, ignore_errors=True)

@@ -48,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_keras.export.serving.pretraining import check_model
+from spanbert_keras.files import atomic_write
 
 SIGNATURES = ("encode", "fill_spans")
 QUANTIZATIONS = (None, "dynamic_range", "float16")
@@ -162,13 +163,7 @@ def export_tflite(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    staged = path + ".tmp"
-    with open(staged, "wb") as f:
-        f.write(flatbuffer)
-    os.replace(staged, path)
-    return path
+    return atomic_write(path, lambda f: f.write(flatbuffer), mode="wb")
 
 
 def _signature_function(model, signature, length, top_k):
