@@ -6,10 +6,14 @@ looked up, never assumed: a BERT-cased `vocab.txt` puts `[CLS]` at 101, a
 vocabulary learned here puts it at 2.
 """
 
+import hashlib
 import itertools
 import os
 
 import numpy as np
+
+from spanbert_keras.files import atomic_write
+from spanbert_keras.files import check_text
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 CONTINUATION_PREFIX = "##"
@@ -128,11 +132,44 @@ class Vocabulary:
         return maskable
 
     def save(self, path):
-        """Writes `vocab.txt`: one wordpiece a line, line number = id."""
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write("\n".join(self.tokens) + "\n")
-        return path
+        """Writes `vocab.txt` (atomically): one wordpiece a line, line number = id."""
+        return atomic_write(path, lambda f: f.write(self.text()))
+
+    def text(self):
+        """The content of its `vocab.txt`: one wordpiece a line, line number = id."""
+        return "\n".join(self.tokens) + "\n"
+
+    @property
+    def fingerprint(self):
+        """The SHA-256 of its `vocab.txt` as `save` writes it (`sha256sum vocab.txt`).
+
+        Two vocabularies of the same size but other pieces, or other ids,
+        have different fingerprints.
+
+        >>> import os, tempfile
+        >>> from spanbert_keras.files import sha256_of
+        >>> vocab = Vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"])
+        >>> vocab.fingerprint == sha256_of(vocab.save(os.path.join(tempfile.mkdtemp(), "v.txt")))
+        True
+        """
+        return hashlib.sha256(self.text().encode("utf-8")).hexdigest()
+
+    def check_has_wordpieces(self):
+        """Refuses a vocabulary of special pieces only: no text can be tokenised into it.
+
+        >>> Vocabulary(list(SPECIAL_TOKENS), source="vocab.txt").check_has_wordpieces()
+        Traceback (most recent call last):
+        ...
+        ValueError: The vocabulary in vocab.txt holds only special pieces ([PAD], [UNK], [CLS], [SEP], [MASK]): no wordpiece to tokenise text into or to mask.
+        """
+        if not (~self.is_special).any():
+            where = f" in {self.source}" if self.source else ""
+            raise ValueError(
+                f"The vocabulary{where} holds only special pieces "
+                f"({', '.join(self.tokens[:8])}{', ...' if self.size > 8 else ''}): no "
+                "wordpiece to tokenise text into or to mask."
+            )
+        return self
 
     @classmethod
     def load(cls, path):
@@ -169,14 +206,17 @@ def build_vocabulary(files, vocab_size=8000, min_frequency=2, show_progress=True
     applies, so both give identical ids with the result).
 
     Args:
-        files: list of paths of UTF-8 text files.
+        files: list of paths of UTF-8 text files (each is checked first: a
+            file of blank lines, or with bytes that are not UTF-8, is
+            refused naming the file and line).
         vocab_size: int, the number of wordpieces to learn, special tokens
             included. The result can be smaller on a small corpus.
         min_frequency: int, the minimum count of a merge.
         show_progress: bool, show the trainer's progress bars.
 
     Returns:
-        A `Vocabulary` whose first ids are `SPECIAL_TOKENS`.
+        A `Vocabulary` whose first ids are `SPECIAL_TOKENS`, with at least
+        one wordpiece.
     """
     from tokenizers import trainers
 
@@ -188,6 +228,7 @@ def build_vocabulary(files, vocab_size=8000, min_frequency=2, show_progress=True
             raise FileNotFoundError(f"Corpus file not found: {path}")
         if os.path.getsize(path) == 0:
             raise ValueError(f"Corpus file is empty: {path}")
+        check_text(path)
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(
             f"`vocab_size` must exceed the {len(SPECIAL_TOKENS)} special tokens. "
@@ -203,7 +244,7 @@ def build_vocabulary(files, vocab_size=8000, min_frequency=2, show_progress=True
     )
     tokenizer.train(files, trainer)
     by_id = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-    return Vocabulary([token for token, _ in by_id], source=", ".join(files))
+    return Vocabulary([token for token, _ in by_id], source=", ".join(files)).check_has_wordpieces()
 
 
 def bert_cased_tokenizer(vocabulary=None):
