@@ -5,7 +5,7 @@ from, and `evaluate`, `export` and `convert` read, before any training:
 
     RUN/
       config.yaml          the model the checkpoint describes (+ default training)
-      vocab.txt            the checkpoint's vocabulary
+      vocab.txt            the checkpoint's vocabulary (and vocab.sha256, its fingerprint)
       imported.weights.h5  the imported weights (encoder, heads: fresh where the file had none)
       imported.json        where they came from, which parts were fresh, the casing
       encoder.keras        the encoder alone, for fine-tuning
@@ -21,8 +21,8 @@ from spanbert_keras.files import staged_output
 from spanbert_keras.training.pretrain import CONFIG_FILE
 from spanbert_keras.training.pretrain import ENCODER_FILE
 from spanbert_keras.training.pretrain import IMPORTED_WEIGHTS
-from spanbert_keras.training.pretrain import VOCAB_FILE
 from spanbert_keras.training.pretrain import load_pretrainer
+from spanbert_keras.training.run_directory import record_vocabulary
 
 IMPORT_REPORT_FILE = "imported.json"
 
@@ -46,7 +46,7 @@ def import_checkpoint(path, run_dir, vocabulary=None, overwrite=False, log=print
     report = model.import_report
     with staged_output(run_dir, overwrite=overwrite) as stage:
         report.config.save(os.path.join(stage, CONFIG_FILE))
-        report.vocabulary.save(os.path.join(stage, VOCAB_FILE))
+        record_vocabulary(stage, report.vocabulary)
         model.save_weights(os.path.join(stage, IMPORTED_WEIGHTS))
         model.backbone.save(os.path.join(stage, ENCODER_FILE))
         with open(os.path.join(stage, IMPORT_REPORT_FILE), "w", encoding="utf-8") as f:

@@ -11,16 +11,20 @@ asked, exports it. A run directory:
       config.yaml        the FinetuneConfig and the task name (checked on resume)
       task.json          what the task fixed for the run (labels, options, ...)
       vocab.txt          the encoder's vocabulary
+      vocab.sha256       its fingerprint (checked on resume and by evaluate-squad)
       lock               while a process trains here (PID, host)
-      backup/            `BackupAndRestore`: weights, optimiser, epoch (and the previous ones)
+      backup/            the last two epoch checkpoints: weights, optimiser, seeds
       logs/              TensorBoard (`tensorboard --logdir RUN/logs`)
-      history.json       per-epoch logs of `fit`, appended by every resumed process
+      history.json       per-epoch logs of every epoch trained, written each epoch
       model.keras        the fine-tuned model (written at the end)
       predictions.json   dev predictions in the official format (+ the task's extra files)
       metrics.json       the dev scores
 
-Every file is written atomically (temporary file, then rename). The same
-command resumes an interrupted run; a finished run is only re-scored.
+Every file is written atomically (temporary file, then rename), and the
+lock, checkpoints, history, vocabulary fingerprint and final model follow the
+rules every run directory shares (`spanbert_keras.training.run_directory`).
+The same command resumes an interrupted run; a finished run is only
+re-scored (a damaged `model.keras` is rebuilt from the last checkpoint).
 
 `init` is one of:
 
@@ -36,16 +40,15 @@ command resumes an interrupted run; a finished run is only re-scored.
 
 import importlib
 import os
-import sys
 
 import keras
 import yaml
 
 from spanbert_keras.config import TrainingConfig
 from spanbert_keras.data.bad_records import summarize
-from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import load_vocabulary
-from spanbert_keras.files import atomic_write
+from spanbert_keras.export.archive import check_free
+from spanbert_keras.export.archive import version_dirs
 from spanbert_keras.files import read_json
 from spanbert_keras.files import write_json
 from spanbert_keras.files import write_yaml
@@ -54,16 +57,22 @@ from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.base import load_finetune_config
 from spanbert_keras.training.optimizer import build_optimizer
-from spanbert_keras.training.pretrain import BACKUP_DIR
-from spanbert_keras.training.pretrain import CONFIG_FILE
 from spanbert_keras.training.pretrain import ENCODER_FILE
-from spanbert_keras.training.pretrain import HISTORY_FILE
-from spanbert_keras.training.pretrain import LOG_DIR
-from spanbert_keras.training.pretrain import MODEL_FILE
-from spanbert_keras.training.pretrain import VOCAB_FILE
-from spanbert_keras.training.pretrain import initial_epoch_of
-from spanbert_keras.training.run_directory import append_history
+from spanbert_keras.training.run_directory import CONFIG_FILE
+from spanbert_keras.training.run_directory import LOG_DIR
+from spanbert_keras.training.run_directory import MODEL_FILE
+from spanbert_keras.training.run_directory import VOCAB_FILE
+from spanbert_keras.training.run_directory import EpochCheckpoint
+from spanbert_keras.training.run_directory import check_model_file
+from spanbert_keras.training.run_directory import check_run_vocabulary
+from spanbert_keras.training.run_directory import fit_progress
+from spanbert_keras.training.run_directory import latest_checkpoint
+from spanbert_keras.training.run_directory import model_file_problem
+from spanbert_keras.training.run_directory import record_vocabulary
+from spanbert_keras.training.run_directory import restore_checkpoint
 from spanbert_keras.training.run_directory import run_lock
+from spanbert_keras.training.run_directory import run_vocabulary
+from spanbert_keras.training.run_directory import save_model_file
 
 TASK_FILE = "task.json"
 PREDICTIONS_FILE = "predictions.json"
@@ -117,7 +126,7 @@ def load_encoder(init, vocab=None, log=print):
     if not os.path.exists(path):
         raise FileNotFoundError(f"--init not found: {path}")
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, CONFIG_FILE)):
-        vocabulary = load_vocabulary(vocab or os.path.join(path, VOCAB_FILE))
+        vocabulary = load_vocabulary(vocab) if vocab else run_vocabulary(path)
         encoder = os.path.join(path, ENCODER_FILE)
         if os.path.isfile(encoder):
             backbone = _load_keras(encoder)
@@ -218,12 +227,7 @@ def _check_resume(run_dir, task, config, vocabulary):
                     f"for {new.get(key)!r}; resuming with another configuration is refused: "
                     "use another --output."
                 )
-    vocab_path = os.path.join(run_dir, VOCAB_FILE)
-    if os.path.isfile(vocab_path) and Vocabulary.load(vocab_path).tokens != vocabulary.tokens:
-        raise ValueError(
-            f"{run_dir} was fine-tuned with another vocabulary ({vocab_path}) than the one "
-            "of --init; use another --output."
-        )
+    check_run_vocabulary(run_dir, vocabulary, "the one of --init")
 
 
 def read_yaml_task(path):
@@ -233,27 +237,21 @@ def read_yaml_task(path):
     return values.get("task") if isinstance(values, dict) else None
 
 
-def _save_model(model, path):
-    """`model.save(path)` through a temporary `.keras` file in the same directory."""
-    temporary = os.path.join(os.path.dirname(path), f".{os.getpid()}.tmp.{os.path.basename(path)}")
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def _finished_model(run_dir, epochs, log):
     """The saved model of a finished run, or None (unfinished, or a damaged file)."""
     path = os.path.join(run_dir, MODEL_FILE)
-    if initial_epoch_of(run_dir) < epochs or not os.path.isfile(path):
+    checkpoint = latest_checkpoint(run_dir, log=log)
+    if checkpoint is None or checkpoint.epoch < epochs:
         return None
-    try:
-        return _load_keras(path)
-    except ValueError as error:
-        log(f"WARNING: {error}; rebuilding it from the last backup.")
-        return None
+    problem = model_file_problem(path)
+    if problem is None:
+        try:
+            return _load_keras(path)
+        except ValueError as error:
+            problem = str(error)
+    if problem != "missing":
+        log(f"WARNING: {path} is damaged ({problem}); rebuilding it from the last checkpoint.")
+    return None
 
 
 def _count_batches(dataset):
@@ -261,12 +259,6 @@ def _count_batches(dataset):
     if count >= 0:
         return count
     return int(dataset.reduce(0, lambda n, _: n + 1))
-
-
-def _verbosity(verbose):
-    if verbose is not None:
-        return verbose
-    return 1 if sys.stdout.isatty() else 2  # one line per epoch into a file or a pipe
 
 
 def _resolve_config(task, config):
@@ -309,6 +301,8 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
     task = get_task(task_name)
     config = _resolve_config(task, config)
     task.options(config)  # unknown options are refused before any work
+    if export_dir is not None:  # so is an export that could not be written
+        check_free(version_dirs(export_dir)[:1], overwrite_export)
     saved_config = os.path.join(output_dir, CONFIG_FILE)
     if os.path.isfile(saved_config) and read_yaml_task(saved_config) != task.name:
         raise ValueError(f"{output_dir} holds a {read_yaml_task(saved_config)!r} run, not "
@@ -329,8 +323,7 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
         else:
             task_info = task.prepare(train_examples, vocabulary, config)
         write_yaml(os.path.join(output_dir, CONFIG_FILE), {"task": task.name, **config.to_dict()})
-        atomic_write(os.path.join(output_dir, VOCAB_FILE),
-                     lambda f: f.write("\n".join(vocabulary.tokens) + "\n"))
+        record_vocabulary(output_dir, vocabulary)
         write_json(task_path, task_info)
 
         model = _finished_model(output_dir, config.epochs, log)
@@ -360,7 +353,8 @@ def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log
         )
     per_epoch = config.steps_per_epoch or available
     total = per_epoch * config.epochs
-    start = initial_epoch_of(run_dir)
+    checkpoint = latest_checkpoint(run_dir, log=log)
+    start = min(checkpoint.epoch, config.epochs) if checkpoint is not None else 0
     optimizer = finetune_optimizer(config, total)
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
                   **task.compile_args(task_info, config))
@@ -369,15 +363,16 @@ def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log
     log(f"schedule: {total:,} steps = {config.epochs} epochs x {per_epoch:,}; warm-up "
         f"{optimizer._learning_rate.warmup_steps:,} steps to lr {config.learning_rate}; "
         f"starting at epoch {start}")
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR),
-                                         double_checkpoint=True, delete_checkpoint=False),
-        keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, LOG_DIR)),
-    ]
-    history = model.fit(train.repeat(), epochs=config.epochs, steps_per_epoch=per_epoch,
-                        callbacks=callbacks, verbose=_verbosity(verbose), shuffle=False)
-    append_history(os.path.join(run_dir, HISTORY_FILE), history.history)
-    _save_model(model, os.path.join(run_dir, MODEL_FILE))
+    if checkpoint is not None:
+        restore_checkpoint(model, checkpoint)
+    if start < config.epochs:
+        fit_verbose, progress = fit_progress(verbose, log)
+        callbacks = [keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, LOG_DIR)),
+                     *progress, EpochCheckpoint(run_dir)]
+        model.fit(train.repeat(), epochs=config.epochs, initial_epoch=start,
+                  steps_per_epoch=per_epoch, callbacks=callbacks, verbose=fit_verbose,
+                  shuffle=False)
+    save_model_file(model, os.path.join(run_dir, MODEL_FILE))
     log(f"Saved {os.path.join(run_dir, MODEL_FILE)}; TensorBoard: tensorboard --logdir "
         f"{os.path.join(run_dir, LOG_DIR)}")
     return model
@@ -408,10 +403,12 @@ def evaluate_finetuned(run_dir, dev_file, strict=False, log=print):
         )
     if not os.path.isfile(model_path):
         raise FileNotFoundError(f"{run_dir} has no {MODEL_FILE} yet: finish the run first.")
+    check_model_file(model_path, "run the same `spanbert-keras finetune` command again: it "
+                                 "rebuilds it from the last checkpoint in backup/")
     task = get_task(read_yaml_task(config_path))
     config = load_finetune_config(config_path, task)
     task_info = read_json(os.path.join(run_dir, TASK_FILE))
-    vocabulary = Vocabulary.load(os.path.join(run_dir, VOCAB_FILE))
+    vocabulary = run_vocabulary(run_dir)
     examples = _read(task, dev_file, strict, "dev", log)
     model = _load_keras(model_path)
     folder = os.path.join(run_dir, EVALUATION_DIR)

@@ -66,6 +66,16 @@ class AdamWeightDecay(keras.optimizers.AdamW):
         return config
 
 
+def effective_warmup_steps(training_config, total_steps):
+    """The warm-up a run of `total_steps` gets: `warmup_steps`, shortened to `total_steps - 1`.
+
+    >>> from spanbert_keras.config import TrainingConfig
+    >>> effective_warmup_steps(TrainingConfig(warmup_steps=200), 6)
+    5
+    """
+    return max(min(int(training_config.warmup_steps), int(total_steps) - 1), 0)
+
+
 def build_optimizer(training_config=None, total_steps=None):
     """AdamW with the warm-up / linear-decay schedule from a `TrainingConfig`.
 
@@ -95,10 +105,9 @@ def build_optimizer(training_config=None, total_steps=None):
     """
     config = training_config or TrainingConfig()
     steps = int(total_steps if total_steps is not None else config.steps)
-    warmup = min(int(config.warmup_steps), steps - 1)
     schedule = WarmupLinearDecay(
         peak_learning_rate=config.learning_rate,
-        warmup_steps=max(warmup, 0),
+        warmup_steps=effective_warmup_steps(config, steps),
         total_steps=steps,
     )
     return AdamWeightDecay(

@@ -5,21 +5,30 @@ exported, without the original config file:
 
     RUN/
       config.yaml        the resolved config (architecture checked on resume)
-      vocab.txt          the vocabulary
-      backup/            `BackupAndRestore`: weights, optimiser state, epoch
+      vocab.txt          the vocabulary (and vocab.sha256, its fingerprint)
+      lock               while a process trains here (PID, host)
+      backup/            the last two epoch checkpoints: weights, optimiser, seeds
       logs/              TensorBoard (`tensorboard --logdir RUN/logs`)
       model.keras        the trained `SpanBertPretrainer` (written at the end)
       encoder.keras      the encoder alone, for fine-tuning
-      history.json       the per-epoch logs of `fit`
+      history.json       the per-epoch logs of every epoch, written each epoch
       token_counts.txt   the corpus' count of each vocabulary id (line = id): the
                          random replacement tokens' distribution
       imported.weights.h5  weights `spanbert-keras import` wrote: a new run starts from them
+
+Locking, checkpoints, the history, the vocabulary's fingerprint and the
+final files follow the rules every run directory shares
+(`spanbert_keras.training.run_directory`): the same command resumes a run
+interrupted at any moment, with the weights an uninterrupted run would have.
+Input that would train on nothing (a corpus without text, a vocabulary of
+special pieces only, a training split without a batch, non-positive steps)
+is refused before anything is written.
 """
 
 import dataclasses
-import json
 import math
 import os
+import sys
 
 import keras
 import numpy as np
@@ -30,21 +39,34 @@ from spanbert_keras.data.packing import check_corpus_files
 from spanbert_keras.data.pretraining_dataset import finite_batches
 from spanbert_keras.data.pretraining_dataset import pretraining_dataset
 from spanbert_keras.data.span_masker import SpanMasker
-from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.data.vocabulary import corpus_token_counts
 from spanbert_keras.data.vocabulary import load_vocabulary
+from spanbert_keras.files import atomic_path
+from spanbert_keras.files import write_yaml
 from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import tensorboard_callbacks
 from spanbert_keras.training.flops import flops_per_token
+from spanbert_keras.training.optimizer import effective_warmup_steps
+from spanbert_keras.training.run_directory import BACKUP_DIR
+from spanbert_keras.training.run_directory import CONFIG_FILE
+from spanbert_keras.training.run_directory import LOG_DIR
+from spanbert_keras.training.run_directory import MODEL_FILE
+from spanbert_keras.training.run_directory import VOCAB_FILE
+from spanbert_keras.training.run_directory import VOCAB_FINGERPRINT_FILE
+from spanbert_keras.training.run_directory import EpochCheckpoint
+from spanbert_keras.training.run_directory import check_model_file
+from spanbert_keras.training.run_directory import check_run_vocabulary
+from spanbert_keras.training.run_directory import fit_progress
+from spanbert_keras.training.run_directory import latest_checkpoint
+from spanbert_keras.training.run_directory import model_file_problem
+from spanbert_keras.training.run_directory import record_vocabulary
+from spanbert_keras.training.run_directory import restore_checkpoint
+from spanbert_keras.training.run_directory import run_lock
+from spanbert_keras.training.run_directory import run_vocabulary
+from spanbert_keras.training.run_directory import save_model_file
 
-CONFIG_FILE = "config.yaml"
-VOCAB_FILE = "vocab.txt"
-BACKUP_DIR = "backup"
-LOG_DIR = "logs"
-MODEL_FILE = "model.keras"
 ENCODER_FILE = "encoder.keras"
-HISTORY_FILE = "history.json"
 TOKEN_COUNTS_FILE = "token_counts.txt"
 IMPORTED_WEIGHTS = "imported.weights.h5"  # written by spanbert_keras.checkpoints
 # What must not change when a run is resumed.
@@ -55,11 +77,24 @@ _FIXED_ON_RESUME = {
 
 
 def schedule_of(config, steps=None):
-    """(total steps, steps per epoch, epochs) of a run."""
+    """(total steps, steps per epoch, epochs) of a run; non-positive counts are refused.
+
+    >>> from spanbert_keras.config import PretrainConfig, TrainingConfig
+    >>> schedule_of(PretrainConfig(training=TrainingConfig(steps=250, steps_per_epoch=100)))
+    (250, 100, 3)
+    >>> schedule_of(PretrainConfig(training=TrainingConfig(steps=250, steps_per_epoch=0)))
+    Traceback (most recent call last):
+    ...
+    ValueError: training.steps_per_epoch must be positive (the steps between checkpoints). Received: 0
+    """
     total = int(steps if steps is not None else config.training.steps)
     if total < 1:
         raise ValueError(f"The number of training steps must be positive. Received: {total}")
-    per_epoch = max(1, min(int(config.training.steps_per_epoch), total))
+    per_epoch = int(config.training.steps_per_epoch)
+    if per_epoch < 1:
+        raise ValueError("training.steps_per_epoch must be positive (the steps between "
+                         f"checkpoints). Received: {per_epoch}")
+    per_epoch = min(per_epoch, total)
     return total, per_epoch, math.ceil(total / per_epoch)
 
 
@@ -79,67 +114,105 @@ def prepare_run(config, run_dir, corpus=None, log=print):
     """Creates or reopens a run directory; returns (config, vocabulary, files).
 
     The corpus comes from `corpus` or `config.data.corpus`; the vocabulary
-    from the run directory (resume), `config.data.vocabulary`, or is learned
-    from the corpus.
+    from the run directory (resume: checked against its fingerprint),
+    `config.data.vocabulary`, or is learned from the corpus. Everything is
+    checked before anything is written: the schedule, the corpus (files with
+    text), the architecture and vocabulary of a run being resumed, a
+    vocabulary with wordpieces, and a training split that gives a batch.
     """
+    schedule_of(config)
     files = check_corpus_files(list(corpus or config.data.corpus or []) or _no_corpus())
     config = dataclasses.replace(
         config, data=dataclasses.replace(config.data, corpus=list(files))
     )
-    os.makedirs(run_dir, exist_ok=True)
-    config_path = os.path.join(run_dir, CONFIG_FILE)
-    vocab_path = os.path.join(run_dir, VOCAB_FILE)
-    if os.path.exists(config_path):
-        _check_same_run(load_config(config_path), config, run_dir)
-    if os.path.exists(vocab_path):
-        vocabulary = Vocabulary.load(vocab_path)
-        if config.data.vocabulary and load_vocabulary(config.data.vocabulary).tokens != vocabulary.tokens:
-            raise ValueError(
-                f"{run_dir} was trained with another vocabulary than {config.data.vocabulary}; "
-                "use another output directory."
-            )
-    elif config.data.vocabulary:
-        vocabulary = load_vocabulary(config.data.vocabulary)
-    else:
-        log(f"Learning a {config.data.vocabulary_size}-piece WordPiece vocabulary from {len(files)} file(s)...")
-        vocabulary = build_vocabulary(files, vocab_size=config.data.vocabulary_size)
-    vocabulary.save(vocab_path)  # the run's vocabulary is always RUN/vocab.txt
     if config.data.sequence_length > config.model.max_sequence_length:
         raise ValueError(
             f"data.sequence_length={config.data.sequence_length} exceeds the model's "
             f"position table (model.max_sequence_length={config.model.max_sequence_length})."
         )
-    config.save(config_path)
-    replacement_counts_of(run_dir, config, vocabulary, files, log=log)
+    with run_lock(run_dir, log=log):
+        config_path = os.path.join(run_dir, CONFIG_FILE)
+        if os.path.exists(config_path):
+            _check_same_run(load_config(config_path), config, run_dir)
+        recorded = os.path.exists(os.path.join(run_dir, VOCAB_FILE))
+        if recorded:
+            vocabulary = run_vocabulary(run_dir)
+            if config.data.vocabulary:
+                check_run_vocabulary(run_dir, load_vocabulary(config.data.vocabulary),
+                                     config.data.vocabulary)
+        elif config.data.vocabulary:
+            vocabulary = load_vocabulary(config.data.vocabulary)
+        else:
+            log(f"Learning a {config.data.vocabulary_size}-piece WordPiece vocabulary from "
+                f"{len(files)} file(s)...")
+            vocabulary = build_vocabulary(files, vocab_size=config.data.vocabulary_size,
+                                          show_progress=sys.stdout.isatty())
+        vocabulary.check_has_wordpieces()
+        counts = replacement_counts_of(run_dir, config, vocabulary, files, log=log, save=False)
+        _check_training_batch(config, vocabulary, files, counts)
+        # Checked: write the run's files (the vocabulary is always RUN/vocab.txt).
+        if not recorded or not os.path.exists(os.path.join(run_dir, VOCAB_FINGERPRINT_FILE)):
+            record_vocabulary(run_dir, vocabulary)
+        write_yaml(config_path, config.to_dict())
+        if counts is not None:
+            _write_counts(os.path.join(run_dir, TOKEN_COUNTS_FILE), counts, vocabulary)
     return config, vocabulary, files
 
 
-def replacement_counts_of(run_dir, config, vocabulary, files=None, log=print):
+def _check_training_batch(config, vocabulary, files, counts):
+    """Refuses a corpus whose training split gives no batch (nothing to train on)."""
+    data = config.data
+    train = pretraining_dataset(
+        files, vocabulary, split="train", num_epochs=1, steps_per_epoch=1, shuffle=False,
+        replacement_counts=counts, max_pair_targets=config.model.max_pair_targets,
+        sequence_length=data.sequence_length, batch_size=data.batch_size,
+        masking=config.masking, validation_fraction=data.validation_fraction,
+    )
+    if next(iter(train.take(1)), None) is None:
+        raise ValueError(
+            f"The training split of {', '.join(files)} gives no batch of {data.batch_size} "
+            f"blocks of {data.sequence_length} tokens: every document is held out for "
+            f"validation (data.validation_fraction={data.validation_fraction}) or holds no "
+            "token. Give more text or lower data.validation_fraction."
+        )
+
+
+def replacement_counts_of(run_dir, config, vocabulary, files=None, log=print, save=True):
     """The corpus' token counts a run draws random replacement tokens from (None: uniform).
 
     Counted once (`corpus_token_counts`, over every document of the run's
-    corpus) and kept in `RUN/token_counts.txt`, so a resumed run, `evaluate`,
-    `export` and `preview` use the same distribution.
+    corpus) and kept in `RUN/token_counts.txt` with the fingerprint of the
+    vocabulary they count, so a resumed run, `evaluate`, `export` and
+    `preview` use the same distribution (and a file counting another
+    vocabulary is counted again).
     """
     if config.masking.random_token_distribution == "uniform":
         return None
     path = os.path.join(run_dir, TOKEN_COUNTS_FILE)
     if os.path.exists(path):
-        counts = np.loadtxt(path, dtype=np.int64, ndmin=1)
-        if counts.shape != (vocabulary.size,):
-            raise ValueError(
-                f"{path} holds {counts.size} counts but the run's vocabulary has "
-                f"{vocabulary.size} ids; delete the file to count the corpus again."
-            )
-        return counts
+        with open(path, encoding="utf-8") as f:
+            first = f.readline().split()
+        counted = first[-1] if first[:1] == ["#"] else None
+        if counted in (None, vocabulary.fingerprint):
+            counts = np.loadtxt(path, dtype=np.int64, ndmin=1)
+            if counts.shape != (vocabulary.size,):
+                raise ValueError(
+                    f"{path} holds {counts.size} counts but the run's vocabulary has "
+                    f"{vocabulary.size} ids; delete the file to count the corpus again."
+                )
+            return counts
     files = files or config.data.corpus
     log(f"Counting the corpus' tokens (the random replacement tokens' distribution) in "
         f"{len(files)} file(s)...")
     counts = corpus_token_counts(files, vocabulary)
-    staged = path + ".tmp"
-    np.savetxt(staged, counts, fmt="%d")
-    os.replace(staged, path)
+    if save:
+        _write_counts(path, counts, vocabulary)
     return counts
+
+
+def _write_counts(path, counts, vocabulary):
+    with atomic_path(path) as temporary:
+        np.savetxt(temporary, counts, fmt="%d", header=f"vocab.txt sha256 {vocabulary.fingerprint}")
 
 
 def _no_corpus():
@@ -149,15 +222,6 @@ def _no_corpus():
         "No corpus was given: pass corpus files (--corpus FILE...) or set data.corpus "
         f"in the config. The shipped demo corpus is {DEMO_CORPUS}"
     )
-
-
-def initial_epoch_of(run_dir):
-    """The epoch a resumed run starts at (0 for a new run)."""
-    path = os.path.join(run_dir, BACKUP_DIR, "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path, encoding="utf-8") as f:
-        return int(json.load(f)["epoch"])
 
 
 def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_per_epoch=None,
@@ -202,12 +266,15 @@ def _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, 
     log(f"batch: {data.batch_size} x {data.sequence_length} tokens = {tokens_per_step:,} "
         f"tokens/step, up to {data.batch_size * predictions:,} targets/step "
         f"({predictions} per block), {flops * tokens_per_step / 1e9:,.1f} GFLOP/step")
+    warmup = effective_warmup_steps(config.training, epochs * per_epoch)
+    shortened = (f" (training.warmup_steps={config.training.warmup_steps:,} is longer than the "
+                 "run: shortened)" if warmup < config.training.warmup_steps else "")
     log(f"schedule: {total:,} steps = {epochs} epochs x {per_epoch:,} steps; "
         f"starting at epoch {start_epoch}; peak lr {config.training.learning_rate} "
-        f"after {config.training.warmup_steps:,} warm-up steps")
+        f"after {warmup:,} warm-up steps{shortened}")
 
 
-def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose="auto"):
+def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose=None):
     """Pre-trains (or resumes) a SpanBERT model; returns the fit `History` logs.
 
     Args:
@@ -216,78 +283,89 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
         corpus: optional list of corpus files (default `config.data.corpus`).
         steps: optional int overriding `config.training.steps`.
         log: callable for progress messages.
-        verbose: `fit`'s verbosity (progress bar by default).
+        verbose: `fit`'s verbosity (default: a progress bar in a terminal,
+            one line per epoch otherwise).
 
     Returns:
         dict of lists, the per-epoch logs of this call's `fit` (empty when the
         run was already complete).
+
+    Raises:
+        FileExistsError: another process is training in `run_dir`.
+        ValueError: bad input (see `prepare_run`), a run of another
+            architecture or vocabulary, no intact checkpoint.
     """
     if not isinstance(config, PretrainConfig):
         config = load_config(config)
     if steps is not None:
         config = dataclasses.replace(
             config, training=dataclasses.replace(config.training, steps=int(steps)))
-    config, vocabulary, files = prepare_run(config, run_dir, corpus, log=log)
-    total, per_epoch, epochs = schedule_of(config)
-    start_epoch = initial_epoch_of(run_dir)
-    model = build_pretrainer(
-        config.model, vocabulary.size, config.training,
-        sequence_length=config.data.sequence_length, total_steps=epochs * per_epoch,
-    )
-    _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log)
-    imported = os.path.join(run_dir, IMPORTED_WEIGHTS)
-    if start_epoch == 0 and os.path.exists(imported):
-        model.load_weights(imported)
-        log(f"Starting from the imported weights in {imported} (not a random initialisation).")
-    if start_epoch >= epochs and os.path.exists(os.path.join(run_dir, MODEL_FILE)):
-        log(f"{run_dir} has already finished {epochs} epochs; nothing to do.")
-        return {}
-    train, validation = datasets(
-        config, vocabulary, files, start_epoch=start_epoch,
-        replacement_counts=replacement_counts_of(run_dir, config, vocabulary, files, log=log),
-        num_epochs=max(epochs - start_epoch, 0), steps_per_epoch=per_epoch,
-    )
-    if validation is None:
-        log("WARNING: the validation split holds no full batch; training without "
-            "held-out evaluation (raise data.validation_fraction or lower data.batch_size).")
-    # Kept after the last epoch, so that a finished run can be extended.
-    callbacks = [keras.callbacks.BackupAndRestore(
-        os.path.join(run_dir, BACKUP_DIR), delete_checkpoint=False)]
-    callbacks += tensorboard_callbacks(
-        os.path.join(run_dir, LOG_DIR), vocabulary, eval_data=validation,
-        text_every_n_steps=config.training.text_summary_every,
-    )
-    history = model.fit(
-        train, epochs=epochs, steps_per_epoch=per_epoch, validation_data=validation,
-        callbacks=callbacks, verbose=verbose,
-    )
-    model.save(os.path.join(run_dir, MODEL_FILE))
-    model.backbone.save(os.path.join(run_dir, ENCODER_FILE))
-    logs = {k: [float(v) for v in values] for k, values in history.history.items()}
-    _append_history(run_dir, logs)
-    log(f"Saved {os.path.join(run_dir, MODEL_FILE)}; TensorBoard: "
-        f"tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
+    schedule_of(config)
+    with run_lock(run_dir, log=log):
+        config, vocabulary, files = prepare_run(config, run_dir, corpus, log=log)
+        total, per_epoch, epochs = schedule_of(config)
+        checkpoint = latest_checkpoint(run_dir, log=log)
+        start_epoch = checkpoint.epoch if checkpoint is not None else 0
+        finals = [os.path.join(run_dir, name) for name in (MODEL_FILE, ENCODER_FILE)]
+        problems = {path: model_file_problem(path) for path in finals}
+        if start_epoch >= epochs:
+            if not any(problems.values()):
+                log(f"{run_dir} has already finished {epochs} epochs; nothing to do.")
+                return {}
+            for path, problem in problems.items():
+                if problem not in (None, "missing"):
+                    log(f"WARNING: {path} is damaged ({problem}); rebuilding it from the last "
+                        "checkpoint.")
+        keras.utils.set_random_seed(config.data.seed)  # the same initial weights on a restart
+        model = build_pretrainer(
+            config.model, vocabulary.size, config.training,
+            sequence_length=config.data.sequence_length, total_steps=epochs * per_epoch,
+        )
+        _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log)
+        imported = os.path.join(run_dir, IMPORTED_WEIGHTS)
+        if checkpoint is not None:
+            restore_checkpoint(model, checkpoint)
+        elif os.path.exists(imported):
+            model.load_weights(imported)
+            log(f"Starting from the imported weights in {imported} (not a random initialisation).")
+        logs = {}
+        if start_epoch < epochs:
+            train, validation = datasets(
+                config, vocabulary, files, start_epoch=start_epoch,
+                replacement_counts=replacement_counts_of(run_dir, config, vocabulary, files,
+                                                         log=log),
+                num_epochs=epochs - start_epoch, steps_per_epoch=per_epoch,
+            )
+            if validation is None:
+                log("WARNING: the validation split holds no full batch; training without "
+                    "held-out evaluation (raise data.validation_fraction or lower "
+                    "data.batch_size).")
+            fit_verbose, progress = fit_progress(verbose, log)
+            callbacks = tensorboard_callbacks(
+                os.path.join(run_dir, LOG_DIR), vocabulary, eval_data=validation,
+                text_every_n_steps=config.training.text_summary_every,
+            ) + progress + [EpochCheckpoint(run_dir)]  # kept after the last epoch: extendable
+            history = model.fit(
+                train, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=per_epoch,
+                validation_data=validation, callbacks=callbacks, verbose=fit_verbose,
+                shuffle=False,
+            )
+            logs = {k: [float(v) for v in values] for k, values in history.history.items()}
+        save_model_file(model, finals[0])
+        save_model_file(model.backbone, finals[1])
+        log(f"Saved {finals[0]} and {finals[1]}; TensorBoard: "
+            f"tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
     return logs
 
 
-def _append_history(run_dir, logs):
-    path = os.path.join(run_dir, HISTORY_FILE)
-    previous = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            previous = json.load(f)
-    for key, values in logs.items():
-        previous.setdefault(key, []).extend(values)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(previous, f, indent=1)
-
-
-def load_pretrainer(run_dir):
+def load_pretrainer(run_dir, log=print):
     """Loads a run: returns (model, vocabulary, config).
 
-    Uses `model.keras` when training finished, else the last
-    `BackupAndRestore` weights (a run that was interrupted), else the weights
-    of `spanbert-keras import` (a run not trained yet).
+    Uses `model.keras` when training finished, else the last intact
+    checkpoint (a run that was interrupted), else the weights of
+    `spanbert-keras import` (a run not trained yet). The vocabulary is
+    checked against the run's fingerprint; a damaged `model.keras` is an
+    error that says how to rebuild it.
     """
     config_path = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.isdir(run_dir) or not os.path.exists(config_path):
@@ -296,24 +374,28 @@ def load_pretrainer(run_dir):
             "pass the --output directory of `spanbert-keras pretrain`."
         )
     config = load_config(config_path)
-    vocabulary = Vocabulary.load(os.path.join(run_dir, VOCAB_FILE))
+    vocabulary = run_vocabulary(run_dir)
     model_path = os.path.join(run_dir, MODEL_FILE)
     if os.path.exists(model_path):
+        check_model_file(model_path, "run the same `spanbert-keras pretrain` command again: it "
+                                     "rebuilds it from the last checkpoint in backup/")
         model = keras.saving.load_model(model_path)
     else:
-        weights = os.path.join(run_dir, BACKUP_DIR, "latest.weights.h5")
-        if not os.path.exists(weights):
-            weights = os.path.join(run_dir, IMPORTED_WEIGHTS)
-        if not os.path.exists(weights):
+        checkpoint = latest_checkpoint(run_dir, log=log)
+        imported = os.path.join(run_dir, IMPORTED_WEIGHTS)
+        if checkpoint is None and not os.path.exists(imported):
             raise FileNotFoundError(
-                f"{run_dir} holds no trained weights yet (neither {MODEL_FILE} nor "
-                f"{BACKUP_DIR}/latest.weights.h5 nor {IMPORTED_WEIGHTS})."
+                f"{run_dir} holds no trained weights yet (neither {MODEL_FILE} nor a "
+                f"checkpoint in {BACKUP_DIR}/ nor {IMPORTED_WEIGHTS})."
             )
         total, per_epoch, epochs = schedule_of(config)
         model = build_pretrainer(config.model, vocabulary.size, config.training,
                                  sequence_length=config.data.sequence_length,
                                  total_steps=epochs * per_epoch)
-        model.load_weights(weights)
+        if checkpoint is not None:
+            restore_checkpoint(model, checkpoint)
+        else:
+            model.load_weights(imported)
     if model.backbone.vocabulary_size != vocabulary.size:
         raise ValueError(
             f"The checkpoint in {run_dir} has {model.backbone.vocabulary_size} token "
@@ -322,7 +404,7 @@ def load_pretrainer(run_dir):
     return model, vocabulary, config
 
 
-def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose="auto"):
+def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose=None):
     """Held-out MLM / SBO loss and accuracy of a run.
 
     Args:
@@ -330,12 +412,15 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose="auto"):
         corpus: optional files to evaluate on (all their documents); default:
             the validation split of the run's own corpus.
         steps: optional int, the most batches to evaluate.
+        log: callable for messages.
+        verbose: `evaluate`'s verbosity (default: a progress bar in a
+            terminal, nothing otherwise).
 
     Returns:
         dict with `loss`, `mlm_loss`, `sbo_loss`, `mlm_accuracy`,
         `sbo_accuracy`.
     """
-    model, vocabulary, config = load_pretrainer(run_dir)
+    model, vocabulary, config = load_pretrainer(run_dir, log=log)
     data = config.data
     files = check_corpus_files(corpus) if corpus else data.corpus
     dataset = pretraining_dataset(
@@ -352,5 +437,5 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose="auto"):
             f"The evaluation data holds no full batch of {data.batch_size} blocks of "
             f"{data.sequence_length} tokens: give a larger corpus."
         )
-    results = model.evaluate(dataset, return_dict=True, verbose=verbose)
+    results = model.evaluate(dataset, return_dict=True, verbose=fit_progress(verbose, log)[0])
     return {k: float(v) for k, v in results.items()}

@@ -1,85 +1,515 @@
-"""A run directory's shared files: the history every process appends to, and the lock.
+"""A run directory's rules, one implementation for pre-training and fine-tuning.
 
-Files are written atomically (`spanbert_keras.files`). A run directory is
-locked while a process trains in it (`run_lock`).
+    RUN/
+      lock             while a process works here: its PID and host
+      config.yaml      the run's configuration (checked on resume)
+      vocab.txt        the run's vocabulary
+      vocab.sha256     its fingerprint (`sha256sum -c vocab.sha256` checks it)
+      backup/          epoch-NNNNNN/: the last two checkpoints (weights,
+                       optimiser, dropout seeds), each complete or absent
+      history.json     the per-epoch logs of every epoch trained, written each epoch
+      model.keras      the final model
+
+What a crash, a full disk or a second process can do to it, and what is done
+about it:
+
+- every file is written to a temporary name, flushed and renamed
+  (`spanbert_keras.files`); a checkpoint is a directory staged the same
+  way, listing the size and SHA-256 of its files, and the previous one is
+  kept until the new one is complete. On resume a damaged newest checkpoint
+  is reported and the previous one used (`latest_checkpoint`);
+- the history records epoch `e` at position `e` before epoch `e`'s
+  checkpoint is written, so the epochs a resumed process trains again
+  replace their earlier record: after any number of resumes it holds each
+  epoch once (`record_epoch`);
+- a final `model.keras` that does not read back whole is not "finished":
+  it is rebuilt from the last checkpoint (`model_file_problem`);
+- the vocabulary's fingerprint is recorded with it; `evaluate`, `export`
+  and a resume refuse another `vocab.txt`, whatever its size
+  (`run_vocabulary`);
+- a process holds `RUN/lock` (an exclusive `flock`, released by the kernel
+  when the process dies) while it works: a second process is refused,
+  naming the owner, and the lock of a dead process is taken over with a
+  message (`run_lock`). POSIX only.
 """
 
 import contextlib
+import dataclasses
+import errno
+import fcntl
 import json
 import os
+import re
+import shutil
 import socket
+import sys
+import time
 
+import keras
+import numpy as np
+
+from spanbert_keras.console import one_line
+from spanbert_keras.data.vocabulary import Vocabulary
+from spanbert_keras.files import atomic_path
+from spanbert_keras.files import atomic_write
+from spanbert_keras.files import check_directory_path
+from spanbert_keras.files import member_path
 from spanbert_keras.files import read_json
+from spanbert_keras.files import remove_temporaries
+from spanbert_keras.files import sha256_of
+from spanbert_keras.files import staged_output
 from spanbert_keras.files import write_json
+from spanbert_keras.files import zip_problem
 
+CONFIG_FILE = "config.yaml"
+VOCAB_FILE = "vocab.txt"
+VOCAB_FINGERPRINT_FILE = "vocab.sha256"
+BACKUP_DIR = "backup"
+LOG_DIR = "logs"
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
 LOCK_FILE = "lock"
+CHECKPOINT_WEIGHTS = "model.weights.h5"
+CHECKPOINT_SEEDS = "seeds.npz"
+CHECKPOINT_INFO = "checkpoint.json"
+KEEP_CHECKPOINTS = 2
+_CHECKPOINT_NAME = re.compile(r"epoch-(\d{6,})")
+# Keras' `BackupAndRestore` layout, which runs before these checkpoints used.
+_LEGACY_WEIGHTS, _LEGACY_METADATA = "latest.weights.h5", "training_metadata.json"
 
 
-def append_history(path, logs):
-    """Appends the per-epoch lists of `logs` to the JSON history at `path` (atomically).
+# --------------------------------------------------------------------- lock
 
-    A resumed run adds its epochs after those of the earlier processes.
+_HELD = {}  # lock path -> [file descriptor, depth] of the locks this process holds
+
+
+@contextlib.contextmanager
+def run_lock(run_dir, log=print):
+    """Holds `RUN/lock` while the block runs (re-entrant within a process).
+
+    The run directory is created (and removed again if the block leaves it
+    empty). Temporary files that an interrupted process left in it are
+    removed once the lock is held.
+
+    Raises:
+        FileExistsError: another live process holds the directory (the
+            message names its PID and host).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> run = os.path.join(tempfile.mkdtemp(), "run")
+    >>> with run_lock(run):
+    ...     with run_lock(run):  # the same process may nest it
+    ...         sorted(os.listdir(run))
+    ['lock']
+    >>> os.path.exists(run)
+    False
+    """
+    check_directory_path(run_dir)
+    created = not os.path.isdir(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.realpath(os.path.join(run_dir, LOCK_FILE))
+    if path in _HELD:
+        _HELD[path][1] += 1
+        try:
+            yield path
+        finally:
+            _HELD[path][1] -= 1
+        return
+    handle = _acquire(path, run_dir, log)
+    _HELD[path] = [handle, 1]
+    try:
+        remove_temporaries(run_dir)
+        remove_temporaries(os.path.join(run_dir, BACKUP_DIR))
+        yield path
+    finally:
+        del _HELD[path]
+        with contextlib.suppress(OSError):
+            os.remove(path)  # removed while still locked, then released
+        os.close(handle)
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(run_dir)  # only if the block left it empty
+
+
+def _acquire(path, run_dir, log):
+    owner = {"pid": os.getpid(), "host": socket.gethostname()}
+    while True:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = _owner(handle)
+            os.close(handle)
+            raise FileExistsError(
+                f"{run_dir} is in use by process {held.get('pid', '?')} on "
+                f"{held.get('host', '?')} ({path}); wait for it to finish or use another "
+                "output directory."
+            ) from None
+        try:  # locked; but is it still the file at `path` (not one just removed)?
+            current = os.stat(path).st_ino == os.fstat(handle).st_ino
+        except FileNotFoundError:
+            current = False
+        if not current:
+            os.close(handle)
+            continue
+        held = _owner(handle)
+        if held and held != owner:
+            log(f"Taking over the stale lock of process {held.get('pid', '?')} on "
+                f"{held.get('host', '?')} (no longer running): {path}")
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, json.dumps(owner).encode("utf-8"), 0)
+        os.fsync(handle)
+        return handle
+
+
+def _owner(handle):
+    try:
+        owner = json.loads(os.pread(handle, 4096, 0).decode("utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+# --------------------------------------------------------------- vocabulary
+
+
+def record_vocabulary(run_dir, vocabulary):
+    """Writes `RUN/vocab.txt` and its fingerprint `RUN/vocab.sha256` (`sha256sum`'s format)."""
+    vocabulary.save(os.path.join(run_dir, VOCAB_FILE))
+    atomic_write(os.path.join(run_dir, VOCAB_FINGERPRINT_FILE),
+                 lambda f: f.write(f"{vocabulary.fingerprint}  {VOCAB_FILE}\n"))
+
+
+def _recorded_fingerprint(run_dir):
+    path = os.path.join(run_dir, VOCAB_FINGERPRINT_FILE)
+    if not os.path.isfile(path):
+        return None  # a run written before fingerprints were recorded
+    with open(path, encoding="utf-8") as f:
+        fields = f.read().split()
+    if not fields or not re.fullmatch(r"[0-9a-f]{64}", fields[0]):
+        raise ValueError(f"{path} holds no SHA-256; delete it to record the current vocab.txt.")
+    return fields[0]
+
+
+def run_vocabulary(run_dir):
+    """`RUN/vocab.txt`, refused when it is not the vocabulary the run recorded.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from spanbert_keras.data.vocabulary import Vocabulary
+    >>> run = tempfile.mkdtemp()
+    >>> record_vocabulary(run, Vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]))
+    >>> run_vocabulary(run).size
+    6
+    >>> Vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "b"]).save(
+    ...     os.path.join(run, "vocab.txt"))  # same size, other pieces
+    '...vocab.txt'
+    >>> run_vocabulary(run)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...vocab.txt is another vocabulary than the one this run was trained with (its SHA-256 differs from the one in .../vocab.sha256): put the run's own vocab.txt back; another vocabulary gives meaningless results, whatever its size.
+    """
+    path = os.path.join(run_dir, VOCAB_FILE)
+    vocabulary = Vocabulary.load(path)
+    recorded = _recorded_fingerprint(run_dir)
+    if recorded is not None and sha256_of(path) != recorded:
+        raise ValueError(
+            f"{path} is another vocabulary than the one this run was trained with (its "
+            f"SHA-256 differs from the one in {os.path.join(run_dir, VOCAB_FINGERPRINT_FILE)}): "
+            "put the run's own vocab.txt back; another vocabulary gives meaningless results, "
+            "whatever its size."
+        )
+    return vocabulary
+
+
+def check_run_vocabulary(run_dir, vocabulary, given):
+    """Refuses to continue a run with another vocabulary than its own (compared by fingerprint).
+
+    Args:
+        run_dir: the run directory (a run without `vocab.txt` accepts any).
+        vocabulary: the `Vocabulary` asked for.
+        given: str, where it comes from, for the message.
+    """
+    if not os.path.isfile(os.path.join(run_dir, VOCAB_FILE)):
+        return
+    if run_vocabulary(run_dir).fingerprint != vocabulary.fingerprint:
+        raise ValueError(
+            f"{run_dir} was trained with another vocabulary ({os.path.join(run_dir, VOCAB_FILE)}) "
+            f"than {given}; use another output directory."
+        )
+
+
+# -------------------------------------------------------------- checkpoints
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint of a run: the state after `epoch` epochs."""
+
+    epoch: int
+    weights: str
+    seeds: str = None
+
+
+def _candidates(backup):
+    """The checkpoints in `backup`, newest first (Keras' older single file last)."""
+    found = []
+    if os.path.isdir(backup):
+        for name in os.listdir(backup):
+            match = _CHECKPOINT_NAME.fullmatch(name)
+            if match and os.path.isdir(os.path.join(backup, name)):
+                folder = os.path.join(backup, name)
+                found.append(Checkpoint(int(match.group(1)),
+                                        os.path.join(folder, CHECKPOINT_WEIGHTS),
+                                        os.path.join(folder, CHECKPOINT_SEEDS)))
+    found.sort(key=lambda c: -c.epoch)
+    legacy = os.path.join(backup, _LEGACY_METADATA)
+    if os.path.isfile(legacy) and os.path.isfile(os.path.join(backup, _LEGACY_WEIGHTS)):
+        try:
+            epoch = int(read_json(legacy)["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            epoch = None
+        if epoch is not None:
+            found.append(Checkpoint(epoch, os.path.join(backup, _LEGACY_WEIGHTS)))
+    return found
+
+
+def _problem(checkpoint):
+    """What is wrong with a checkpoint, or None when its files are whole."""
+    folder = os.path.dirname(checkpoint.weights)
+    if checkpoint.seeds is None:  # Keras' layout: no sizes or hashes to check
+        return None if os.path.getsize(checkpoint.weights) else f"{checkpoint.weights} is empty"
+    try:
+        info = read_json(os.path.join(folder, CHECKPOINT_INFO))
+        if info.get("epoch") != checkpoint.epoch:
+            return f"{CHECKPOINT_INFO} names epoch {info.get('epoch')}"
+        for name, expected in info["files"].items():
+            path = member_path(folder, name, os.path.join(folder, CHECKPOINT_INFO))
+            if not os.path.isfile(path):
+                return f"{path} is missing"
+            if os.path.getsize(path) != expected["bytes"]:
+                return (f"{path} has {os.path.getsize(path):,} bytes, not the "
+                        f"{expected['bytes']:,} written (truncated?)")
+            if sha256_of(path) != expected["sha256"]:
+                return f"{path} does not match the SHA-256 recorded when it was written"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return one_line(error)
+    return None
+
+
+def latest_checkpoint(run_dir, log=print):
+    """The newest intact checkpoint of a run, or None before the first one.
+
+    A damaged checkpoint (truncated, altered, half-written by an older
+    version) is reported and the previous one used.
+
+    Raises:
+        ValueError: the run has checkpoints but none is intact.
+    """
+    backup = os.path.join(run_dir, BACKUP_DIR)
+    candidates = _candidates(backup)
+    for checkpoint in candidates:
+        problem = _problem(checkpoint)
+        if problem is None:
+            return checkpoint
+        log(f"WARNING: the checkpoint of epoch {checkpoint.epoch} is damaged ({problem}); "
+            "falling back to the previous one.")
+    if candidates:
+        raise ValueError(
+            f"{backup} holds no intact checkpoint (see the warnings above); move it away "
+            "to train the run from its start again."
+        )
+    return None
+
+
+def seed_variables(model):
+    """The random-seed states of a model's layers (dropout): what `save_weights` leaves out."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def restore_checkpoint(model, checkpoint):
+    """Loads a checkpoint into a built, compiled model: weights, optimiser state, seeds."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(checkpoint.weights)
+        if checkpoint.seeds is not None:
+            with np.load(checkpoint.seeds, allow_pickle=False) as seeds:
+                states = [seeds[f"arr_{i}"] for i in range(len(seeds.files))]
+            variables = seed_variables(model)
+            if len(states) != len(variables):
+                raise ValueError(f"{len(states)} seed states for {len(variables)} seeds")
+            for variable, state in zip(variables, states):
+                variable.assign(state)
+    except Exception as error:  # h5py, shapes, names: the file does not fit this model
+        raise ValueError(
+            f"{checkpoint.weights} cannot be loaded into this run's model ({one_line(error)})."
+        ) from None
+
+
+def _bytes_of(variables):
+    total = 0
+    for variable in variables:
+        try:
+            size = np.dtype(str(variable.dtype)).itemsize
+        except TypeError:  # bfloat16
+            size = 4
+        total += int(np.prod(variable.shape)) * size
+    return total
+
+
+def _check_space(model, backup, newest):
+    """Refuses to start a checkpoint that cannot fit on the disk (before HDF5 meets a full disk)."""
+    if newest is not None and os.path.isfile(newest.weights):
+        needed = os.path.getsize(newest.weights)
+    else:
+        optimizer = model.optimizer.variables if model.optimizer is not None else []
+        needed = _bytes_of(list(model.weights) + list(optimizer))
+    needed = int(needed * 1.05) + (1 << 20)
+    free = shutil.disk_usage(backup).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on the device of {backup} for a checkpoint of about "
+            f"{needed / 1e6:,.1f} MB ({free / 1e6:,.1f} MB free); free some space and run the "
+            "same command again: it resumes from the last checkpoint",
+        )
+
+
+def save_checkpoint(model, run_dir, epoch, keep=KEEP_CHECKPOINTS):
+    """Writes `RUN/backup/epoch-NNNNNN/` as a unit, then keeps only the newest `keep`.
+
+    The weights (with the optimiser's state), the layers' seed states and
+    `checkpoint.json` (the epoch, each file's size and SHA-256) are written
+    to a staging directory, flushed and renamed into place: a crash or a
+    full disk leaves the previous checkpoints as they were.
+    """
+    backup = os.path.join(run_dir, BACKUP_DIR)
+    os.makedirs(backup, exist_ok=True)
+    existing = _candidates(backup)
+    _check_space(model, backup, existing[0] if existing else None)
+    final = os.path.join(backup, f"epoch-{epoch:06d}")
+    with staged_output(final, overwrite=True) as stage:
+        model.save_weights(os.path.join(stage, CHECKPOINT_WEIGHTS))
+        np.savez(os.path.join(stage, CHECKPOINT_SEEDS),
+                 *[keras.ops.convert_to_numpy(v.value) for v in seed_variables(model)])
+        files = {}
+        for name in (CHECKPOINT_WEIGHTS, CHECKPOINT_SEEDS):
+            path = os.path.join(stage, name)
+            files[name] = {"bytes": os.path.getsize(path), "sha256": sha256_of(path)}
+        write_json(os.path.join(stage, CHECKPOINT_INFO), {"epoch": epoch, "files": files})
+    for old in _candidates(backup)[keep:]:
+        if old.seeds is None:
+            for name in (_LEGACY_WEIGHTS, _LEGACY_METADATA):
+                for suffix in ("", ".bkp"):
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(backup, name + suffix))
+        else:
+            shutil.rmtree(os.path.dirname(old.weights), ignore_errors=True)
+    return final
+
+
+# ------------------------------------------------------------------ history
+
+
+def record_epoch(path, epoch, logs):
+    """Records the logs of epoch `epoch` (0-based) at position `epoch` of the JSON history at `path`.
+
+    Whatever the history held for this epoch and later ones is replaced: an
+    epoch trained again after a crash is recorded once.
 
     Example:
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "history.json")
-    >>> _ = append_history(path, {"loss": [3.0, 2.0]})
-    >>> append_history(path, {"loss": [1.5]})
-    {'loss': [3.0, 2.0, 1.5]}
+    >>> for epoch, loss in enumerate([3.0, 2.0, 1.5]):
+    ...     _ = record_epoch(path, epoch, {"loss": loss})
+    >>> record_epoch(path, 2, {"loss": 1.25})  # epoch 2 again, after a resume
+    {'loss': [3.0, 2.0, 1.25]}
     """
     history = read_json(path) if os.path.exists(path) else {}
-    for key, values in logs.items():
-        history.setdefault(key, []).extend(float(v) for v in values)
+    for key in list(history):
+        history[key] = history[key][:epoch]
+    for key, value in logs.items():
+        values = history.setdefault(key, [])
+        values.extend([None] * (epoch - len(values)))
+        values.append(float(value))
     write_json(path, history)
     return history
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class EpochCheckpoint(keras.callbacks.Callback):
+    """At the end of each epoch: its logs into `RUN/history.json`, then a checkpoint.
 
-
-@contextlib.contextmanager
-def run_lock(run_dir, log=print):
-    """Holds `RUN/lock` (owner's PID and host) while the block runs.
-
-    A second process on the same directory gets a `FileExistsError` naming
-    the owner; a lock left by a dead process of this host is taken over with
-    a message.
+    Resume with `latest_checkpoint` + `restore_checkpoint` and
+    `fit(..., initial_epoch=checkpoint.epoch)`.
     """
-    os.makedirs(run_dir, exist_ok=True)
-    path = os.path.join(run_dir, LOCK_FILE)
-    owner = {"pid": os.getpid(), "host": socket.gethostname()}
-    for _ in range(2):
-        try:
-            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                held = read_json(path)
-            except (ValueError, OSError):
-                held = {}
-            stale = held.get("host") == owner["host"] and not _alive(int(held.get("pid", 0) or 0))
-            if not stale:
-                raise FileExistsError(
-                    f"{run_dir} is in use by process {held.get('pid')} on "
-                    f"{held.get('host')} ({path}); wait for it or use another output "
-                    "directory."
-                ) from None
-            log(f"Taking over the stale lock of process {held.get('pid')} (no longer running).")
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-            continue
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            json.dump(owner, f)
-        break
-    try:
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
+
+    def __init__(self, run_dir, keep=KEEP_CHECKPOINTS):
+        super().__init__()
+        self.run_dir = run_dir
+        self.keep = keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        record_epoch(os.path.join(self.run_dir, HISTORY_FILE), epoch, logs or {})
+        save_checkpoint(self.model, self.run_dir, epoch + 1, keep=self.keep)
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One plain line per epoch (for a log file or a pipe, where a progress bar is noise)."""
+
+    def __init__(self, log=print):
+        super().__init__()
+        self.log = log
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = ", ".join(f"{key} {float(value):.4g}" for key, value in sorted((logs or {}).items()))
+        self.log(f"epoch {epoch + 1}/{self.params.get('epochs')}: {self.params.get('steps')} steps "
+                 f"in {time.time() - self._start:.0f} s; {values}")
+
+
+def fit_progress(verbose=None, log=print):
+    """`(verbose, callbacks)` for `fit`: a progress bar in a terminal, else `EpochLine`.
+
+    An explicit `verbose` (0, 1, 2) is kept as given.
+    """
+    if verbose not in (None, "auto"):
+        return verbose, []
+    if sys.stdout.isatty():
+        return 1, []
+    return 0, [EpochLine(log)]
+
+
+# ----------------------------------------------------------------- model file
+
+
+def save_model_file(model, path):
+    """`model.save(path)`, atomically: a crash leaves the previous file or none."""
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+    return path
+
+
+def model_file_problem(path):
+    """Why the `.keras` file at `path` cannot be used (missing, damaged), or None."""
+    if not os.path.isfile(path):
+        return "missing"
+    return zip_problem(path)
+
+
+def check_model_file(path, remedy):
+    """Refuses a damaged `.keras` file with one line naming it, its problem and `remedy`."""
+    problem = model_file_problem(path)
+    if problem == "missing":
+        raise FileNotFoundError(f"{path} does not exist; {remedy}")
+    if problem is not None:
+        raise ValueError(f"{path} is damaged: {problem}; {remedy}")
+    return path

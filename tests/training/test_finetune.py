@@ -25,7 +25,6 @@ from spanbert_keras.training.finetune import finetune_optimizer
 from spanbert_keras.training.finetune import finetuning_backbone
 from spanbert_keras.training.finetune import load_encoder
 from spanbert_keras.training.finetune import run_finetuning
-from spanbert_keras.training.run_directory import run_lock
 
 SETTINGS = {"sequence_length": 32, "batch_size": 8, "epochs": 1, "learning_rate": 1e-3,
             "jit_compile": False, "options": {"max_query_length": 8, "doc_stride": 8}}
@@ -132,19 +131,6 @@ def test_resume_refuses_another_config_task_or_vocabulary(data, first_run, tmp_p
         f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nx\n")
     with pytest.raises(ValueError, match="another vocabulary"):
         run_finetuning("squad", config, data["train"], data["dev"], data["init"], run, log=quiet)
-
-
-def test_a_locked_run_directory_is_refused_and_a_stale_lock_taken_over(tmp_path):
-    run = str(tmp_path / "run")
-    with run_lock(run, log=quiet):
-        with pytest.raises(FileExistsError, match="in use by process"):
-            with run_lock(run, log=quiet):
-                pass
-    (tmp_path / "run" / "lock").write_text(json.dumps({"pid": 2**22 + 7, "host": os.uname().nodename}))
-    messages = []
-    with run_lock(run, log=messages.append):
-        pass
-    assert "stale lock" in messages[0] and not (tmp_path / "run" / "lock").exists()
 
 
 def test_init_forms(data, tmp_path):
