@@ -6,7 +6,10 @@
 Each stage leaves its result in the run directory (or `saved_models/`) and is
 skipped when that result is already there, so an interrupted job is resumed
 by running the same command again (pre-training itself resumes from its last
-epoch checkpoint).
+epoch checkpoint). The run directory is locked while the job runs; the export
+replaces an existing version only with `--overwrite` (as `spanbert-keras
+export`); failures are one line and exit status 2 (`--verbose`: TensorFlow's
+logs and the traceback), as for the `spanbert-keras` command.
 """
 
 import argparse
@@ -14,11 +17,22 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["SPANBERT_KERAS_DEFER_IMPORTS"] = "1"  # TensorFlow loads below, quietly
+
+from spanbert_keras.console import quiet_tensorflow  # noqa: E402
+from spanbert_keras.console import run_command  # noqa: E402
+
+if __name__ == "__main__":
+    quiet_tensorflow(verbose="--verbose" in sys.argv[1:])
 
 from spanbert_keras.config import apply_overrides  # noqa: E402
 from spanbert_keras.config import load_config  # noqa: E402
+from spanbert_keras.export.archive import export_path  # noqa: E402
+from spanbert_keras.export.bundle import check_bundle_free  # noqa: E402
+from spanbert_keras.export.bundle import export_bundle  # noqa: E402
+from spanbert_keras.files import write_json  # noqa: E402
 from spanbert_keras.training import pretrain  # noqa: E402
+from spanbert_keras.training.run_directory import run_lock  # noqa: E402
 
 EVALUATION_FILE = "evaluation.json"
 EXPORT_FILE = "export.json"
@@ -51,16 +65,39 @@ def held_out_sentences(config, count):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config", required=True, help="the run's config (YAML)")
     parser.add_argument("--output", required=True, help="the run directory")
     parser.add_argument("--corpus", nargs="+", help="corpus files (default: the config's)")
     parser.add_argument("--steps", type=int, help="override training.steps")
-    parser.add_argument("--export-name", help="export to saved_models/NAME/1 (default: the run's name)")
+    parser.add_argument("--export-name",
+                        help="export to SAVED_MODELS/NAME/1, NAME a plain name (default: the "
+                             "run directory's name)")
     parser.add_argument("--saved-models", default="saved_models", help="the export root")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing export of that name (not this run's own)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config value (repeatable)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's logs, and the traceback of a failure")
     args = parser.parse_args(argv)
+
+    def work():
+        with run_lock(args.output):
+            run(args)
+
+    return run_command("pipelines/run.py", work, verbose=args.verbose)
+
+
+def run(args):
+    """The four stages, in a locked run directory."""
     config = apply_overrides(load_config(args.config), args.set)
     run_dir = args.output
+    # The export's place is checked before any work.
+    record_path = os.path.join(run_dir, EXPORT_FILE)
+    version_dir = export_path(args.saved_models,
+                              args.export_name or os.path.basename(os.path.abspath(run_dir)))
+    if not _exported_here(record_path, version_dir):
+        check_bundle_free(version_dir, tflite=True, overwrite=args.overwrite)
 
     stage(1, "corpus and vocabulary")
     config, vocabulary, files = pretrain.prepare_run(config, run_dir, args.corpus)
@@ -78,33 +115,36 @@ def main(argv=None):
             results = json.load(f)
         print("(already evaluated)")
     else:
-        results = pretrain.evaluate_run(run_dir, verbose=2)
-        with open(evaluation_path, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+        results = pretrain.evaluate_run(run_dir)
+        write_json(evaluation_path, results)
     print("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(results.items())))
 
     stage(4, "export")
-    export_path = os.path.join(run_dir, EXPORT_FILE)
-    name = args.export_name or os.path.basename(os.path.abspath(run_dir))
-    version_dir = os.path.join(args.saved_models, name, "1")
-    if os.path.exists(export_path) and os.path.exists(version_dir):
-        with open(export_path, encoding="utf-8") as f:
+    if _exported_here(record_path, version_dir) and (
+            os.path.getmtime(record_path) >= os.path.getmtime(model_path)):
+        with open(record_path, encoding="utf-8") as f:
             paths = json.load(f)
         print("(already exported)")
         print(f"SavedModel (TF Serving layout): {paths['saved_model']}")
         print(f"TFLite (encode signature): {paths['tflite']}")
     else:
-        from spanbert_keras.export.bundle import export_bundle
-
         model, vocabulary, config = pretrain.load_pretrainer(run_dir)
         paths = export_bundle(model, vocabulary, version_dir, config=config, tflite=True,
-                              overwrite=True)
-        with open(export_path, "w", encoding="utf-8") as f:
-            json.dump({"saved_model": version_dir, "tflite": paths["tflite"]}, f, indent=1)
+                              overwrite=args.overwrite or _exported_here(record_path, version_dir))
+        write_json(record_path, {"saved_model": version_dir, "tflite": paths["tflite"]})
     print("\n=== a few held-out sentences, one span masked, filled by the exported model ===")
     show_fill_spans(version_dir, held_out_sentences(config, 4))
     print(f"\nTensorBoard: tensorboard --logdir {os.path.join(run_dir, pretrain.LOG_DIR)}")
     return 0
+
+
+def _exported_here(record_path, version_dir):
+    """Whether `version_dir` holds this run's own export (which it may replace)."""
+    if not (os.path.isfile(record_path) and os.path.isdir(version_dir)):
+        return False
+    with open(record_path, encoding="utf-8") as f:
+        recorded = json.load(f).get("saved_model")
+    return recorded is not None and os.path.abspath(recorded) == os.path.abspath(version_dir)
 
 
 def show_fill_spans(version_dir, sentences):

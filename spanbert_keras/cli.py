@@ -11,16 +11,18 @@
     spanbert-keras convert   DIR --to hf|keras-hub --output OUT_DIR
 
 Every sub-command has `--help` with examples. Exit status: 0 on success, 2 on
-bad input (the message says what to change), 1 on any other failure.
+bad input or a file problem (one line naming the file and what to change), 1
+on any other failure, 130 when interrupted; `--verbose` adds TensorFlow's
+logs and the traceback (`spanbert_keras.console`).
 """
 
 import argparse
 import json
-import os
 import sys
 import textwrap
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from spanbert_keras.console import quiet_tensorflow
+from spanbert_keras.console import run_command
 
 EXAMPLES = {
     "finetune": """
@@ -77,51 +79,64 @@ def _parser():
         epilog="Run `spanbert-keras COMMAND --help` for a command's options and examples.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's logs, and the traceback of a failure")
 
     def command(name, help_text):
         return commands.add_parser(
-            name, help=help_text, description=help_text,
+            name, help=help_text, description=help_text, parents=[common],
             epilog="examples:" + textwrap.dedent(EXAMPLES[name]),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
     vocab = command("vocab", "Learn a cased WordPiece vocabulary (vocab.txt) from text files.")
-    vocab.add_argument("--corpus", nargs="+", required=True, metavar="FILE")
-    vocab.add_argument("--output", required=True, metavar="VOCAB_TXT")
+    vocab.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
+                       help="UTF-8 text files (one sentence or paragraph a line)")
+    vocab.add_argument("--output", required=True, metavar="VOCAB_TXT", help="the file to write")
     vocab.add_argument("--size", type=int, default=8000, help="wordpieces to learn (default 8000)")
-    vocab.add_argument("--min-frequency", type=int, default=2)
+    vocab.add_argument("--min-frequency", type=int, default=2,
+                       help="the fewest occurrences of a merged piece (default 2)")
 
     preview = command("preview", "Show how a text gets span-masked (and, with a checkpoint, predicted).")
     source = preview.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", metavar="DIR", help="a run directory (vocabulary, masking, model)")
     source.add_argument("--vocab", metavar="VOCAB_TXT", help="a vocabulary file (masking only)")
-    preview.add_argument("--text", required=True)
-    preview.add_argument("--seed", type=int, default=0)
-    preview.add_argument("--scheme", choices=("span", "whole_word", "token"))
+    preview.add_argument("--text", required=True, help="the text to mask")
+    preview.add_argument("--seed", type=int, default=0, help="the masking seed (default 0)")
+    preview.add_argument("--scheme", choices=("span", "whole_word", "token"),
+                         help="the masking scheme (default: the run's, else span)")
     preview.add_argument("--no-color", action="store_true", help="plain text instead of ANSI colours")
 
     pretrain = command("pretrain", "Pre-train (or resume) a SpanBERT model from a YAML config.")
-    pretrain.add_argument("--config", required=True, metavar="YAML")
-    pretrain.add_argument("--corpus", nargs="+", metavar="FILE", help="text files / TFRecord shards")
+    pretrain.add_argument("--config", required=True, metavar="YAML",
+                          help="the run's config (pipelines/configs/*.yaml, or a run's config.yaml)")
+    pretrain.add_argument("--corpus", nargs="+", metavar="FILE",
+                          help="text files / TFRecord shards (default: the config's data.corpus)")
     pretrain.add_argument("--steps", type=int, help="override training.steps")
     pretrain.add_argument("--output", required=True, metavar="DIR", help="the run directory")
     pretrain.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                           help="override any config value (repeatable)")
 
     evaluate = command("evaluate", "Held-out MLM / SBO loss and accuracy of a run (last line: JSON).")
-    evaluate.add_argument("--checkpoint", required=True, metavar="DIR")
+    evaluate.add_argument("--checkpoint", required=True, metavar="DIR",
+                          help="a run directory (pretrain's or import's)")
     evaluate.add_argument("--corpus", nargs="+", metavar="FILE",
                           help="evaluate on these files (default: the run's validation split)")
     evaluate.add_argument("--steps", type=int, help="the most batches to evaluate")
 
     export = command("export", "Export a run as a SavedModel for TF Serving (and a TFLite file).")
-    export.add_argument("--checkpoint", required=True, metavar="DIR")
-    export.add_argument("--output", required=True, metavar="saved_models/NAME/VERSION")
+    export.add_argument("--checkpoint", required=True, metavar="DIR",
+                        help="a run directory (pretrain's or import's)")
+    export.add_argument("--output", required=True, metavar="saved_models/NAME/VERSION",
+                        help="the version directory (VERSION an integer, as TF Serving expects)")
     export.add_argument("--tflite", action="store_true", help="also write NAME.tflite (encode signature)")
-    export.add_argument("--quantization", choices=("none", "dynamic_range", "float16"), default="none")
+    export.add_argument("--quantization", choices=("none", "dynamic_range", "float16"), default="none",
+                        help="TFLite weights: float32 (none, the default), int8 or float16")
     export.add_argument("--include-masker", action="store_true",
                         help="add the `mask_and_score` signature (the span masker in the graph)")
-    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an existing version (and TFLite file)")
 
     imported = command("import", "Start a run directory from BERT / SpanBERT weights "
                                  "(Hugging Face, the authors' fairseq model.pt, keras-hub).")
@@ -134,7 +149,8 @@ def _parser():
 
     convert = command("convert", "Write a run's model for transformers (hf) or keras-hub.")
     convert.add_argument("checkpoint", metavar="DIR", help="a run directory (pretrain's or import's)")
-    convert.add_argument("--to", required=True, choices=("hf", "keras-hub"))
+    convert.add_argument("--to", required=True, choices=("hf", "keras-hub"),
+                         help="transformers' BertForPreTraining layout (hf) or a keras-hub preset")
     convert.add_argument("--output", required=True, metavar="OUT_DIR", help="the directory to create")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
 
@@ -175,9 +191,12 @@ def _parser():
 def _vocab(args):
     from spanbert_keras.data.vocabulary import build_vocabulary
 
-    vocabulary = build_vocabulary(args.corpus, vocab_size=args.size, min_frequency=args.min_frequency)
+    vocabulary = build_vocabulary(args.corpus, vocab_size=args.size, min_frequency=args.min_frequency,
+                                  show_progress=sys.stdout.isatty())
     vocabulary.save(args.output)
-    print(f"Wrote {vocabulary.size} wordpieces to {args.output}")
+    print(f"Wrote {vocabulary.size} wordpieces to {args.output}. Pre-train with it: spanbert-keras "
+          f"pretrain --config CONFIG.yaml --corpus FILE... --output DIR "
+          f"--set data.vocabulary={args.output}")
 
 
 def _preview(args):
@@ -227,7 +246,11 @@ def _pretrain(args):
     from spanbert_keras.training.pretrain import run_pretraining
 
     config = apply_overrides(load_config(args.config), args.set)
-    run_pretraining(config, args.output, corpus=args.corpus, steps=args.steps)
+    run_pretraining(config, args.output, corpus=args.corpus, steps=args.steps,
+                    log=lambda message: print(message, flush=True))
+    print(f"Next: spanbert-keras evaluate --checkpoint {args.output}; spanbert-keras export "
+          f"--checkpoint {args.output} --output saved_models/NAME/1; spanbert-keras finetune "
+          f"TASK --init {args.output} ...", flush=True)
 
 
 def _evaluate(args):
@@ -238,9 +261,12 @@ def _evaluate(args):
 
 
 def _export(args):
+    from spanbert_keras.export.bundle import check_bundle_free
     from spanbert_keras.export.bundle import export_bundle
     from spanbert_keras.training.pretrain import load_pretrainer
 
+    quantization = None if args.quantization == "none" else args.quantization
+    check_bundle_free(args.output, args.tflite, quantization, args.overwrite)  # before any work
     model, vocabulary, config = load_pretrainer(args.checkpoint)
     counts = None
     if args.include_masker:
@@ -249,7 +275,7 @@ def _export(args):
         counts = replacement_counts_of(args.checkpoint, config, vocabulary)
     export_bundle(
         model, vocabulary, args.output, config=config, tflite=args.tflite,
-        quantization=None if args.quantization == "none" else args.quantization,
+        quantization=quantization,
         include_masker=args.include_masker, overwrite=args.overwrite,
         replacement_counts=counts,
         log=lambda message: print(message, flush=True),
@@ -319,17 +345,10 @@ COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad})
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    try:
-        COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
-            KeyError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"spanbert-keras {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"spanbert-keras {args.command}: interrupted (run it again to resume)", file=sys.stderr)
-        return 130
-    return 0
+    if args.command != "vocab":  # the one command that needs no TensorFlow
+        quiet_tensorflow(args.verbose)
+    return run_command(f"spanbert-keras {args.command}", lambda: COMMANDS[args.command](args),
+                       verbose=args.verbose)
 
 
 if __name__ == "__main__":

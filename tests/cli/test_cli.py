@@ -15,10 +15,10 @@ SMALL_RUN = ["--set", "data.batch_size=4", "--set", "data.sequence_length=64",
 
 
 def cli(*args, check=True):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's
     result = subprocess.run(
         [sys.executable, "-m", "spanbert_keras_cli", *args],  # the installed command
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True, text=True, timeout=600, env=env,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
@@ -31,10 +31,17 @@ def corpus(demo_excerpt):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, corpus):
+def first_run(tmp_path_factory, corpus):
+    """A finished two-epoch run, and what its command printed (output into a pipe)."""
     run = str(tmp_path_factory.mktemp("runs") / "tiny")
-    cli("pretrain", "--config", TINY, "--corpus", corpus, "--steps", "6", "--output", run, *SMALL_RUN)
-    return run
+    result = cli("pretrain", "--config", TINY, "--corpus", corpus, "--steps", "6", "--output", run,
+                 *SMALL_RUN)
+    return run, result
+
+
+@pytest.fixture(scope="module")
+def run_dir(first_run):
+    return first_run[0]
 
 
 def test_every_command_has_help_with_examples_without_loading_tensorflow():
@@ -61,6 +68,27 @@ print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "pages": pages}))
             "finetune"} <= set(report["pages"])
     for command, page in report["pages"].items():
         assert "examples:" in page and f"spanbert-keras {command}" in page, command
+
+
+def test_every_option_has_help():
+    from spanbert_keras.cli import _parser
+
+    commands = _parser()._subparsers._group_actions[0].choices
+    missing = [(name, action.dest) for name, command in commands.items()
+               for action in command._actions if not action.help]
+    assert missing == []
+
+
+def test_pretrain_output_is_quiet_plain_and_says_what_to_run_next(first_run):
+    run, result = first_run
+    assert result.stderr == ""  # no TensorFlow log, no warning of our own calls
+    assert "\r" not in result.stdout and "\x1b[" not in result.stdout  # no progress bar
+    epochs = [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert epochs == ["epoch 1/2", "epoch 2/2"]
+    assert ("after 5 warm-up steps (training.warmup_steps=200 is longer than the run: shortened)"
+            in result.stdout)
+    assert result.stdout.strip().splitlines()[-1].startswith(
+        f"Next: spanbert-keras evaluate --checkpoint {run}; spanbert-keras export")
 
 
 def test_pretrain_writes_a_resumable_run(run_dir, corpus):
