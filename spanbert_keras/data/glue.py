@@ -71,8 +71,8 @@ def read_tsv(path, strict=False):
     GLUE's convention: no quoting (a quote is text), blank lines skipped.
 
     Returns:
-        `(rows, problems)`: rows are dicts `fields` (list of str), `where`
-        (`"path: line N"`); problems name the lines of another width.
+        `(rows, problems)`: rows are dicts `fields` (list of str), `path`,
+        `where` (`"path: line N"`); problems name the lines of another width.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -88,7 +88,7 @@ def read_tsv(path, strict=False):
         if len(fields) != width:
             problems.add(f"line {number}", f"{len(fields)} column(s), expected {width}")
             continue
-        rows.append({"fields": fields, "where": f"{path}: line {number}"})
+        rows.append({"fields": fields, "path": path, "where": f"{path}: line {number}"})
     return rows, problems.lines
 
 

@@ -252,8 +252,10 @@ def test_bad_arguments_name_the_argument(kwargs, name):
 
 def test_from_masking_config():
     counts = list(range(len(TINY_TOKENS)))
-    masking = MaskingConfig(mask_rate=0.3, max_pair_targets=4, scheme="whole_word")
-    masker = SpanMasker.from_masking_config(TINY_TOKENS, masking, counts, seed=3)
+    masking = MaskingConfig(mask_rate=0.3, scheme="whole_word")
+    # The SBO table's rows are the model's (ModelConfig.max_pair_targets).
+    masker = SpanMasker.from_masking_config(TINY_TOKENS, masking, counts, seed=3,
+                                            max_pair_targets=4)
     config = masker.get_config()
     assert (config["mask_rate"], config["max_pair_targets"], config["scheme"]) == (
         0.3, 4, "whole_word")  # fmt: skip
