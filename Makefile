@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 # Lint (ruff; configuration in pyproject.toml).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check spanbert_keras pipelines benchmarks tests notebooks
+	$(VENV)/bin/ruff check spanbert_keras spanbert_keras_cli.py pipelines benchmarks tests notebooks
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2
