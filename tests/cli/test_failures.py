@@ -120,6 +120,15 @@ def test_export_paths_are_checked_before_any_work(run_with_vocabulary, tmp_path,
     assert os.listdir(tmp_path / "saved_models") == ["m.tflite"]
 
 
+def test_finetune_checks_its_export_before_any_work(tmp_path, capsys):
+    (tmp_path / "saved_models" / "qa" / "1").mkdir(parents=True)
+    refused(capsys, ["finetune", "squad", "--train", "train.json", "--dev", "dev.json",
+                     "--init", "runs/none", "--output", str(tmp_path / "run"),
+                     "--export", str(tmp_path / "saved_models" / "qa" / "1")],
+            "qa/1 already exists", "--overwrite")
+    assert not (tmp_path / "run").exists()
+
+
 def pipeline_main():
     spec = importlib.util.spec_from_file_location(
         "pipeline_run", os.path.join(REPO, "pipelines", "run.py"))
