@@ -32,6 +32,9 @@ from spanbert_keras.export.bundle import check_bundle_free  # noqa: E402
 from spanbert_keras.export.bundle import export_bundle  # noqa: E402
 from spanbert_keras.files import write_json  # noqa: E402
 from spanbert_keras.training import pretrain  # noqa: E402
+from spanbert_keras.training.distribute import STRATEGIES  # noqa: E402
+from spanbert_keras.training.distribute import get_strategy  # noqa: E402
+from spanbert_keras.training.distribute import is_chief  # noqa: E402
 from spanbert_keras.training.run_directory import run_lock  # noqa: E402
 
 EVALUATION_FILE = "evaluation.json"
@@ -79,16 +82,25 @@ def main(argv=None):
                         help="override any config value (repeatable)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's logs, and the traceback of a failure")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                        help="tf.distribute strategy of stage 2 (see spanbert-keras pretrain "
+                             "--help); with TF_CONFIG, run the same command on every worker")
     args = parser.parse_args(argv)
 
     def work():
+        strategy = get_strategy(args.strategy)  # before any TensorFlow work
+        if not is_chief(strategy):  # another worker of a cluster trains; the chief does the rest
+            config = apply_overrides(load_config(args.config), args.set)
+            pretrain.run_pretraining(config, args.output, corpus=args.corpus, steps=args.steps,
+                                     strategy=strategy)
+            return
         with run_lock(args.output):
-            run(args)
+            run(args, strategy)
 
     return run_command("pipelines/run.py", work, verbose=args.verbose)
 
 
-def run(args):
+def run(args, strategy=None):
     """The four stages, in a locked run directory."""
     config = apply_overrides(load_config(args.config), args.set)
     run_dir = args.output
@@ -105,7 +117,7 @@ def run(args):
           f"({os.path.join(run_dir, pretrain.VOCAB_FILE)})")
 
     stage(2, "pre-training")
-    pretrain.run_pretraining(config, run_dir, steps=args.steps)
+    pretrain.run_pretraining(config, run_dir, steps=args.steps, strategy=strategy)
 
     stage(3, "held-out evaluation")
     evaluation_path = os.path.join(run_dir, EVALUATION_FILE)

@@ -48,6 +48,9 @@ EXAMPLES = {
         spanbert-keras pretrain --config pipelines/configs/base.yaml --corpus 'shards/*.tfrecord' --output runs/base \\
             --set training.dtype_policy=mixed_bfloat16 --set data.batch_size=128
         (run the same command again to resume an interrupted run)
+        TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}' \\
+            spanbert-keras pretrain --config pipelines/configs/base.yaml --corpus 'shards/*.tfrecord' --output /shared/runs/base
+        (the same on host2 with "index": 1; data.batch_size is the global batch)
     """,
     "evaluate": """
         spanbert-keras evaluate --checkpoint runs/tiny
@@ -117,6 +120,7 @@ def _parser():
     pretrain.add_argument("--output", required=True, metavar="DIR", help="the run directory")
     pretrain.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                           help="override any config value (repeatable)")
+    _strategy_option(pretrain)
 
     evaluate = command("evaluate", "Held-out MLM / SBO loss and accuracy of a run (last line: JSON).")
     evaluate.add_argument("--checkpoint", required=True, metavar="DIR",
@@ -178,6 +182,7 @@ def _parser():
     finetune.add_argument("--export", metavar="saved_models/NAME/VERSION",
                           help="also export the model as a SavedModel for TF Serving")
     finetune.add_argument("--overwrite", action="store_true", help="replace an existing export version")
+    _strategy_option(finetune)
 
     evaluate_squad = command("evaluate-squad", "Re-score a fine-tuned QA run on a SQuAD / MRQA "
                                                "file (last line: JSON).")
@@ -186,6 +191,17 @@ def _parser():
     evaluate_squad.add_argument("--dev", required=True, metavar="FILE", help="the data to score")
     evaluate_squad.add_argument("--strict", action="store_true", help="a bad record is an error")
     return parser
+
+
+def _strategy_option(parser):
+    from spanbert_keras.training.distribute import STRATEGIES
+
+    parser.add_argument(
+        "--strategy", choices=STRATEGIES, default="auto",
+        help="where to train (tf.distribute): auto (the default) = the cluster of TF_CONFIG "
+             "when it names several workers, else every GPU of this machine when there are "
+             "several, else one device; one_device; mirrored (this machine's GPUs); "
+             "multi_worker (TF_CONFIG's cluster); tpu (TPU_NAME, default local)")
 
 
 def _vocab(args):
@@ -247,7 +263,7 @@ def _pretrain(args):
 
     config = apply_overrides(load_config(args.config), args.set)
     run_pretraining(config, args.output, corpus=args.corpus, steps=args.steps,
-                    log=lambda message: print(message, flush=True))
+                    log=lambda message: print(message, flush=True), strategy=args.strategy)
     print(f"Next: spanbert-keras evaluate --checkpoint {args.output}; spanbert-keras export "
           f"--checkpoint {args.output} --output saved_models/NAME/1; spanbert-keras finetune "
           f"TASK --init {args.output} ...", flush=True)
@@ -326,7 +342,7 @@ def _finetune(args):
     metrics = run_finetuning(
         args.task, config, args.train, args.dev, args.init, args.output, strict=args.strict,
         vocab=args.vocab, export_dir=args.export, overwrite_export=args.overwrite,
-        log=lambda message: print(message, flush=True),
+        log=lambda message: print(message, flush=True), strategy=args.strategy,
     )
     print(f"Re-score later with: spanbert-keras evaluate-squad --model {args.output} --dev FILE"
           if args.task == "squad" else f"Run directory: {args.output}", flush=True)

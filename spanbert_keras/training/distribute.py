@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 _CLUSTER_TASKS = ("chief", "worker")
@@ -340,10 +341,11 @@ def worker_run_directory(run_dir, strategy, log=print):
         shutil.rmtree(own, ignore_errors=True)
 
 
-def check_workers_agree(strategy, **values):
+def check_workers_agree(strategy, log=None, **values):
     """Stops a multi-worker run whose workers hold different `values` (ints), naming them.
 
     A collective operation: every worker must call it, with the same names.
+    `log`: callable told when they agree (nothing is said on one worker).
 
     Example (one worker: nothing to compare):
 
@@ -369,6 +371,27 @@ def check_workers_agree(strategy, **values):
                 f"The workers disagree on {name}: {seen} (one value per replica). Every worker "
                 "must see the chief's run directory (a shared filesystem) to resume a run."
             )
+    if log is not None:
+        log(f"the {num_workers(strategy)} workers agree: "
+            + ", ".join(f"{name} {values[name]}" for name in names))
+
+
+def weights_checksum(variables):
+    """CRC-32 of the values of `variables` (this worker's copy): equal on workers in step.
+
+    Example:
+
+    >>> import numpy as np
+    >>> weights_checksum([np.zeros(3, "float32")]) == weights_checksum([np.zeros(3, "float32")])
+    True
+    """
+    import numpy as np
+
+    checksum = 0
+    for variable in variables:
+        value = variable.numpy() if hasattr(variable, "numpy") else variable
+        checksum = zlib.crc32(np.ascontiguousarray(value).tobytes(), checksum)
+    return checksum
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ import importlib
 import os
 
 import keras
+import tensorflow as tf
 import yaml
 
 from spanbert_keras.config import TrainingConfig
@@ -56,6 +57,13 @@ from spanbert_keras.tasks import get_task
 from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.base import load_finetune_config
+from spanbert_keras.training.distribute import check_global_batch
+from spanbert_keras.training.distribute import check_workers_agree
+from spanbert_keras.training.distribute import get_strategy
+from spanbert_keras.training.distribute import lost_workers_as_errors
+from spanbert_keras.training.distribute import shard_by_data
+from spanbert_keras.training.distribute import weights_checksum
+from spanbert_keras.training.distribute import worker_run_directory
 from spanbert_keras.training.optimizer import build_optimizer
 from spanbert_keras.training.pretrain import ENCODER_FILE
 from spanbert_keras.training.run_directory import CONFIG_FILE
@@ -277,8 +285,14 @@ def _resolve_config(task, config):
 
 
 def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, strict=False,
-                   vocab=None, export_dir=None, overwrite_export=False, log=print, verbose=None):
+                   vocab=None, export_dir=None, overwrite_export=False, log=print, verbose=None,
+                   strategy=None):
     """Fine-tunes (or resumes, or re-scores) a task; returns the dev metrics.
+
+    Under a `tf.distribute` strategy, `batch_size` is the global batch (a
+    multiple of the replicas), split over them; only the chief writes
+    `output_dir` and `export_dir` (the other workers run on a private copy,
+    see `spanbert_keras.training.distribute.worker_run_directory`).
 
     Args:
         task_name: one of `spanbert_keras.tasks.TASK_NAMES`.
@@ -294,12 +308,27 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
         log: callable for progress messages.
         verbose: `fit`'s verbosity (default: a progress bar in a terminal,
             one line per epoch otherwise).
+        strategy: `"auto"` (None), `"one_device"`, `"mirrored"`,
+            `"multi_worker"` (the cluster of `TF_CONFIG`), `"tpu"`, or a
+            `tf.distribute.Strategy` (see `spanbert_keras.training.distribute`).
 
     Returns:
         dict of float dev metrics (the task's `score`).
     """
+    strategy = get_strategy(strategy, log=log)  # first: before any TensorFlow operation
+    with worker_run_directory(output_dir, strategy, log=log) as own_dir, \
+            lost_workers_as_errors(strategy):
+        if own_dir != output_dir and export_dir is not None:
+            export_dir = os.path.join(own_dir, "export")  # the chief exports
+        return _run_finetuning(task_name, config, train_file, dev_file, init, own_dir, strict,
+                               vocab, export_dir, overwrite_export, log, verbose, strategy)
+
+
+def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, strict, vocab,
+                    export_dir, overwrite_export, log, verbose, strategy):
     task = get_task(task_name)
     config = _resolve_config(task, config)
+    check_global_batch(config.batch_size, strategy, "batch_size")
     task.options(config)  # unknown options are refused before any work
     if export_dir is not None:  # so is an export that could not be written
         check_free(version_dirs(export_dir)[:1], overwrite_export)
@@ -328,8 +357,9 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
 
         model = _finished_model(output_dir, config.epochs, log)
         if model is None:
-            model = _train(task, task_info, config, backbone, vocabulary, train_examples,
-                           output_dir, log, verbose)
+            with strategy.scope():
+                model = _train(task, task_info, config, backbone, vocabulary, train_examples,
+                               output_dir, log, verbose)
         else:
             log(f"{output_dir} has already finished {config.epochs} epochs; scoring it.")
         metrics = _predict_and_score(task, model, dev_examples, vocabulary, task_info, config,
@@ -345,7 +375,7 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
 
 def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log, verbose):
     model = task.build_model(finetuning_backbone(backbone, config), task_info, config)
-    train = task.dataset(examples, vocabulary, task_info, config, training=True)
+    train = shard_by_data(task.dataset(examples, vocabulary, task_info, config, training=True))
     available = _count_batches(train)
     if available == 0:
         raise ValueError(
@@ -355,6 +385,7 @@ def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log
     total = per_epoch * config.epochs
     checkpoint = latest_checkpoint(run_dir, log=log)
     start = min(checkpoint.epoch, config.epochs) if checkpoint is not None else 0
+    check_workers_agree(tf.distribute.get_strategy(), start_epoch=start)
     optimizer = finetune_optimizer(config, total)
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
                   **task.compile_args(task_info, config))
@@ -372,6 +403,8 @@ def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log
         model.fit(train.repeat(), epochs=config.epochs, initial_epoch=start,
                   steps_per_epoch=per_epoch, callbacks=callbacks, verbose=fit_verbose,
                   shuffle=False)
+    check_workers_agree(tf.distribute.get_strategy(), log=log,
+                        final_weights=weights_checksum(model.weights))
     save_model_file(model, os.path.join(run_dir, MODEL_FILE))
     log(f"Saved {os.path.join(run_dir, MODEL_FILE)}; TensorBoard: tensorboard --logdir "
         f"{os.path.join(run_dir, LOG_DIR)}")

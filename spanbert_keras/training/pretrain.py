@@ -29,9 +29,11 @@ import dataclasses
 import math
 import os
 import sys
+import zlib
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from spanbert_keras.config import PretrainConfig
 from spanbert_keras.config import load_config
@@ -46,6 +48,13 @@ from spanbert_keras.files import atomic_path
 from spanbert_keras.files import write_yaml
 from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import tensorboard_callbacks
+from spanbert_keras.training.distribute import check_workers_agree
+from spanbert_keras.training.distribute import distribute_batches
+from spanbert_keras.training.distribute import get_strategy
+from spanbert_keras.training.distribute import lost_workers_as_errors
+from spanbert_keras.training.distribute import shard_by_data
+from spanbert_keras.training.distribute import weights_checksum
+from spanbert_keras.training.distribute import worker_run_directory
 from spanbert_keras.training.flops import flops_per_token
 from spanbert_keras.training.optimizer import effective_warmup_steps
 from spanbert_keras.training.run_directory import BACKUP_DIR
@@ -229,28 +238,51 @@ def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_pe
     """(train, validation) datasets of a run; validation masks are fixed.
 
     `validation` is None when the validation split holds no full batch.
-    `replacement_counts`: see `replacement_counts_of`.
+    `replacement_counts`: see `replacement_counts_of`. Inside a
+    `tf.distribute` strategy's scope, `train` is distributed: one input
+    pipeline per worker (`training_batches`), the global batch split over
+    the replicas (`spanbert_keras.training.distribute.distribute_batches`).
     """
-    data, masking = config.data, config.masking
-    common = dict(
-        replacement_counts=replacement_counts,
-        max_pair_targets=config.model.max_pair_targets,
-        sequence_length=data.sequence_length,
-        batch_size=data.batch_size,
-        masking=masking,
-        validation_fraction=data.validation_fraction,
-        max_sequence_length=config.model.max_sequence_length,
-    )
-    train = pretraining_dataset(
-        files, vocabulary, split="train", seed=data.seed, start_epoch=start_epoch,
-        num_epochs=num_epochs, steps_per_epoch=steps_per_epoch,
-        shuffle_buffer=data.shuffle_buffer, **common,
+    data = config.data
+    train = distribute_batches(
+        lambda batch_size, input_context: training_batches(
+            config, vocabulary, files, batch_size, input_context, start_epoch=start_epoch,
+            num_epochs=num_epochs, steps_per_epoch=steps_per_epoch,
+            replacement_counts=replacement_counts),
+        data.batch_size,
     )
     validation, count = finite_batches(pretraining_dataset(
         files, vocabulary, split="validation", seed=data.seed + 1, num_epochs=1,
-        shuffle=False, **common,
+        shuffle=False, batch_size=data.batch_size, **_dataset_settings(config, replacement_counts),
     ), config.training.eval_steps)
-    return train, validation if count else None
+    return train, shard_by_data(validation) if count else None
+
+
+def training_batches(config, vocabulary, files, batch_size, input_context=None, start_epoch=0,
+                     num_epochs=None, steps_per_epoch=None, replacement_counts=None):
+    """The training batches of one input pipeline (a worker's share of the corpus and masks).
+
+    `datasets` hands it to `distribute_batches`; with `input_context=None`
+    and the global batch size it gives the batches of a one-machine run.
+    """
+    data = config.data
+    return pretraining_dataset(
+        files, vocabulary, split="train", seed=data.seed, batch_size=batch_size,
+        input_context=input_context, start_epoch=start_epoch, num_epochs=num_epochs,
+        steps_per_epoch=steps_per_epoch, shuffle_buffer=data.shuffle_buffer,
+        **_dataset_settings(config, replacement_counts),
+    )
+
+
+def _dataset_settings(config, replacement_counts):
+    return dict(
+        replacement_counts=replacement_counts,
+        max_pair_targets=config.model.max_pair_targets,
+        sequence_length=config.data.sequence_length,
+        masking=config.masking,
+        validation_fraction=config.data.validation_fraction,
+        max_sequence_length=config.model.max_sequence_length,
+    )
 
 
 def _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log):
@@ -274,8 +306,16 @@ def _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, 
         f"after {warmup:,} warm-up steps{shortened}")
 
 
-def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose=None):
+def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose=None,
+                    strategy=None):
     """Pre-trains (or resumes) a SpanBERT model; returns the fit `History` logs.
+
+    Under a `tf.distribute` strategy, `data.batch_size` is the global batch
+    (a multiple of the replicas); each worker reads its own share of the
+    corpus with its own masks; only the chief writes `run_dir` (the other
+    workers run on a private copy, see
+    `spanbert_keras.training.distribute.worker_run_directory`), and a run
+    resumes under any number of replicas.
 
     Args:
         config: a `PretrainConfig` (or the path of a YAML config).
@@ -285,6 +325,9 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
         log: callable for progress messages.
         verbose: `fit`'s verbosity (default: a progress bar in a terminal,
             one line per epoch otherwise).
+        strategy: `"auto"` (None), `"one_device"`, `"mirrored"`,
+            `"multi_worker"` (the cluster of `TF_CONFIG`), `"tpu"`, or a
+            `tf.distribute.Strategy` (see `spanbert_keras.training.distribute`).
 
     Returns:
         dict of lists, the per-epoch logs of this call's `fit` (empty when the
@@ -294,7 +337,15 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
         FileExistsError: another process is training in `run_dir`.
         ValueError: bad input (see `prepare_run`), a run of another
             architecture or vocabulary, no intact checkpoint.
+        WorkerLostError: another worker of a multi-worker run was lost.
     """
+    strategy = get_strategy(strategy, log=log)  # first: before any TensorFlow operation
+    with worker_run_directory(run_dir, strategy, log=log) as own_dir, strategy.scope(), \
+            lost_workers_as_errors(strategy):
+        return _run_pretraining(config, own_dir, corpus, steps, log, verbose)
+
+
+def _run_pretraining(config, run_dir, corpus, steps, log, verbose):
     if not isinstance(config, PretrainConfig):
         config = load_config(config)
     if steps is not None:
@@ -306,6 +357,8 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
         total, per_epoch, epochs = schedule_of(config)
         checkpoint = latest_checkpoint(run_dir, log=log)
         start_epoch = checkpoint.epoch if checkpoint is not None else 0
+        check_workers_agree(tf.distribute.get_strategy(), start_epoch=start_epoch,
+                            vocabulary=zlib.crc32("\n".join(vocabulary.tokens).encode()))
         finals = [os.path.join(run_dir, name) for name in (MODEL_FILE, ENCODER_FILE)]
         problems = {path: model_file_problem(path) for path in finals}
         if start_epoch >= epochs:
@@ -351,6 +404,8 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
                 shuffle=False,
             )
             logs = {k: [float(v) for v in values] for k, values in history.history.items()}
+        check_workers_agree(tf.distribute.get_strategy(), log=log,
+                            final_weights=weights_checksum(model.weights))
         save_model_file(model, finals[0])
         save_model_file(model.backbone, finals[1])
         log(f"Saved {finals[0]} and {finals[1]}; TensorBoard: "
