@@ -9,9 +9,12 @@ slow ones start their own processes: 2 logical CPU devices under
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import keras
 import numpy as np
@@ -165,6 +168,7 @@ def _run_script(source, tmp_path, timeout=240):
                             text=True, env=env, timeout=timeout, cwd=str(tmp_path))
     assert result.returncode == 0 and "OK" in result.stdout, (
         result.stdout[-2000:] + result.stderr[-4000:])
+    print(result.stdout.strip().splitlines()[-1])  # OK and the differences (pytest -s)
     return result.stdout
 
 
@@ -191,3 +195,307 @@ def test_xla_per_replica_under_mirrored_strategy_matches_one_device(tmp_path):
         assert abs(single_logs.history["loss"][-1] - logs.history["loss"][-1]) < 1e-5
         print("OK", diff)
     """, tmp_path)
+
+
+# ------------------------------------------------- runs under strategies (slow)
+
+TINY = os.path.join(REPO, "pipelines", "configs", "tiny.yaml")
+# No held-out split (nothing to evaluate: the weights are compared).
+SMALL = ["data.batch_size=4", "data.sequence_length=64", "training.steps_per_epoch=2",
+         "data.validation_fraction=0.001", "model.num_layers=1",
+         "model.hidden_dim=32", "model.num_heads=2", "model.intermediate_dim=64",
+         "model.dropout=0.0", "training.warmup_steps=2", "training.learning_rate=0.001",
+         "masking.random_token_distribution=uniform"]
+
+
+@pytest.fixture(scope="module")
+def pretraining(tmp_path_factory, demo_excerpt):
+    """A corpus, its vocabulary and the overrides of a small pre-training run."""
+    from spanbert_keras.data.vocabulary import build_vocabulary
+
+    corpus = demo_excerpt(25)
+    vocab = str(tmp_path_factory.mktemp("vocabulary") / "vocab.txt")
+    build_vocabulary([corpus], vocab_size=1000, show_progress=False).save(vocab)
+    return {"config": TINY, "corpus": corpus, "overrides": SMALL + [f"data.vocabulary={vocab}"]}
+
+
+def _script_args(values, tmp_path):
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps(values))
+    return str(path)
+
+
+PRETRAIN_RUNS = """
+import json, shutil
+from spanbert_keras.config import apply_overrides, load_config
+from spanbert_keras.training.pretrain import load_pretrainer, run_pretraining
+with open(sys.argv[2]) as f:
+    args = json.load(f)
+config = apply_overrides(load_config(args["config"]), args["overrides"])
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+quiet = lambda *_: None
+
+def run(name, steps, strategy=None):
+    return run_pretraining(config, name, corpus=[args["corpus"]], steps=steps, log=quiet,
+                           verbose=0, strategy=strategy)
+
+def weights(name):
+    return [v.numpy() for v in load_pretrainer(name, log=quiet)[0].trainable_variables]
+
+def diff(a, b):
+    return max(float(np.abs(x - y).max()) for x, y in zip(weights(a), weights(b)))
+
+one = run("one", 4)                     # 2 epochs of 2 steps, one device
+shutil.copytree("one", "one_then_two")  # (the same run, to be extended under 2 replicas)
+two = run("two", 4, mirrored)           # the same global batches on 2 replicas
+for key in ("loss", "mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy", "grad_norm"):
+    np.testing.assert_allclose(two[key], one[key], rtol=1e-5, err_msg=key)
+assert diff("one", "two") <= 1e-5, diff("one", "two")
+# One more epoch each, under another replica count than the run's first two: 2
+# replicas after 1, 1 after 2. (Equal, and equal at step 6: each restored its
+# checkpoint, optimiser state and data position under the other count.)
+run("one_then_two", 6, mirrored)
+run("two", 6)
+assert diff("one_then_two", "two") <= 1e-5, diff("one_then_two", "two")
+print("OK", diff("one_then_two", "two"))
+"""
+
+
+@pytest.mark.slow
+def test_pretraining_on_two_replicas_equals_one_device_and_resumes_on_another_count(
+        pretraining, tmp_path):
+    """MirroredStrategy(2 logical CPUs) through `run_pretraining`: the same losses and
+    weights (<= 1e-5) as one device on the same global batches (and masks); a run
+    resumed with 2 replicas after 1, or 1 after 2, ends where the 1-device run does."""
+    _run_script(PRETRAIN_RUNS.replace("sys.argv[2]", repr(_script_args(pretraining, tmp_path))),
+                tmp_path, timeout=300)
+
+
+FINETUNE_RUNS = """
+import json
+from task_data import VOCABULARY, ner_sentences, tiny_backbone, write_conll, write_encoder
+from spanbert_keras.tasks import get_task
+from spanbert_keras.tasks.base import finetune_config
+from spanbert_keras.training.finetune import finetune_optimizer, finetuning_backbone
+from spanbert_keras.training.finetune import run_finetuning
+
+task = get_task("ner")
+train = write_conll("train.txt", ner_sentences(48, seed=1))
+dev = write_conll("dev.txt", ner_sentences(16, seed=2))
+# clip_norm 0.05: clipping acts at every step, on the global gradient.
+config = finetune_config({"sequence_length": 32, "batch_size": 8, "epochs": 2,
+                          "learning_rate": 1e-3, "dropout": 0.0, "clip_norm": 0.05,
+                          "jit_compile": False}, task)
+examples, _ = task.read(train)
+info = task.prepare(examples, VOCABULARY, config)
+batches = list(task.dataset(examples, VOCABULARY, info, config, training=True).take(4))
+halves = [(float(tf.reduce_sum(w[:4])), float(tf.reduce_sum(w[4:]))) for _, _, w in batches]
+assert any(a != b for a, b in halves), halves  # the replicas hold different label counts
+data = tf.data.Dataset.from_tensors(batches[0])
+for batch in batches[1:]:
+    data = data.concatenate(tf.data.Dataset.from_tensors(batch))
+
+def build():
+    keras.utils.set_random_seed(0)
+    model = task.build_model(finetuning_backbone(tiny_backbone(), config), info, config)
+    model.compile(optimizer=finetune_optimizer(config, 8), jit_compile=False,
+                  **task.compile_args(info, config))
+    return model
+
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+one = build()
+one_logs = one.fit(data, epochs=2, verbose=0).history
+with mirrored.scope():
+    two = build()
+two_logs = two.fit(data, epochs=2, verbose=0).history
+np.testing.assert_allclose(two_logs["loss"], one_logs["loss"], rtol=1e-5)
+diff = max(float(np.abs(a.numpy() - b.numpy()).max())
+           for a, b in zip(one.trainable_variables, two.trainable_variables))
+assert diff <= 1e-5, diff
+
+# The runner under the strategy: trains, scores, exports (from the chief).
+metrics = run_finetuning("ner", config, train, dev, write_encoder("init"), "run",
+                         export_dir="export/1", log=lambda *_: None, verbose=0,
+                         strategy=mirrored)
+assert os.path.isfile("run/model.keras") and os.path.isdir("export/1"), os.listdir("run")
+assert set(metrics) == {"f1", "precision", "recall"}, metrics
+print("OK", diff, one_logs["loss"])
+"""
+
+
+@pytest.mark.slow
+def test_finetuning_on_two_replicas_equals_one_device(tmp_path):
+    """NER under MirroredStrategy(2 logical CPUs) on the same global batches: the loss
+    averaged over the labelled pieces of the global batch (the replicas hold different
+    numbers), clipping on the global gradient: the same losses and weights (<= 1e-5) as
+    one device; the runner trains, scores and exports under the strategy."""
+    _run_script(FINETUNE_RUNS, tmp_path)
+
+
+# ------------------------------------- 2 workers on 127.0.0.1, through the CLI (slow)
+
+STEPS = 6  # 3 epochs of 2 steps
+REFERENCE = """
+import json
+from spanbert_keras.config import apply_overrides, load_config
+from spanbert_keras.training.build import build_pretrainer
+from spanbert_keras.training.pretrain import prepare_run, schedule_of, training_batches
+with open(sys.argv[2]) as f:
+    args = json.load(f)
+config = apply_overrides(load_config(args["config"]),
+                         args["overrides"] + [f"training.steps={args['steps']}"])
+config, vocabulary, files = prepare_run(config, "reference", [args["corpus"]],
+                                        log=lambda *_: None)
+total, per_epoch, epochs = schedule_of(config)
+keras.utils.set_random_seed(config.data.seed)  # as run_pretraining does
+model = build_pretrainer(config.model, vocabulary.size, config.training,
+                         sequence_length=config.data.sequence_length,
+                         total_steps=epochs * per_epoch)
+# The global batches of 2 workers: each worker's share of the corpus and masks, side by side.
+share = config.data.batch_size // 2
+workers = [training_batches(config, vocabulary, files, share, tf.distribute.InputContext(2, i, 2),
+                            num_epochs=epochs, steps_per_epoch=per_epoch) for i in range(2)]
+train = tf.data.Dataset.zip(tuple(workers)).map(
+    lambda a, b: {key: tf.concat([a[key], b[key]], 0) for key in a})
+model.fit(train, epochs=epochs, steps_per_epoch=per_epoch, verbose=0)
+np.savez("reference.npz", *[v.numpy() for v in model.trainable_variables])
+print("OK")
+"""
+
+
+@pytest.fixture(scope="module")
+def one_process_reference(pretraining, tmp_path_factory):
+    """The weights of one process trained on the global batches of 2 workers."""
+    folder = tmp_path_factory.mktemp("reference")
+    args = _script_args(dict(pretraining, steps=STEPS), folder)
+    _run_script(REFERENCE.replace("sys.argv[2]", repr(args)), folder)
+    with np.load(folder / "reference.npz") as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _start_workers(pretraining, run, logs, name):
+    """Both workers of a 2-worker cluster on 127.0.0.1 (free ports), as a user starts them."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    command = [sys.executable, "-m", "spanbert_keras_cli", "pretrain", "--config",
+               pretraining["config"], "--corpus", pretraining["corpus"], "--output", str(run),
+               "--steps", str(STEPS), "--strategy", "multi_worker"]
+    for value in pretraining["overrides"]:
+        command += ["--set", value]
+    workers = []
+    for index in range(2):
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3",
+                   CUDA_VISIBLE_DEVICES="")
+        out = open(logs / f"{name}-{index}.out", "w")
+        err = open(logs / f"{name}-{index}.err", "w")
+        workers.append(subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=str(logs)))
+        out.close()
+        err.close()
+    return workers
+
+
+def _output(logs, name, index):
+    return ((logs / f"{name}-{index}.out").read_text()
+            + (logs / f"{name}-{index}.err").read_text())
+
+
+def _finish(workers, logs, name, timeout):
+    deadline = time.time() + timeout
+    for index, worker in enumerate(workers):
+        code = worker.wait(timeout=max(deadline - time.time(), 1))
+        assert code == 0, f"worker {index} exit {code}:\n{_output(logs, name, index)[-3000:]}"
+
+
+def _stop(workers):
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(timeout=30)
+
+
+def _chief_weights(run):
+    model = keras.saving.load_model(os.path.join(run, "model.keras"))
+    return [v.numpy() for v in model.trainable_variables]
+
+
+def _max_diff(a, b):
+    assert len(a) == len(b)
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+
+
+def _agreed_weights(logs, name):
+    lines = [re.findall(r"the 2 workers agree: final_weights (\d+)", _output(logs, name, i))
+             for i in range(2)]
+    assert lines[0] and lines[0] == lines[1], lines
+    return lines[0][-1]
+
+
+@pytest.mark.slow
+def test_two_workers_through_the_cli_end_with_the_weights_of_one_process(
+        pretraining, one_process_reference, tmp_path):
+    """MultiWorkerMirroredStrategy, 2 processes on 127.0.0.1 (TF_CONFIG): both end
+    with the same weights (checked by the workers), the chief's run equals one
+    process on the same global batches; only the chief wrote the run directory."""
+    run, workers = tmp_path / "run", []
+    try:
+        workers = _start_workers(pretraining, run, tmp_path, "run")
+        _finish(workers, tmp_path, "run", timeout=150)
+    finally:
+        _stop(workers)
+    print("final weights checksum", _agreed_weights(tmp_path, "run"))
+    diff = _max_diff(_chief_weights(run), one_process_reference)
+    print("chief vs one process", diff)
+    assert diff <= 1e-5
+    copy = re.findall(r"worker 1: the chief writes .*; this worker writes a copy, (.*), removed",
+                      _output(tmp_path, "run", 1))
+    assert copy and not os.path.exists(copy[0]), copy
+
+
+@pytest.mark.slow
+def test_a_killed_worker_restarted_resumes_from_the_last_checkpoint(
+        pretraining, one_process_reference, tmp_path):
+    """Worker 1 is killed after the chief's first checkpoint; worker 0 then stops,
+    naming the lost peer; both restarted with the same command resume from the last
+    checkpoint and end with the weights of an uninterrupted run."""
+    from spanbert_keras.training.run_directory import latest_checkpoint
+
+    run, workers = tmp_path / "run", []
+    try:
+        workers = _start_workers(pretraining, run, tmp_path, "first")
+        deadline = time.time() + 120
+        while True:
+            assert time.time() < deadline, "no checkpoint after 120 s"
+            assert all(w.poll() is None for w in workers), _output(tmp_path, "first", 0)[-3000:]
+            try:
+                checkpoint = latest_checkpoint(str(run), log=lambda *_: None)
+            except (OSError, ValueError):
+                checkpoint = None
+            if checkpoint is not None:
+                break
+            time.sleep(0.05)
+        workers[1].kill()
+        code = workers[0].wait(timeout=120)
+        assert code != 0 and "stopped answering" in _output(tmp_path, "first", 0), (
+            code, _output(tmp_path, "first", 0)[-3000:])
+        _stop(workers)
+        workers = _start_workers(pretraining, run, tmp_path, "second")
+        _finish(workers, tmp_path, "second", timeout=150)
+    finally:
+        _stop(workers)
+    for index in range(2):
+        started = re.findall(r"starting at epoch (\d+)", _output(tmp_path, "second", index))
+        assert started and 1 <= int(started[0]) < STEPS // 2, started
+    print("resumed at", started, "final weights checksum", _agreed_weights(tmp_path, "second"))
+    diff = _max_diff(_chief_weights(run), one_process_reference)
+    print("chief vs uninterrupted one process", diff)
+    assert diff <= 1e-5
