@@ -63,7 +63,7 @@ def test_finetune_squad_learns_exports_resumes_and_rescores(qa_files, tmp_path):
     result = cli(*command, "--export", str(export))
     metrics = last_json(result)
     assert metrics["exact_match"] >= 0.9 and metrics["f1"] >= 0.9 and metrics["total"] == 100
-    assert "Epoch 8/8" in result.stdout and "\r" not in result.stdout  # one line per epoch
+    assert "epoch 8/8: " in result.stdout and "\r" not in result.stdout  # one line per epoch
     with open(os.path.join(run, "predictions.json"), encoding="utf-8") as f:
         predictions = json.load(f)
     with open(os.path.join(run, "history.json")) as f:

@@ -38,7 +38,7 @@ def last_json(result):
 def finetune(task, train, dev, init, run, export, epochs):
     result = cli("finetune", task, "--train", train, "--dev", dev, "--init", init,
                  "--output", run, "--export", export, *SETTINGS, "--set", f"epochs={epochs}")
-    assert f"Epoch {epochs}/{epochs}" in result.stdout
+    assert f"epoch {epochs}/{epochs}: " in result.stdout
     with open(os.path.join(run, "predictions.json"), encoding="utf-8") as f:
         return last_json(result), json.load(f)
 
