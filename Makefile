@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/text_pipeline.py
 	$(PY) benchmarks/masking.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/distribute.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -150,13 +150,14 @@ def _make_strategy(name, log):
                 "operation runs: call spanbert_keras.training.distribute.get_strategy() first "
                 "thing in the program."
             ) from None
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=os.environ.get("TPU_NAME", "local"))
+    tpu = os.environ.get("TPU_NAME", "local")
     try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, tf.errors.OpError) as error:
-        raise ValueError(f"--strategy tpu: no TPU found ({error}).") from None
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"--strategy tpu: no TPU found at TPU_NAME={tpu!r} ({first}).") from None
     return tf.distribute.TPUStrategy(resolver)
 
 

@@ -318,8 +318,9 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
     strategy = get_strategy(strategy, log=log)  # first: before any TensorFlow operation
     with worker_run_directory(output_dir, strategy, log=log) as own_dir, \
             lost_workers_as_errors(strategy):
-        if own_dir != output_dir and export_dir is not None:
-            export_dir = os.path.join(own_dir, "export")  # the chief exports
+        if own_dir != output_dir and export_dir is not None:  # the chief exports
+            export_dir = os.path.join(own_dir, "export", os.path.basename(
+                os.path.normpath(export_dir)))
         return _run_finetuning(task_name, config, train_file, dev_file, init, own_dir, strict,
                                vocab, export_dir, overwrite_export, log, verbose, strategy)
 

@@ -20,6 +20,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from task_data import ner_sentences
+from task_data import write_conll
+from task_data import write_encoder
 
 from spanbert_keras.losses import WeightedMeanSparseCategoricalCrossentropy
 from spanbert_keras.training import distribute
@@ -383,14 +386,19 @@ def _free_ports(count):
     return ports
 
 
-def _start_workers(pretraining, run, logs, name):
-    """Both workers of a 2-worker cluster on 127.0.0.1 (free ports), as a user starts them."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
-    command = [sys.executable, "-m", "spanbert_keras_cli", "pretrain", "--config",
-               pretraining["config"], "--corpus", pretraining["corpus"], "--output", str(run),
-               "--steps", str(STEPS), "--strategy", "multi_worker"]
+def _pretrain_command(pretraining, run):
+    command = ["pretrain", "--config", pretraining["config"], "--corpus", pretraining["corpus"],
+               "--output", str(run), "--steps", str(STEPS), "--strategy", "multi_worker"]
     for value in pretraining["overrides"]:
         command += ["--set", value]
+    return command
+
+
+def _start_workers(arguments, logs, name):
+    """Both workers of a 2-worker cluster on 127.0.0.1 (free ports), as a user starts them:
+    `spanbert-keras ARGUMENTS` with TF_CONFIG naming the cluster and the worker."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    command = [sys.executable, "-m", "spanbert_keras_cli", *arguments]
     workers = []
     for index in range(2):
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
@@ -448,7 +456,7 @@ def test_two_workers_through_the_cli_end_with_the_weights_of_one_process(
     process on the same global batches; only the chief wrote the run directory."""
     run, workers = tmp_path / "run", []
     try:
-        workers = _start_workers(pretraining, run, tmp_path, "run")
+        workers = _start_workers(_pretrain_command(pretraining, run), tmp_path, "run")
         _finish(workers, tmp_path, "run", timeout=150)
     finally:
         _stop(workers)
@@ -471,7 +479,7 @@ def test_a_killed_worker_restarted_resumes_from_the_last_checkpoint(
 
     run, workers = tmp_path / "run", []
     try:
-        workers = _start_workers(pretraining, run, tmp_path, "first")
+        workers = _start_workers(_pretrain_command(pretraining, run), tmp_path, "first")
         deadline = time.time() + 120
         while True:
             assert time.time() < deadline, "no checkpoint after 120 s"
@@ -488,7 +496,7 @@ def test_a_killed_worker_restarted_resumes_from_the_last_checkpoint(
         assert code != 0 and "stopped answering" in _output(tmp_path, "first", 0), (
             code, _output(tmp_path, "first", 0)[-3000:])
         _stop(workers)
-        workers = _start_workers(pretraining, run, tmp_path, "second")
+        workers = _start_workers(_pretrain_command(pretraining, run), tmp_path, "second")
         _finish(workers, tmp_path, "second", timeout=150)
     finally:
         _stop(workers)
@@ -499,3 +507,32 @@ def test_a_killed_worker_restarted_resumes_from_the_last_checkpoint(
     diff = _max_diff(_chief_weights(run), one_process_reference)
     print("chief vs uninterrupted one process", diff)
     assert diff <= 1e-5
+
+
+@pytest.mark.slow
+def test_two_workers_fine_tune_and_only_the_chief_writes_the_run_and_the_export(tmp_path):
+    """`finetune ner --strategy multi_worker` on 2 workers: they end with the same
+    weights, score the same, and only the chief's run directory and export exist."""
+    train = write_conll(tmp_path / "train.txt", ner_sentences(48, seed=1))
+    dev = write_conll(tmp_path / "dev.txt", ner_sentences(16, seed=2))
+    init = write_encoder(str(tmp_path / "init"))
+    arguments = ["finetune", "ner", "--train", train, "--dev", dev, "--init", init, "--output",
+                 "run", "--export", "export/1", "--strategy", "multi_worker"]
+    for value in ("sequence_length=32", "batch_size=8", "epochs=2", "learning_rate=0.001",
+                  "dropout=0.0", "jit_compile=false"):
+        arguments += ["--set", value]
+    workers = []
+    try:
+        workers = _start_workers(arguments, tmp_path, "finetune")
+        _finish(workers, tmp_path, "finetune", timeout=150)
+    finally:
+        _stop(workers)
+    print("final weights checksum", _agreed_weights(tmp_path, "finetune"))
+    scores = [json.loads((tmp_path / f"finetune-{i}.out").read_text().strip().splitlines()[-1])
+              for i in range(2)]
+    assert scores[0] == scores[1] and set(scores[0]) == {"f1", "precision", "recall"}
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["dev.txt", "export", "init", "run", "train.txt"]
+        + [f"finetune-{i}.{kind}" for i in range(2) for kind in ("out", "err")])
+    assert os.path.isfile(tmp_path / "export" / "1" / "saved_model.pb")
+    assert os.path.isfile(tmp_path / "run" / "model.keras")
