@@ -173,9 +173,7 @@ def _check_training_batch(config, vocabulary, files, counts):
     data = config.data
     train = pretraining_dataset(
         files, vocabulary, split="train", num_epochs=1, steps_per_epoch=1, shuffle=False,
-        replacement_counts=counts, max_pair_targets=config.model.max_pair_targets,
-        sequence_length=data.sequence_length, batch_size=data.batch_size,
-        masking=config.masking, validation_fraction=data.validation_fraction,
+        batch_size=data.batch_size, **_dataset_settings(config, counts),
     )
     if next(iter(train.take(1)), None) is None:
         raise ValueError(
