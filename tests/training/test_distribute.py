@@ -92,6 +92,37 @@ def test_one_replica_gets_the_dataset_itself():
     assert isinstance(dataset, tf.data.Dataset) and made == [(4, None)]
 
 
+def test_each_worker_reads_its_own_share_with_its_own_seeds(tmp_path):
+    from spanbert_keras.data.packing import text_blocks
+    from spanbert_keras.data.pretraining_dataset import batch_seed
+    from spanbert_keras.data.tokenizer import SpanBertTokenizer
+
+    sentences = [f"{word} {word} {word}." for word in ("cat", "dog", "hen", "owl", "elk", "ram")]
+    paths = []
+    for index in range(2):
+        path = tmp_path / f"part{index}.txt"
+        path.write_text("\n\n".join(sentences[index::2]) + "\n")
+        paths.append(str(path))
+    tokenizer = SpanBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "."]
+                                  + [w.split()[0] for w in sentences])
+
+    def blocks(files, worker, workers=2):
+        context = tf.distribute.InputContext(workers, worker, workers) if worker is not None else None
+        return [tuple(b["token_ids"][1:4]) for b in
+                text_blocks(files, tokenizer, 8, input_context=context).as_numpy_iterator()]
+
+    # As many files as workers: a file each.
+    assert sorted(blocks(paths, 0)) == sorted(blocks(paths[:1], None))
+    assert sorted(blocks(paths, 1)) == sorted(blocks(paths[1:], None))
+    # Fewer files: every other block.
+    everything = blocks(paths[:1], None)
+    assert blocks(paths[:1], 0) == everything[0::2] and blocks(paths[:1], 1) == everything[1::2]
+    # The worker is folded into the masking and shuffling seeds.
+    seeds = {tuple(batch_seed(0, worker, 0, index).numpy()) for worker in range(2)
+             for index in (-1, 0)}
+    assert len(seeds) == 4
+
+
 def test_the_chief_runs_in_the_run_directory(tmp_path):
     strategy = tf.distribute.get_strategy()
     assert distribute.is_chief(strategy) and not distribute.is_multi_worker(strategy)
