@@ -319,7 +319,9 @@ def worker_run_directory(run_dir, strategy, log=print):
     `run_dir` as it is now (configuration, vocabulary, checkpoints: what a
     resumed run restores; not the TensorBoard logs), runs the same program
     on it, and the copy is removed at the end. So every worker restores the
-    chief's last checkpoint, and only the chief writes `run_dir`. The run
+    chief's last checkpoint, and only the chief writes `run_dir`. The copy
+    is made in the temporary directory (`TMPDIR`), which must hold a run's
+    checkpoints. The run
     directory must therefore be one the workers share (a network
     filesystem) to resume a multi-worker run; `check_workers_agree` stops a
     run whose workers would resume from different epochs.
