@@ -33,6 +33,7 @@ can check `--strategy` and `TF_CONFIG` before loading it.
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import zlib
@@ -321,7 +322,8 @@ def worker_run_directory(run_dir, strategy, log=print):
     on it, and the copy is removed at the end. So every worker restores the
     chief's last checkpoint, and only the chief writes `run_dir`. The copy
     is made in the temporary directory (`TMPDIR`), which must hold a run's
-    checkpoints. The run
+    checkpoints; the copies of workers of this machine that were killed
+    are removed first. The run
     directory must therefore be one the workers share (a network
     filesystem) to resume a multi-worker run; `check_workers_agree` stops a
     run whose workers would resume from different epochs.
@@ -332,7 +334,8 @@ def worker_run_directory(run_dir, strategy, log=print):
     if is_chief(strategy):
         yield run_dir
         return
-    own = tempfile.mkdtemp(prefix=f"spanbert-keras-worker{task_id(strategy)}-")
+    _remove_copies_of_dead_workers(log)
+    own = tempfile.mkdtemp(prefix=f"spanbert-keras-worker{task_id(strategy)}-{os.getpid()}-")
     try:
         copy = os.path.join(own, os.path.basename(os.path.normpath(run_dir)) or "run")
         if os.path.isdir(run_dir):
@@ -342,6 +345,25 @@ def worker_run_directory(run_dir, strategy, log=print):
         yield copy
     finally:
         shutil.rmtree(own, ignore_errors=True)
+
+
+def _remove_copies_of_dead_workers(log):
+    folder = tempfile.gettempdir()
+    for name in os.listdir(folder):
+        match = re.fullmatch(r"spanbert-keras-worker\d+-(\d+)-\w+", name)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            log(f"Removed {os.path.join(folder, name)}, the copy of a worker that was stopped.")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_workers_agree(strategy, log=None, **values):

@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -140,7 +141,14 @@ class _OtherWorker:
         task_id = 1
 
 
-def test_another_worker_runs_in_a_private_copy_removed_at_the_end(tmp_path):
+def test_another_worker_runs_in_a_private_copy_removed_at_the_end(tmp_path, monkeypatch):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    stale = temporary / f"spanbert-keras-worker1-{_dead_pid()}-x1y2"  # its process has ended
+    alive = temporary / f"spanbert-keras-worker1-{os.getpid()}-x1y2"
+    stale.mkdir()
+    alive.mkdir()
     run = tmp_path / "run"
     (run / "backup").mkdir(parents=True)
     (run / "backup" / "latest.weights.h5").write_bytes(b"weights")
@@ -156,7 +164,15 @@ def test_another_worker_runs_in_a_private_copy_removed_at_the_end(tmp_path):
         with open(os.path.join(own, "history.json"), "w") as f:
             f.write("{}")
     assert not os.path.exists(own) and not (run / "history.json").exists()
-    assert "worker 1: the chief writes" in messages[0]
+    assert os.listdir(temporary) == [alive.name]  # the dead worker's copy is removed
+    assert "the copy of a worker that was stopped" in messages[0]
+    assert "worker 1: the chief writes" in messages[1]
+
+
+def _dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
 
 
 def test_weighted_mean_loss_is_kerass_mean_with_sample_weight_on_one_device():
@@ -433,8 +449,9 @@ def _start_workers(arguments, logs, name):
     workers = []
     for index in range(2):
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        os.makedirs(logs / "tmp", exist_ok=True)  # the workers' TMPDIR (worker 1's copy)
         env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3",
-                   CUDA_VISIBLE_DEVICES="")
+                   CUDA_VISIBLE_DEVICES="", TMPDIR=str(logs / "tmp"))
         out = open(logs / f"{name}-{index}.out", "w")
         err = open(logs / f"{name}-{index}.err", "w")
         workers.append(subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=str(logs)))
@@ -467,6 +484,11 @@ def _chief_weights(run):
     return [v.numpy() for v in model.trainable_variables]
 
 
+def _worker_copies(folder):
+    """The non-chief workers' copies left in their TMPDIR."""
+    return [n for n in os.listdir(folder / "tmp") if n.startswith("spanbert-keras-worker")]
+
+
 def _max_diff(a, b):
     assert len(a) == len(b)
     return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
@@ -497,7 +519,7 @@ def test_two_workers_through_the_cli_end_with_the_weights_of_one_process(
     assert diff <= 1e-5
     copy = re.findall(r"worker 1: the chief writes .*; this worker writes a copy, (.*), removed",
                       _output(tmp_path, "run", 1))
-    assert copy and not os.path.exists(copy[0]), copy
+    assert copy and copy[0].startswith(str(tmp_path / "tmp")) and _worker_copies(tmp_path) == []
 
 
 @pytest.mark.slow
@@ -534,6 +556,8 @@ def test_a_killed_worker_restarted_resumes_from_the_last_checkpoint(
     for index in range(2):
         started = re.findall(r"starting at epoch (\d+)", _output(tmp_path, "second", index))
         assert started and 1 <= int(started[0]) < STEPS // 2, started
+    # The killed worker's copy was removed at the restart, the new one at the end.
+    assert _worker_copies(tmp_path) == []
     print("resumed at", started, "final weights checksum", _agreed_weights(tmp_path, "second"))
     diff = _max_diff(_chief_weights(run), one_process_reference)
     print("chief vs uninterrupted one process", diff)
@@ -562,8 +586,9 @@ def test_two_workers_fine_tune_and_only_the_chief_writes_the_run_and_the_export(
     scores = [json.loads((tmp_path / f"finetune-{i}.out").read_text().strip().splitlines()[-1])
               for i in range(2)]
     assert scores[0] == scores[1] and set(scores[0]) == {"f1", "precision", "recall"}
+    assert _worker_copies(tmp_path) == []
     assert sorted(os.listdir(tmp_path)) == sorted(
-        ["dev.txt", "export", "init", "run", "train.txt"]
+        ["dev.txt", "export", "init", "run", "tmp", "train.txt"]
         + [f"finetune-{i}.{kind}" for i in range(2) for kind in ("out", "err")])
     assert os.path.isfile(tmp_path / "export" / "1" / "saved_model.pb")
     assert os.path.isfile(tmp_path / "run" / "model.keras")
