@@ -10,16 +10,19 @@ SpanBERT's step, `global_clipnorm` in Keras' built-in step for the MLM-only
 model). The difference is the cost of the SBO head and of SpanBERT's step.
 Each model runs in its own process so that peak memory is its own.
 
-CPU (default, tiny model):
+CPU (default: the demo's shape, dtype, XLA setting and dropout, read from
+`pipelines/configs/demo.yaml`):
 
     python benchmarks/train_step.py
 
 GPU, the published base configuration:
 
     python benchmarks/train_step.py --preset base --seq-len 512 \\
-        --batch-size 32 --dtype mixed_bfloat16 --jit
+        --batch-size 32 --dtype mixed_bfloat16 --jit --dropout 0.1
 
-Target: SpanBERT step time <= 1.15x the MLM-only step time.
+Target: the SpanBERT step no slower than the MLM-only step times the model
+FLOPs ratio (SBO head included / MLM only): the SBO head may cost its share
+of the FLOPs, nothing more.
 """
 
 import argparse
@@ -31,7 +34,8 @@ import resource
 import sys
 import time
 
-TARGET_RATIO = 1.15
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CONFIG = os.path.join(ROOT, "pipelines", "configs", "demo.yaml")
 
 
 def synthetic_batch(batch_size, seq_len, num_targets, vocabulary_size, seed=0):
@@ -124,7 +128,8 @@ def _build(kind, args):
             }
 
     keras.utils.set_random_seed(0)
-    config = ModelConfig.from_preset(args.preset, max_sequence_length=max(512, args.seq_len))
+    config = ModelConfig.from_preset(args.preset, max_sequence_length=max(512, args.seq_len),
+                                     dropout=args.dropout)
     training = TrainingConfig()
     backbone = build_backbone(
         config, args.vocab_size, sequence_length=args.seq_len, dtype=args.dtype
@@ -252,18 +257,24 @@ def _run_isolated(target, *args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="tiny", choices=["tiny", "small", "base", "large"])
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--vocab-size", type=int, default=8000)
+    from spanbert_keras.config import load_config
+
+    demo = load_config(DEMO_CONFIG)
+    parser.add_argument("--preset", default=demo.model.preset,
+                        choices=["tiny", "small", "base", "large"])
+    parser.add_argument("--seq-len", type=int, default=demo.data.sequence_length)
+    parser.add_argument("--batch-size", type=int, default=demo.data.batch_size)
+    parser.add_argument("--vocab-size", type=int, default=demo.data.vocabulary_size)
+    parser.add_argument("--dropout", type=float, default=demo.model.dropout)
     parser.add_argument(
         "--num-targets",
         type=int,
         default=None,
-        help="prediction slots P per sequence (default ceil(0.15 * seq_len))",
+        help="prediction slots P per sequence (default: the pipeline's, ceil(0.15 * (seq_len - 2)))",
     )
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--jit", action="store_true", help="jit_compile=True (XLA)")
+    parser.add_argument("--dtype", default=demo.training.dtype_policy)
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction,
+                        default=demo.training.jit_compile is True, help="jit_compile=True (XLA)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (steps alternate)")
     parser.add_argument("--warmup-steps", type=int, default=3)
@@ -272,8 +283,10 @@ def main(argv=None):
     )
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
-    if args.num_targets is None:
-        args.num_targets = math.ceil(0.15 * args.seq_len)
+    if args.num_targets is None:  # the pipeline's slots per block
+        from spanbert_keras.data.span_masker import SpanMasker
+
+        args.num_targets = SpanMasker.default_max_predictions(args.seq_len, 0.15)
 
     from spanbert_keras.config import ModelConfig
     from spanbert_keras.training.flops import flops_per_token
@@ -283,7 +296,7 @@ def main(argv=None):
     print(
         f"preset={args.preset} seq_len={args.seq_len} batch={args.batch_size} "
         f"P={args.num_targets} vocab={args.vocab_size} dtype={args.dtype} "
-        f"jit={args.jit}; {args.rounds * args.steps} timed steps per model, alternating "
+        f"jit={args.jit} dropout={args.dropout}; {args.rounds * args.steps} timed steps per model, alternating "
         f"(after {args.warmup_steps} warm-up steps)",
         flush=True,
     )
@@ -316,14 +329,15 @@ def main(argv=None):
         )
     ratio = results["spanbert"]["step_s"] / results["mlm"]["step_s"]
     same_step = results["spanbert"]["step_s"] / results["mlm_step"]["step_s"]
-    verdict = "meets" if ratio <= TARGET_RATIO else "misses"
+    flop_ratio = results["spanbert"]["flops_per_token"] / results["mlm"]["flops_per_token"]
+    verdict = "meets" if ratio <= flop_ratio else "misses"
     print(
-        f"SpanBertPretrainer / BertMaskedLM step time: {ratio:.3f}x "
-        f"({verdict} the <= {TARGET_RATIO}x target)"
+        f"SpanBertPretrainer / BertMaskedLM step time: {ratio:.3f}x; model FLOPs ratio, "
+        f"SBO head included / MLM only: {flop_ratio:.3f}x ({verdict} the target: "
+        f"step ratio <= FLOPs ratio)"
     )
     print(f"SpanBertPretrainer / MLM head with the same step: {same_step:.3f}x")
-    flop_ratio = results["spanbert"]["flops_per_token"] / results["mlm"]["flops_per_token"]
-    print(f"(model FLOPs ratio, SBO head included / MLM only: {flop_ratio:.3f}x)")
+    print(f"(load average {os.getloadavg()[0]:.1f})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             summary = {
