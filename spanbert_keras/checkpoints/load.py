@@ -19,6 +19,7 @@ from spanbert_keras.config import DataConfig
 from spanbert_keras.config import MaskingConfig
 from spanbert_keras.config import PretrainConfig
 from spanbert_keras.config import TrainingConfig
+from spanbert_keras.resources.presets import resolve_preset
 
 PART_NAMES = {"encoder": "encoder", "pooler": "pooler", "mlm_head": "MLM head",
               "sbo_head": "SBO head"}
@@ -79,7 +80,7 @@ class ImportReport:
 
 def read_checkpoint(path, vocabulary=None):
     """Reads any supported layout into a `Checkpoint` (see `load_pretrained`)."""
-    path = os.fspath(path)
+    path = resolve_preset(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Checkpoint not found: {path}")
     if os.path.isdir(path):
@@ -161,7 +162,9 @@ def load_pretrained(path, vocabulary=None, training_config=None, log=print):
     4. checkpoints written by `transformers` (`BertModel`, `BertForMaskedLM`,
        `BertForPreTraining`), `.bin` or `.safetensors`, or by
        `save_pretrained`;
-    5. keras-hub BERT presets (encoder only).
+    5. keras-hub BERT presets (encoder only);
+    6. a built-in preset by name (`"austen-tiny"`, see
+       `spanbert_keras.resources.presets`).
 
     The model is built from the checkpoint's config (sizes, vocabulary,
     activation, LayerNorm epsilon, position table, SBO table); its encoder
@@ -173,7 +176,7 @@ def load_pretrained(path, vocabulary=None, training_config=None, log=print):
     as data (`weights_only`), never as code.
 
     Args:
-        path: a checkpoint directory or file.
+        path: a checkpoint directory or file, or a built-in preset's name.
         vocabulary: optional `Vocabulary` / `vocab.txt` path in place of the
             checkpoint's own; its size must equal the embedding rows.
         training_config: optional `TrainingConfig` to compile with (default:
