@@ -167,7 +167,7 @@ def _parser():
     finetune.add_argument("--dev", required=True, metavar="FILE", help="the data to score")
     finetune.add_argument("--init", required=True, metavar="PATH",
                           help="a pretrain / import run directory, a .keras encoder or model, "
-                               "or a released checkpoint")
+                               "a released checkpoint, or a built-in preset's name (austen-tiny)")
     finetune.add_argument("--output", required=True, metavar="DIR", help="the run directory")
     finetune.add_argument("--vocab", metavar="VOCAB_TXT",
                           help="the vocabulary of a .keras --init (default: vocab.txt beside it)")

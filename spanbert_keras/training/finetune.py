@@ -53,6 +53,7 @@ from spanbert_keras.export.archive import version_dirs
 from spanbert_keras.files import read_json
 from spanbert_keras.files import write_json
 from spanbert_keras.files import write_yaml
+from spanbert_keras.resources.presets import resolve_preset
 from spanbert_keras.tasks import get_task
 from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import finetune_config
@@ -122,7 +123,8 @@ def load_encoder(init, vocab=None, log=print):
     """The encoder and vocabulary to fine-tune from `init` (see the module docstring).
 
     Args:
-        init: a run directory, a `.keras` file or a released checkpoint.
+        init: a run directory, a `.keras` file, a released checkpoint or
+            the name of a built-in preset (`"austen-tiny"`).
         vocab: optional `vocab.txt` (or `Vocabulary`) in place of the one
             `init` comes with.
         log: callable for messages.
@@ -130,7 +132,7 @@ def load_encoder(init, vocab=None, log=print):
     Returns:
         `(backbone, vocabulary)`; their sizes agree.
     """
-    path = os.fspath(init)
+    path = resolve_preset(init)
     if not os.path.exists(path):
         raise FileNotFoundError(f"--init not found: {path}")
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, CONFIG_FILE)):
