@@ -45,27 +45,6 @@ def stage(number, title):
     print(f"\n=== stage {number}/4: {title} ===", flush=True)
 
 
-def held_out_sentences(config, count):
-    """Sentences of the validation documents of the run's corpus, for a quick look."""
-    import tensorflow as tf
-
-    from spanbert_keras.data.packing import TFRECORD_SUFFIXES
-    from spanbert_keras.data.packing import document_in_split
-
-    sentences = []
-    for path in config.data.corpus:
-        if path.endswith(TFRECORD_SUFFIXES):
-            continue  # shards hold documents as records: only text files are shown
-        with open(path, encoding="utf-8") as f:
-            documents = [d for d in f.read().split("\n\n") if d.strip()]
-        keep = document_in_split(path, tf.range(len(documents), dtype=tf.int64), "validation",
-                         config.data.validation_fraction).numpy()
-        for document, held_out in zip(documents, keep):
-            if held_out:
-                sentences += [s for s in document.split("\n") if 60 < len(s) < 200]
-    return sentences[:count]
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="the run's config (YAML)")
@@ -144,8 +123,8 @@ def run(args, strategy=None):
         paths = export_bundle(model, vocabulary, version_dir, config=config, tflite=True,
                               overwrite=args.overwrite or _exported_here(record_path, version_dir))
         write_json(record_path, {"saved_model": version_dir, "tflite": paths["tflite"]})
-    print("\n=== a few held-out sentences, one span masked, filled by the exported model ===")
-    show_fill_spans(version_dir, held_out_sentences(config, 4))
+    print("\n=== has it learned? held-out spans filled by the exported model ===")
+    show_fill_spans(version_dir, config, vocabulary)
     print(f"\nTensorBoard: tensorboard --logdir {os.path.join(run_dir, pretrain.LOG_DIR)}")
     return 0
 
@@ -159,26 +138,77 @@ def _exported_here(record_path, version_dir):
     return recorded is not None and os.path.abspath(recorded) == os.path.abspath(version_dir)
 
 
-def show_fill_spans(version_dir, sentences):
-    """Masks a span of each sentence and prints the exported model's fillings."""
+def show_fill_spans(version_dir, config, vocabulary, shown=4, count=200):
+    """Fills held-out spans with the exported model (and the built-in preset); prints them.
+
+    For the first `shown` of `count` held-out sentences (one span masked in
+    each, as in training): the truth and the top-3 pieces of both heads at
+    each masked position; then one line comparing both heads' top-1 / top-5
+    accuracy on all `count` spans with always guessing the most frequent
+    pieces. When the run's corpus is the shipped one, the same for the
+    built-in preset (pre-trained longer on it, the same chapters held out).
+    """
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
-    served = tf.saved_model.load(version_dir)
-    fill = served.signatures["fill_spans"]
-    for number, sentence in enumerate(sentences):
-        words = sentence.split()
-        start = 2 + (3 * number) % max(1, len(words) - 6)
-        truth = words[start:start + 2]
-        query = " ".join(words[:start] + ["[MASK]", "[MASK]"] + words[start + 2:])
-        outputs = fill(text=tf.constant([query]))
-        print(f"- {query}\n  truth: {' '.join(truth)}")
+    fill = tf.saved_model.load(version_dir).signatures["fill_spans"]
+    _print_fills(fill, config, vocabulary, shown, count)
+    preset = _comparable_preset(config)
+    if preset is not None:
+        from spanbert_keras.checkpoints import load_pretrained
+        from spanbert_keras.fill_spans import fill_spans_function
+
+        info = preset_info(preset)
+        print(f"\n=== the same, by the built-in preset {preset!r} ({info['summary']}) ===")
+        model = load_pretrained(preset, log=None)
+        preset_vocabulary = model.import_report.vocabulary
+        fill = fill_spans_function(model, preset_vocabulary, info["config"].data.sequence_length)
+        _print_fills(fill, config, preset_vocabulary, shown, count)
+
+
+def _comparable_preset(config, name="austen-tiny"):
+    """`name` when it is installed and was pre-trained holding out this run's chapters, else None."""
+    from spanbert_keras.resources import DEMO_CORPUS
+    from spanbert_keras.resources.presets import preset_config
+    from spanbert_keras.resources.presets import preset_names
+
+    if name not in preset_names():
+        return None
+    trained = preset_config(name).data
+    shipped = [os.path.basename(p) for p in config.data.corpus] == [os.path.basename(DEMO_CORPUS)]
+    same_split = trained.validation_fraction == config.data.validation_fraction
+    return name if shipped and same_split else None
+
+
+def preset_info(name):
+    """The preset's configuration and a few words on how long it was pre-trained."""
+    from spanbert_keras.resources.presets import preset_config
+    from spanbert_keras.resources.presets import resolve_preset
+
+    config = preset_config(name)
+    with open(os.path.join(resolve_preset(name), "evaluation.json"), encoding="utf-8") as f:
+        evaluation = json.load(f)
+    summary = (f"{config.model.preset}, pre-trained {evaluation['training_minutes']:.0f} minutes "
+               f"on this corpus by `python pipelines/build_preset.py`; held-out MLM accuracy "
+               f"{evaluation['held_out']['mlm_accuracy']:.2f}")
+    return {"config": config, "summary": summary}
+
+
+def _print_fills(fill, config, vocabulary, shown, count):
+    from spanbert_keras.fill_spans import frequent_pieces
+    from spanbert_keras.fill_spans import held_out_queries
+    from spanbert_keras.fill_spans import score_fill_spans
+    from spanbert_keras.fill_spans import summary_line
+
+    queries = held_out_queries(config, vocabulary, count)
+    results, filled = score_fill_spans(fill, queries, vocabulary,
+                                       frequent_pieces(config, vocabulary))
+    for entry in filled[:shown]:
+        print(f"- {entry['text']}\n  truth: {' '.join(entry['truth'])}")
         for head in ("mlm", "sbo"):
-            key = f"{head}_top_tokens"
-            if key in outputs:
-                tops = outputs[key].numpy()[0]
-                shown = ["/".join(t.decode() for t in row[:3]) for row in tops[:2]]
-                print(f"  {head.upper()} top-3 per position: {'  '.join(shown)}")
+            tops = ["/".join(row[:3]) for row in entry[f"{head}_top"]]
+            print(f"  {head.upper()} top-3 per position: {'  '.join(tops)}")
+    print(summary_line(results))
 
 
 if __name__ == "__main__":

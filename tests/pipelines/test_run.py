@@ -37,6 +37,9 @@ def test_pipeline_runs_every_stage_then_skips_them(tmp_path, demo_excerpt):
     assert (tmp_path / "saved_models" / "spanbert-test-ids" / "1" / "saved_model.pb").exists()
     assert (tmp_path / "saved_models" / "spanbert-test.tflite").exists()
     assert "truth:" in first and "MLM top-3" in first and "tensorboard --logdir" in first
+    # The closing comparison: both heads' top-1 / top-5 beside the most frequent pieces.
+    assert "held-out spans" in first and "the most frequent pieces" in first
+    assert "built-in preset" not in first  # not the shipped corpus: no comparable preset
     # Run again: every finished stage is skipped.
     second = run_pipeline(tmp_path, corpus)
     assert "nothing to do" in second and "(already evaluated)" in second
