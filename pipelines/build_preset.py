@@ -95,11 +95,11 @@ def evaluate(timing):
     import tensorflow as tf
 
     from spanbert_keras.checkpoints import load_pretrained
+    from spanbert_keras.checkpoints.presets import evaluate_preset
     from spanbert_keras.fill_spans import fill_spans_function
     from spanbert_keras.fill_spans import frequent_pieces
     from spanbert_keras.fill_spans import held_out_queries
     from spanbert_keras.fill_spans import score_fill_spans
-    from spanbert_keras.resources.presets import evaluate_preset
     from spanbert_keras.resources.presets import preset_config
 
     held_out = evaluate_preset(NAME)
@@ -199,7 +199,7 @@ float16, and scores the files here, loaded by name. Training took
 | always the most frequent pieces, same spans | {spans['unigram_top1']:.3f} / {spans['unigram_top5']:.3f} | |
 
 Reproduce the first two rows with
-`spanbert_keras.resources.presets.evaluate_preset("{NAME}")` (also `evaluation.json`).
+`spanbert_keras.checkpoints.presets.evaluate_preset("{NAME}")` (also `evaluation.json`).
 
 ## Training history (`history.json`; the same per-epoch scalars for TensorBoard in `logs/`, the per-step logs in `runs/{NAME}/logs/` after a rebuild)
 

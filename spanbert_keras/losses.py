@@ -7,7 +7,19 @@ Cross entropies and log-probabilities are always computed on float32 logits
 import keras
 from keras import ops
 
-from spanbert_keras.training.distribute import global_sum
+
+def global_sum(value):
+    """`value` summed over the replicas (in a replica context), else `value` itself.
+
+    Loss normalisers go through it, so every replica divides by the global
+    count and the summed gradients equal a single device's.
+    """
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce("sum", value)
 
 
 def weighted_cross_entropy_terms(logits, labels, weights, per_row=False):

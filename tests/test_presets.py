@@ -7,8 +7,8 @@ import pytest
 
 from spanbert_keras.checkpoints import import_checkpoint
 from spanbert_keras.checkpoints import load_pretrained
+from spanbert_keras.checkpoints.presets import evaluate_preset
 from spanbert_keras.resources.presets import PRESETS_DIR
-from spanbert_keras.resources.presets import evaluate_preset
 from spanbert_keras.resources.presets import preset_config
 from spanbert_keras.resources.presets import preset_names
 from spanbert_keras.resources.presets import resolve_preset

@@ -27,7 +27,7 @@ embedding's gradient). Under a strategy it:
 Losses must be normalised by global counts: Keras' own `Loss` objects with
 reduction `sum_over_batch_size` are (Keras divides by the replicas); a loss
 that divides by a count of its own must sum the count over the replicas
-(`spanbert_keras.training.distribute.global_sum`).
+(`spanbert_keras.losses.global_sum`).
 
 The overrides use Keras 3.15 internals (`_maybe_symbolic_build`,
 `_symbolic_build`, `_loss_tracker`); the tests under `tests/training/`
@@ -39,7 +39,11 @@ import warnings
 import keras
 import tensorflow as tf
 
-from spanbert_keras.training.distribute import is_multi_worker
+
+def is_multi_worker(strategy):
+    """True under a `MultiWorkerMirroredStrategy` of more than one worker."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and bool(strategy.extended._in_multi_worker_mode()))
 
 
 class DistributedTraining:

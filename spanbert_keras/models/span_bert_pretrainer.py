@@ -6,11 +6,11 @@ from keras import ops
 
 from spanbert_keras.layers.masked_lm_head import BertMaskedLMHead
 from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead
+from spanbert_keras.losses import global_sum
 from spanbert_keras.losses import top_k_log_probs
 from spanbert_keras.losses import weighted_cross_entropy_terms
 from spanbert_keras.models.distributed import DistributedTraining
 from spanbert_keras.models.serialization import deserialize_nested
-from spanbert_keras.training.distribute import global_sum
 
 MLM_KEYS = ("mask_positions", "mask_ids", "mask_weights")
 SBO_KEYS = ("span_boundaries", "span_offsets", "mask_ids", "sbo_weights")

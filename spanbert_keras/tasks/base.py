@@ -10,6 +10,7 @@ directory, resume, TensorBoard, the optimiser, `fit`, the predictions file,
 the metrics line and the export.
 """
 
+import abc
 import dataclasses
 
 import yaml
@@ -135,7 +136,7 @@ def apply_finetune_overrides(config, overrides, task=None):
     return finetune_config(values, None, source="overrides")
 
 
-class FinetuneTask:
+class FinetuneTask(abc.ABC):
     """One fine-tuning task. Subclass it in `spanbert_keras/tasks/NAME.py` as `TASK`.
 
     Attributes:
@@ -195,34 +196,41 @@ class FinetuneTask:
             )
         return self.options_class(**config.options)
 
+    @abc.abstractmethod
     def read(self, path, strict=False):
-        raise NotImplementedError
+        """`(examples, problems)` from a file (step 1 above)."""
 
     def prepare(self, train_examples, vocabulary, config):
         return {}
 
+    @abc.abstractmethod
     def dataset(self, examples, vocabulary, task_info, config, training):
-        raise NotImplementedError
+        """A batched `tf.data.Dataset` of `(x, y[, sample_weight])` (step 3)."""
 
+    @abc.abstractmethod
     def build_model(self, backbone, task_info, config):
-        raise NotImplementedError
+        """An uncompiled `keras.Model` around `backbone` (step 4)."""
 
+    @abc.abstractmethod
     def loss(self, task_info, config):
-        raise NotImplementedError
+        """What `compile(loss=...)` takes (step 5)."""
 
     def compile_args(self, task_info, config):
         """`compile` keyword arguments besides the optimizer (default: the loss)."""
         return {"loss": self.loss(task_info, config)}
 
+    @abc.abstractmethod
     def predict(self, model, examples, vocabulary, task_info, config):
-        raise NotImplementedError
+        """Predictions keyed by example id, in the official scorer's format (step 6)."""
 
+    @abc.abstractmethod
     def score(self, predictions, examples, task_info):
-        raise NotImplementedError
+        """A dict of float metrics (step 7)."""
 
     def write_predictions(self, predictions, path):
         """Writes `predictions` as JSON, atomically (override for another official format)."""
         return write_json(path, predictions)
 
+    @abc.abstractmethod
     def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
-        raise NotImplementedError
+        """The written paths of a strings-in SavedModel (step 8)."""

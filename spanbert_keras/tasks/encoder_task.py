@@ -21,6 +21,7 @@ Problems found after reading (a label unknown to the model at evaluation
 time, a cut entity, ...) are counted warnings naming the file and line.
 """
 
+import abc
 import dataclasses
 import warnings
 
@@ -89,8 +90,9 @@ class EncoderTask(FinetuneTask):
     def select(self, examples, task_info):
         return examples
 
+    @abc.abstractmethod
     def feature_inputs(self, examples):
-        raise NotImplementedError
+        """The examples as the model's raw inputs: a dict of tensors (strings, ragged words, ...)."""
 
     def targets(self, examples, task_info):
         """`(y, weights, problem lines)`; default: class ids of `task_info["labels"]`."""

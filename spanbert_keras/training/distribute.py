@@ -211,18 +211,16 @@ def describe(strategy):
 def num_workers(strategy):
     """The number of machines (input pipelines) of `strategy`."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not is_multi_worker(strategy):
+    if resolver is None or not _is_multi_worker(strategy):
         return 1
     spec = resolver.cluster_spec().as_dict()
     return sum(len(spec.get(name) or []) for name in _CLUSTER_TASKS)
 
 
-def is_multi_worker(strategy):
-    """True under a `MultiWorkerMirroredStrategy` of more than one worker."""
-    import tensorflow as tf
+def _is_multi_worker(strategy):
+    from spanbert_keras.models.distributed import is_multi_worker  # imports TensorFlow
 
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and bool(strategy.extended._in_multi_worker_mode()))
+    return is_multi_worker(strategy)
 
 
 def is_chief(strategy):
@@ -377,7 +375,7 @@ def check_workers_agree(strategy, log=None, **values):
     >>> import tensorflow as tf
     >>> check_workers_agree(tf.distribute.get_strategy(), start_epoch=3)
     """
-    if not is_multi_worker(strategy) or not values:
+    if not _is_multi_worker(strategy) or not values:
         return
     import tensorflow as tf
 
@@ -432,7 +430,7 @@ def lost_workers_as_errors(strategy):
     try:
         yield
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as error:
-        if not is_multi_worker(strategy):
+        if not _is_multi_worker(strategy):
             raise
         first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
         raise WorkerLostError(
@@ -440,17 +438,3 @@ def lost_workers_as_errors(strategy):
             f"{first}). Restart every worker with the same command: training resumes from "
             "the last checkpoint."
         ) from None
-
-
-def global_sum(value):
-    """`value` summed over the replicas (in a replica context), else `value` itself.
-
-    Loss normalisers go through it, so every replica divides by the global
-    count and the summed gradients equal a single device's.
-    """
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce("sum", value)

@@ -26,6 +26,8 @@ from task_data import write_conll
 from task_data import write_encoder
 
 from spanbert_keras.losses import WeightedMeanSparseCategoricalCrossentropy
+from spanbert_keras.losses import global_sum
+from spanbert_keras.models.distributed import is_multi_worker
 from spanbert_keras.training import distribute
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,11 +128,11 @@ def test_each_worker_reads_its_own_share_with_its_own_seeds(tmp_path):
 
 def test_the_chief_runs_in_the_run_directory(tmp_path):
     strategy = tf.distribute.get_strategy()
-    assert distribute.is_chief(strategy) and not distribute.is_multi_worker(strategy)
+    assert distribute.is_chief(strategy) and not is_multi_worker(strategy)
     with distribute.worker_run_directory(str(tmp_path), strategy, log=_fail) as own:
         assert own == str(tmp_path)
     distribute.check_workers_agree(strategy, start_epoch=3)  # nothing to compare
-    assert distribute.global_sum(2.0) == 2.0
+    assert global_sum(2.0) == 2.0
 
 
 class _OtherWorker:

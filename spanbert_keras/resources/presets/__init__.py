@@ -76,35 +76,3 @@ def preset_config(name):
     corpus = [DEMO_CORPUS if os.path.basename(path) == shipped else path
               for path in config.data.corpus]
     return dataclasses.replace(config, data=dataclasses.replace(config.data, corpus=corpus))
-
-
-def evaluate_preset(name, batches=None):
-    """Held-out MLM / SBO loss and accuracy of a built-in preset, loaded by name.
-
-    The batches are those its pre-training scored every epoch (the
-    validation chapters of its corpus, fixed masks, the first
-    `training.eval_steps` of them, or `batches`).
-
-    Returns:
-        dict with `loss`, `mlm_loss`, `sbo_loss`, `mlm_accuracy`,
-        `sbo_accuracy` and the number of `batches`.
-    """
-    import dataclasses
-
-    import numpy as np
-
-    from spanbert_keras.checkpoints import load_pretrained
-    from spanbert_keras.training.pretrain import TOKEN_COUNTS_FILE
-    from spanbert_keras.training.pretrain import datasets
-
-    config = preset_config(name)
-    if batches is not None:
-        config = dataclasses.replace(
-            config, training=dataclasses.replace(config.training, eval_steps=int(batches)))
-    model = load_pretrained(name, log=None)
-    counts = np.loadtxt(os.path.join(resolve_preset(name), TOKEN_COUNTS_FILE), dtype=np.int64)
-    _, held_out = datasets(config, model.import_report.vocabulary, config.data.corpus,
-                           num_epochs=1, replacement_counts=counts)
-    results = model.evaluate(held_out, return_dict=True, verbose=0)
-    return {"batches": int(held_out.cardinality()),
-            **{key: float(value) for key, value in results.items()}}
