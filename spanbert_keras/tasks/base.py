@@ -172,6 +172,10 @@ class FinetuneTask(abc.ABC):
        predictions, a JSON-serialisable dict keyed by example id, in the
        format the task's official scorer reads.
     7. `score(predictions, examples, task_info)` -> dict of float metrics.
+       After the run's own dev set is scored, the runner calls
+       `calibrate(task_info, metrics)` and saves what it returns as the new
+       `task.json` (SQuAD v2.0 stores its dev-chosen no-answer threshold
+       there), so later predictions and the export use it.
     8. `export(model, vocabulary, task_info, config, export_dir, overwrite)`
        -> dict of written paths: a SavedModel in TF Serving's layout that
        takes strings and loads without this package.
@@ -226,6 +230,10 @@ class FinetuneTask(abc.ABC):
     @abc.abstractmethod
     def score(self, predictions, examples, task_info):
         """A dict of float metrics (step 7)."""
+
+    def calibrate(self, task_info, metrics):
+        """`task_info` updated from the run's dev `metrics` (default: unchanged)."""
+        return task_info
 
     def write_predictions(self, predictions, path):
         """Writes `predictions` as JSON, atomically (override for another official format)."""

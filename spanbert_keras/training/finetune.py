@@ -368,6 +368,8 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
         metrics = _predict_and_score(task, model, dev_examples, vocabulary, task_info, config,
                                      output_dir, log)
         write_json(os.path.join(output_dir, METRICS_FILE), metrics)
+        task_info = task.calibrate(task_info, metrics)
+        write_json(task_path, task_info)
         if export_dir is not None:
             log(f"Exporting to {export_dir} ...")
             paths = task.export(model, vocabulary, task_info, config, export_dir,
