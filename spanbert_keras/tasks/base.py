@@ -155,8 +155,10 @@ class FinetuneTask(abc.ABC):
        list of one-line problem descriptions naming the file and line or
        record of each bad record that was skipped (`strict=True` raises
        `ValueError` on the first one instead). Never a silent drop.
-    2. `prepare(train_examples, vocabulary, config)` -> `task_info`: a
-       JSON-serialisable dict fixed for the run (labels, marker pieces, ...);
+    2. `prepare(train_examples, vocabulary, config, dev_examples)` ->
+       `task_info`: a JSON-serialisable dict fixed for the run (labels,
+       marker pieces, ...; TACRED's markers follow the authors' first-use
+       order over the dev set, then the training set);
        the runner saves it as `task.json` in the run directory and passes it
        to every later call, so evaluation and export need no training data.
     3. `dataset(examples, vocabulary, task_info, config, training)` -> a
@@ -204,7 +206,7 @@ class FinetuneTask(abc.ABC):
     def read(self, path, strict=False):
         """`(examples, problems)` from a file (step 1 above)."""
 
-    def prepare(self, train_examples, vocabulary, config):
+    def prepare(self, train_examples, vocabulary, config, dev_examples=()):
         return {}
 
     @abc.abstractmethod

@@ -144,7 +144,7 @@ class GlueTask(EncoderTask):
     def read(self, path, strict=False):
         return read_tsv(path, strict)
 
-    def prepare(self, train_examples, vocabulary, config):
+    def prepare(self, train_examples, vocabulary, config, dev_examples=()):
         options = resolve_options(self.options(config), train_examples)
         info = {"options": options, "metric": options["metric"], "labels": None}
         examples = self.select(train_examples, info)

@@ -68,7 +68,7 @@ class NerTask(EncoderTask):
     def read(self, path, strict=False):
         return read_columns(path, strict)
 
-    def prepare(self, train_examples, vocabulary, config):
+    def prepare(self, train_examples, vocabulary, config, dev_examples=()):
         info = {"options": options_dict(self.options(config))}
         tags = {t for e in self.select(train_examples, info) for t in e["tags"]}
         info["labels"] = [OUTSIDE] + sorted(tags - {OUTSIDE})

@@ -77,7 +77,7 @@ class SquadTask(FinetuneTask):
     def read(self, path, strict=False):
         return read_qa_file(path, strict)
 
-    def prepare(self, train_examples, vocabulary, config):
+    def prepare(self, train_examples, vocabulary, config, dev_examples=()):
         options = self.options(config)
         impossible = sum(e["is_impossible"] for e in train_examples)
         if impossible and not options.version_2:

@@ -102,7 +102,7 @@ class TacredTask(EncoderTask):
     def read(self, path, strict=False):
         return read_tacred(path, strict)
 
-    def prepare(self, train_examples, vocabulary, config):
+    def prepare(self, train_examples, vocabulary, config, dev_examples=()):
         options = self.options(config)
         negative = options.negative_label
         relations = sorted({e["relation"] for e in train_examples} - {negative})

@@ -353,7 +353,7 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
         if os.path.isfile(task_path):
             task_info = read_json(task_path)
         else:
-            task_info = task.prepare(train_examples, vocabulary, config)
+            task_info = task.prepare(train_examples, vocabulary, config, dev_examples)
         write_yaml(os.path.join(output_dir, CONFIG_FILE), {"task": task.name, **config.to_dict()})
         record_vocabulary(output_dir, vocabulary)
         write_json(task_path, task_info)
