@@ -30,6 +30,8 @@ class Checkpoint:
         vocabulary: the `Vocabulary` (as many pieces as embedding rows).
         lowercase: bool, whether the tokenizer lower-cases.
         lowercase_from: where `lowercase` came from.
+        trainer_state: the parts of a training checkpoint that are not the
+            model and are not imported (`"Adam state"`, `"5 meters"`, ...).
     """
 
     source: str
@@ -41,6 +43,7 @@ class Checkpoint:
     vocabulary: object
     lowercase: bool
     lowercase_from: str
+    trainer_state: list = dataclasses.field(default_factory=list)
 
     def model_config(self):
         """The `ModelConfig` of the checkpoint, checked against its tensors.

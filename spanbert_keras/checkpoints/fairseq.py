@@ -3,8 +3,11 @@
 A pickled dict: the training `args` (an `argparse.Namespace` whose `config`
 is the authors' `BertConfig`), the weights under `model` with keys
 `decoder.bert.*`, `decoder.cls.predictions.*` and
-`decoder.cls.pair_target_predictions.*` (LayerNorm `gamma`/`beta`), and the
-trainer's bookkeeping (optimizer history, extra state), which is left out.
+`decoder.cls.pair_target_predictions.*` (LayerNorm `gamma`/`beta`; no
+pooler: SpanBERT was trained without NSP), and what the authors' trainer
+saves beside them (`optimizer_history`, `last_optimizer_state`, and
+`extra_state` with the iterator position and `fairseq.meters` objects),
+which is read as inert data, reported and left out.
 The sizes come from `args` (or a `config.json` beside the file), the
 vocabulary from the `vocab.txt` beside it or the one given.
 """
@@ -44,6 +47,45 @@ def config_from_args(args):
     return values
 
 
+def describe_trainer_state(checkpoint):
+    """Short descriptions of what a training checkpoint holds besides `args` and `model`.
+
+    Example:
+
+    >>> from collections import OrderedDict
+    >>> describe_trainer_state({"args": None, "model": {}, "optimizer_history": [
+    ...     {"optimizer_name": "FairseqAdam", "num_updates": 2400000}],
+    ...     "last_optimizer_state": {"state": {0: {}, 1: {}}},
+    ...     "extra_state": {"train_meters": OrderedDict(loss=object(), wps=object())}})
+    ['optimizer state (2 parameters)', 'optimizer history (FairseqAdam, 2,400,000 updates)', '2 training meters']
+    """
+    parts = []
+    optimizer = checkpoint.get("last_optimizer_state")
+    if optimizer is not None:
+        state = optimizer.get("state", {}) if isinstance(optimizer, dict) else {}
+        parts.append(f"optimizer state ({len(state):,} parameters)")
+    history = checkpoint.get("optimizer_history")
+    if isinstance(history, list) and history and isinstance(history[-1], dict):
+        last = history[-1]
+        name = last.get("optimizer_name") or last.get("criterion_name") or "optimizer"
+        updates = last.get("num_updates")
+        count = f", {updates:,} updates" if isinstance(updates, int) else ""
+        parts.append(f"optimizer history ({name}{count})")
+    extra = checkpoint.get("extra_state")
+    if isinstance(extra, dict):
+        meters = extra.get("train_meters")
+        if isinstance(meters, dict):
+            parts.append(f"{len(meters)} training meters")
+        others = sorted(str(k) for k in extra if k != "train_meters")
+        if others:
+            parts.append(f"trainer state ({', '.join(others)})")
+    for key in sorted(str(k) for k in checkpoint):
+        if key not in ("args", "model", "optimizer_history", "last_optimizer_state",
+                       "extra_state"):
+            parts.append(key)
+    return parts
+
+
 def read_fairseq(path, vocabulary=None):
     """Reads a fairseq `model.pt` (or a `.pt` holding a plain state dict).
 
@@ -55,9 +97,10 @@ def read_fairseq(path, vocabulary=None):
         A `Checkpoint`.
     """
     loaded = load_torch_file(path)
-    args = None
+    args, trainer_state = None, []
     if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict):
         state, args = loaded["model"], loaded.get("args")
+        trainer_state = describe_trainer_state(loaded)
     elif isinstance(loaded, dict) and loaded:
         state = loaded
     else:
@@ -83,4 +126,5 @@ def read_fairseq(path, vocabulary=None):
         source=path, layout="fairseq training checkpoint", config=config,
         config_source=config_path, tensors=tensors, skipped=skipped, vocabulary=vocabulary,
         lowercase=infer_lowercase(vocabulary), lowercase_from="inferred from the vocabulary",
+        trainer_state=trainer_state,
     )

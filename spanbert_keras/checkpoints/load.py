@@ -42,6 +42,8 @@ class ImportReport:
             `lowercase_from`: a tokenizer config or the vocabulary.
         vocabulary: the `Vocabulary`; `config`: a `PretrainConfig` describing
             the model (for a run directory).
+        trainer_state: what a training checkpoint held besides the model
+            and did not import (optimizer state, meters, ...).
     """
 
     source: str
@@ -54,6 +56,7 @@ class ImportReport:
     lowercase_from: str
     vocabulary: object
     config: object
+    trainer_state: list = dataclasses.field(default_factory=list)
 
     def describe(self):
         """One line: what was loaded from where, what is fresh, what was cast."""
@@ -66,6 +69,8 @@ class ImportReport:
             line += f"; {'/'.join(self.cast)} tensors cast to float32"
         if self.ignored:
             line += f"; {len(self.ignored)} other tensor(s) ignored"
+        if self.trainer_state:
+            line += f"; skipped the trainer's {', '.join(self.trainer_state)}"
         casing = "uncased" if self.lowercase else "cased"
         return line + f"; vocabulary {self.vocabulary.size:,} pieces, {casing} ({self.lowercase_from})."
 
@@ -75,6 +80,7 @@ class ImportReport:
             "source": self.source, "layout": self.layout, "from_file": list(self.from_file),
             "fresh": list(self.fresh), "cast": list(self.cast), "ignored": list(self.ignored),
             "lowercase": self.lowercase, "lowercase_from": self.lowercase_from,
+            "trainer_state": list(self.trainer_state),
         }
 
 
@@ -227,7 +233,7 @@ def load_pretrained(path, vocabulary=None, training_config=None, log=print):
         source=checkpoint.source, layout=checkpoint.layout, from_file=from_file, fresh=fresh,
         cast=cast, ignored=ignored, lowercase=checkpoint.lowercase,
         lowercase_from=checkpoint.lowercase_from, vocabulary=checkpoint.vocabulary,
-        config=config,
+        config=config, trainer_state=list(checkpoint.trainer_state),
     )
     if log is not None:
         log(model.import_report.describe())

@@ -2,29 +2,52 @@
 
 `torch.load(weights_only=True)` rebuilds tensors and plain containers only.
 Beyond those, a fairseq training checkpoint needs `argparse.Namespace` (its
-`args`), and the authors' `args.config` is their `BertConfig`, a bag of
-attributes: it is rebuilt as an inert stand-in (`PickledConfig`), their class
-is never imported. Any other global (a function to call, another class) makes
-the load fail with a clear error, so a pickle that would run code is refused.
+`args`); the authors' `args.config` is their `BertConfig`, and the trainer's
+`extra_state["train_meters"]` holds `fairseq.meters` objects (average, time
+and stopwatch meters). Each is a bag of attributes, rebuilt as an inert
+stand-in (`PickledObject`): their classes are never imported and no method
+of theirs runs. NumPy scalars (a meter's value) are rebuilt as NumPy
+scalars. Any other global (a function to call, another class) makes the load
+fail with a clear error, so a pickle that would run code is refused.
 """
 
 import argparse
 import os
 
 TORCH_EXTRA = "pip install 'spanbert-keras[torch]'"
-# The authors' configuration classes that a fairseq checkpoint pickles.
+# The authors' classes that a fairseq training checkpoint pickles: their
+# configuration (in `args.config`) and the trainer's meters (in `extra_state`).
 CONFIG_CLASSES = (
     "fairseq.models.pair_bert.BertConfig",
     "fairseq.models.hf_bert.BertConfig",
     "pytorch_pretrained_bert.modeling.BertConfig",
 )
+METER_CLASSES = (
+    "fairseq.meters.AverageMeter",
+    "fairseq.meters.TimeMeter",
+    "fairseq.meters.StopwatchMeter",
+)
+# How NumPy 1 and 2 pickle a scalar: the function that rebuilds one from its
+# dtype and bytes, and the dtype.
+NUMPY_SCALAR = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
 
 
-class PickledConfig:
-    """An inert stand-in for a pickled configuration object: its attributes only."""
+class PickledObject:
+    """An inert stand-in for a pickled object of the authors': its attributes only."""
 
     def __repr__(self):
-        return f"PickledConfig({vars(self)!r})"
+        return f"PickledObject({vars(self)!r})"
+
+
+def _numpy_globals():
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # NumPy 1
+        from numpy.core.multiarray import scalar
+    dtypes = [type(np.dtype(code)) for code in "?bBhHiIlLqQefdg"]
+    return [(scalar, name) for name in NUMPY_SCALAR] + [np.dtype] + dtypes
 
 
 def import_torch(path):
@@ -45,11 +68,13 @@ def load_torch_file(path):
     Raises:
         ImportError: torch is not installed (the message names the extra).
         ValueError: the file is not a PyTorch checkpoint, or its pickle
-            needs anything beyond tensors, containers, `argparse.Namespace`
-            and the authors' config classes (a pickle that would run code).
+            needs anything beyond tensors, containers, NumPy scalars,
+            `argparse.Namespace` and the authors' config and meter classes
+            (a pickle that would run code).
     """
     torch = import_torch(path)
-    allowed = [argparse.Namespace] + [(PickledConfig, name) for name in CONFIG_CLASSES]
+    allowed = ([argparse.Namespace] + _numpy_globals()
+               + [(PickledObject, name) for name in CONFIG_CLASSES + METER_CLASSES])
     try:
         with torch.serialization.safe_globals(allowed):
             return torch.load(os.fspath(path), map_location="cpu", weights_only=True)
@@ -63,7 +88,8 @@ def load_torch_file(path):
             raise ValueError(
                 f"Refused to read {path}: its pickle asks for more than tensors and plain "
                 f"data ({detail}). A checkpoint is data, not code: only tensors, "
-                "containers and argparse.Namespace are accepted."
+                "containers, NumPy scalars, argparse.Namespace and the authors' config "
+                "and meter classes are accepted."
             ) from None
         raise ValueError(f"{path} is not a readable PyTorch checkpoint: {detail}") from None
 

@@ -53,10 +53,20 @@ def torch_forward(authors_model, x):
 
 
 def test_authors_checkpoint_loads_both_heads(model_pt, authors_model):
-    assert "fairseq" not in sys.modules  # the authors' config class is never imported
-    model = load_pretrained(model_pt, log=None)
+    lines = []
+    model = load_pretrained(model_pt, log=lines.append)
+    # The authors' config and meter classes are never imported, nor anything of theirs run.
+    assert not [name for name in sys.modules if name.split(".")[0] == "fairseq"]
     report = model.import_report
-    assert report.from_file == ["encoder", "pooler", "mlm_head", "sbo_head"] and report.fresh == []
+    # SpanBERT has no NSP, so no pooler: it starts fresh.
+    assert report.from_file == ["encoder", "mlm_head", "sbo_head"] and report.fresh == ["pooler"]
+    # The trainer's state is read as data, reported in the one line, and left out.
+    n_parameters = len({id(p) for model in authors_model for p in model.parameters()})
+    assert report.trainer_state == [
+        f"optimizer state ({n_parameters} parameters)",
+        "optimizer history (FairseqBERTAdam, 2,400 updates)",
+        "13 training meters", "trainer state (best, train_iterator, val_loss)"]
+    assert len(lines) == 1 and "skipped the trainer's optimizer state" in lines[0]
     assert report.layout == "fairseq training checkpoint" and report.lowercase is False
     config = report.config.model
     assert (config.max_pair_targets, config.position_embedding_dim) == (4, 8)

@@ -5,6 +5,7 @@ Nothing here imports `spanbert_keras.checkpoints`: these are the other side.
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -111,34 +112,86 @@ class SpanBoundaryReference(torch.nn.Module):
         return self.decoder(h) + self.bias
 
 
-def _authors_config_class():
-    """A class pickled as the authors' `fairseq.models.pair_bert.BertConfig`."""
+def _authors_class(module, name, attributes=None):
+    """A class pickled as the authors' `module.name` (it exists only while pickling)."""
 
-    class BertConfig:
-        pass
+    def __init__(self, **values):
+        vars(self).update(attributes or {})
+        vars(self).update(values)
 
-    BertConfig.__module__ = "fairseq.models.pair_bert"
-    BertConfig.__qualname__ = "BertConfig"
-    return BertConfig
+    cls = type(name, (), {"__init__": __init__})
+    cls.__module__ = module
+    cls.__qualname__ = name
+    return cls
+
+
+# fairseq's meters (`fairseq/meters.py`) and the attributes their `reset` sets.
+METERS = {
+    "AverageMeter": {"val": 0, "avg": 0, "sum": 0, "count": 0},
+    "TimeMeter": {"init": 0, "start": 0.0, "n": 0},
+    "StopwatchMeter": {"sum": 0, "n": 0, "start_time": None},
+}
+# The meters the authors' trainer keeps (`Trainer.init_meters`) and their class.
+TRAIN_METERS = {
+    "train_loss": "AverageMeter", "train_nll_loss": "AverageMeter", "valid_loss": "AverageMeter",
+    "valid_nll_loss": "AverageMeter", "wps": "TimeMeter", "ups": "TimeMeter",
+    "wpb": "AverageMeter", "bsz": "AverageMeter", "gnorm": "AverageMeter", "clip": "AverageMeter",
+    "oom": "AverageMeter", "wall": "TimeMeter", "train_wall": "StopwatchMeter",
+}
+
+
+def _trainer_state(bert, sbo, meter_classes):
+    """What the authors' `Trainer.save_checkpoint` (`utils.save_state`) writes besides the model.
+
+    A real Adam state after one step, the optimizer history, and
+    `extra_state` with the iterator position and the trainer's meters (one
+    holding a NumPy float64, as a meter fed a NumPy value does).
+    """
+    parameters = list({id(p): p for p in [*bert.parameters(), *sbo.parameters()]}.values())
+    optimizer = torch.optim.Adam(parameters, lr=1e-4)
+    for p in parameters:
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    meters = collections.OrderedDict()
+    for i, (name, kind) in enumerate(TRAIN_METERS.items()):
+        meter = meter_classes[kind]()
+        if kind == "AverageMeter":
+            vars(meter).update(val=np.float64(1.5 + i) if name == "gnorm" else 1.5 + i,
+                               sum=3.0 + i, count=2, avg=1.5 + i)
+        meters[name] = meter
+    return {
+        "optimizer_history": [{
+            "criterion_name": "SpanBertLoss", "optimizer_name": "FairseqBERTAdam",
+            "lr_scheduler_state": {"best": 1.42}, "num_updates": 2400,
+        }],
+        "last_optimizer_state": optimizer.state_dict(),
+        "extra_state": {
+            "best": 1.42, "train_iterator": {"epoch": 3, "iterations_in_epoch": 17},
+            "val_loss": 1.5, "train_meters": meters,
+        },
+    }
 
 
 def write_fairseq_checkpoint(path, bert, sbo, monkeypatch):
-    """Saves `bert` (a BertForPreTraining) and `sbo` as the authors' `model.pt`.
+    """Saves `bert` (a BertForPreTraining) and `sbo` as the authors' trainer saves `model.pt`.
 
-    Keys `decoder.bert.*`, `decoder.cls.predictions.*`,
-    `decoder.cls.pair_target_predictions.*`, LayerNorm `gamma`/`beta`; `args`
-    an `argparse.Namespace` holding their `BertConfig`; a trainer's
-    bookkeeping beside the weights.
+    Keys `decoder.bert.*` (no pooler: SpanBERT has no NSP),
+    `decoder.cls.predictions.*`, `decoder.cls.pair_target_predictions.*`,
+    LayerNorm `gamma`/`beta`; `args` an `argparse.Namespace` holding their
+    `BertConfig`; the trainer's state beside the weights (`optimizer_history`,
+    `last_optimizer_state`, `extra_state` with `fairseq.meters` objects),
+    pickled by their class paths in torch's legacy format.
     """
     state = {}
     for key, value in bert.state_dict().items():
-        if key.startswith("cls.seq_relationship."):
+        if key.startswith(("cls.seq_relationship.", "bert.pooler.")):
             continue
         key = key.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
         state["decoder." + key] = value
     for key, value in sbo.state_dict().items():
         state["decoder.cls.pair_target_predictions." + key] = value
-    config_class = _authors_config_class()
+    config_class = _authors_class("fairseq.models.pair_bert", "BertConfig")
     config = config_class()
     vars(config).update({k: v for k, v in bert.config.to_dict().items() if k in (
         "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -149,17 +202,17 @@ def write_fairseq_checkpoint(path, bert, sbo, monkeypatch):
         pair_positional_embedding_size=POSITION_DIM, hidden_size=None,
         num_attention_heads=None, lr=[0.0001], config=config,
     )
-    checkpoint = {
-        "args": args, "model": state,
-        "optimizer_history": [{"criterion_name": "PairCrossEntropy", "num_updates": 2400}],
-        "extra_state": {"train_iterator": {"epoch": 3}, "val_loss": 1.5},
-    }
+    meter_classes = {name: _authors_class("fairseq.meters", name, attributes)
+                     for name, attributes in METERS.items()}
+    checkpoint = {"args": args, "model": state, **_trainer_state(bert, sbo, meter_classes)}
     fairseq = types.ModuleType("fairseq")
     models = types.ModuleType("fairseq.models")
     pair_bert = types.ModuleType("fairseq.models.pair_bert")
     pair_bert.BertConfig = config_class
-    with monkeypatch.context() as patch:  # the class exists only while pickling
-        for module in (fairseq, models, pair_bert):
+    meters = types.ModuleType("fairseq.meters")
+    vars(meters).update(meter_classes)
+    with monkeypatch.context() as patch:  # the classes exist only while pickling
+        for module in (fairseq, models, pair_bert, meters):
             patch.setitem(sys.modules, module.__name__, module)
         # The legacy (pre-zip) format of torch 1.0-1.5, which the authors' fairseq wrote.
         torch.save(checkpoint, path, _use_new_zipfile_serialization=False)
