@@ -214,7 +214,8 @@ def finetune_optimizer(config, total_steps):
 # ------------------------------------------------------------ run directory
 
 
-def _read(task, path, strict, what, log):
+def read_examples(task, path, strict, what, log):
+    """The examples of a task's file (`what`: "training", "dev"); skipped records are logged."""
     examples, problems = task.read(path, strict=strict)
     if problems:
         log(summarize(problems, f"bad record(s) skipped in {path} (--strict makes them errors)"))
@@ -340,8 +341,8 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
         raise ValueError(f"{output_dir} holds a {read_yaml_task(saved_config)!r} run, not "
                          f"{task.name!r}: use another --output.")
     with run_lock(output_dir, log=log):
-        train_examples = _read(task, train_file, strict, "training", log)
-        dev_examples = _read(task, dev_file, strict, "dev", log)
+        train_examples = read_examples(task, train_file, strict, "training", log)
+        dev_examples = read_examples(task, dev_file, strict, "dev", log)
         backbone, vocabulary = load_encoder(init, vocab, log)
         if config.sequence_length > backbone.max_sequence_length:
             raise ValueError(
@@ -365,7 +366,7 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
                                output_dir, log, verbose)
         else:
             log(f"{output_dir} has already finished {config.epochs} epochs; scoring it.")
-        metrics = _predict_and_score(task, model, dev_examples, vocabulary, task_info, config,
+        metrics = predict_and_score(task, model, dev_examples, vocabulary, task_info, config,
                                      output_dir, log)
         write_json(os.path.join(output_dir, METRICS_FILE), metrics)
         task_info = task.calibrate(task_info, metrics)
@@ -416,7 +417,8 @@ def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log
     return model
 
 
-def _predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log):
+def predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log):
+    """Predicts `examples`, writes the predictions into `folder`, returns the task's metrics."""
     predictions = task.predict(model, examples, vocabulary, task_info, config)
     path = task.write_predictions(predictions, os.path.join(folder, PREDICTIONS_FILE))
     log(f"Dev predictions: {path}")
@@ -447,8 +449,8 @@ def evaluate_finetuned(run_dir, dev_file, strict=False, log=print):
     config = load_finetune_config(config_path, task)
     task_info = read_json(os.path.join(run_dir, TASK_FILE))
     vocabulary = run_vocabulary(run_dir)
-    examples = _read(task, dev_file, strict, "dev", log)
+    examples = read_examples(task, dev_file, strict, "dev", log)
     model = _load_keras(model_path)
     folder = os.path.join(run_dir, EVALUATION_DIR)
     os.makedirs(folder, exist_ok=True)
-    return _predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log)
+    return predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log)
