@@ -131,7 +131,8 @@ def _parser():
 
     export = command("export", "Export a run as a SavedModel for TF Serving (and a TFLite file).")
     export.add_argument("--checkpoint", required=True, metavar="DIR",
-                        help="a run directory (pretrain's or import's)")
+                        help="a run directory (pretrain's, import's or a fine-tuning run: its "
+                             "task's strings-in SavedModel)")
     export.add_argument("--output", required=True, metavar="saved_models/NAME/VERSION",
                         help="the version directory (VERSION an integer, as TF Serving expects)")
     export.add_argument("--tflite", action="store_true", help="also write NAME.tflite (encode signature)")
@@ -150,6 +151,16 @@ def _parser():
     imported.add_argument("--vocab", metavar="VOCAB_TXT",
                           help="the vocabulary, when there is no vocab.txt beside the checkpoint")
     imported.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    imported.add_argument("--task", choices=("squad", "squad2", "tacred"),
+                          help="the checkpoint is one of the authors' fine-tuned models "
+                               "(download_finetuned.sh's names): write a fine-tuning run directory")
+    imported.add_argument("--train", metavar="FILE",
+                          help="with --task tacred: the train.json it was trained on (label ids)")
+    imported.add_argument("--dev", metavar="FILE",
+                          help="with --task tacred: its dev.json (entity markers); with squad / "
+                               "squad2: a dev file to score (squad2: sets the no-answer threshold)")
+    imported.add_argument("--strict", action="store_true",
+                          help="a bad record in --train / --dev is an error")
 
     convert = command("convert", "Write a run's model for transformers (hf) or keras-hub.")
     convert.add_argument("checkpoint", metavar="DIR", help="a run directory (pretrain's or import's)")
@@ -279,8 +290,17 @@ def _evaluate(args):
 def _export(args):
     from spanbert_keras.export.bundle import check_bundle_free
     from spanbert_keras.export.bundle import export_bundle
+    from spanbert_keras.training.finetune import export_finetuned
+    from spanbert_keras.training.finetune import is_finetuning_run
     from spanbert_keras.training.pretrain import load_pretrainer
 
+    if is_finetuning_run(args.checkpoint):
+        if args.tflite or args.include_masker:
+            raise ValueError("--tflite and --include-masker export pre-training runs; "
+                             f"{args.checkpoint} is a fine-tuning run.")
+        export_finetuned(args.checkpoint, args.output, overwrite=args.overwrite,
+                         log=lambda message: print(message, flush=True))
+        return
     quantization = None if args.quantization == "none" else args.quantization
     check_bundle_free(args.output, args.tflite, quantization, args.overwrite)  # before any work
     model, vocabulary, config = load_pretrainer(args.checkpoint)
@@ -300,10 +320,22 @@ def _export(args):
 
 def _import(args):
     from spanbert_keras.checkpoints import import_checkpoint
+    from spanbert_keras.checkpoints import import_finetuned
 
+    log = lambda message: print(message, flush=True)  # noqa: E731
+    if args.task is None and (args.train or args.dev):
+        raise ValueError("--train and --dev go with --task (a fine-tuned checkpoint).")
     try:
-        import_checkpoint(args.checkpoint, args.output, vocabulary=args.vocab,
-                          overwrite=args.overwrite, log=lambda message: print(message, flush=True))
+        if args.task is not None:
+            metrics = import_finetuned(
+                args.checkpoint, args.task, args.output, train_file=args.train,
+                dev_file=args.dev, vocabulary=args.vocab, overwrite=args.overwrite,
+                strict=args.strict, log=log)
+            if metrics:
+                _print_metrics(metrics)
+        else:
+            import_checkpoint(args.checkpoint, args.output, vocabulary=args.vocab,
+                              overwrite=args.overwrite, log=log)
     except ImportError as error:  # a .bin / .pt without PyTorch: the message names the extra
         raise ValueError(str(error)) from None
 

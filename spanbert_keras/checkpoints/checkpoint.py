@@ -32,6 +32,9 @@ class Checkpoint:
         lowercase_from: where `lowercase` came from.
         trainer_state: the parts of a training checkpoint that are not the
             model and are not imported (`"Adam state"`, `"5 meters"`, ...).
+        task_head: the task-head tensors of a fine-tuned checkpoint
+            (`qa_outputs.*`, `classifier.*`), in PyTorch's layout; they are
+            also among `skipped`.
     """
 
     source: str
@@ -44,6 +47,7 @@ class Checkpoint:
     lowercase: bool
     lowercase_from: str
     trainer_state: list = dataclasses.field(default_factory=list)
+    task_head: dict = dataclasses.field(default_factory=dict)
 
     def model_config(self):
         """The `ModelConfig` of the checkpoint, checked against its tensors.

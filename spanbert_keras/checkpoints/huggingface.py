@@ -28,6 +28,7 @@ from spanbert_keras.checkpoints.names import activation_name
 from spanbert_keras.checkpoints.names import canonical_state
 from spanbert_keras.checkpoints.names import hf_activation
 from spanbert_keras.checkpoints.names import pretrainer_names
+from spanbert_keras.checkpoints.names import task_head_state
 from spanbert_keras.checkpoints.paths import read_json
 from spanbert_keras.checkpoints.torch_pickle import load_torch_file
 from spanbert_keras.checkpoints.torch_pickle import torch_state_to_numpy
@@ -104,7 +105,8 @@ def read_huggingface(path, vocabulary=None):
     if not os.path.isfile(config_path) and os.path.isfile(os.path.join(directory, LEGACY_CONFIG_FILE)):
         config_path = os.path.join(directory, LEGACY_CONFIG_FILE)
     config = read_json(config_path, f"{CONFIG_FILE} beside {weights} (the model's sizes)")
-    tensors, skipped = canonical_state(read_weights(weights), weights)
+    raw = read_weights(weights)
+    tensors, skipped = canonical_state(raw, weights)
     vocabulary = checkpoint_vocabulary(
         vocabulary, directory, int(tensors[WORD_EMBEDDINGS].shape[0]), weights)
     lowercase = read_lowercase(os.path.join(directory, TOKENIZER_CONFIG_FILE), "do_lower_case",
@@ -115,6 +117,7 @@ def read_huggingface(path, vocabulary=None):
         config_source=config_path, tensors=tensors, skipped=skipped, vocabulary=vocabulary,
         lowercase=infer_lowercase(vocabulary) if lowercase is None else lowercase,
         lowercase_from="inferred from the vocabulary" if lowercase is None else TOKENIZER_CONFIG_FILE,
+        task_head=task_head_state(raw),
     )
 
 

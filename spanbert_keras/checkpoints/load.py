@@ -210,9 +210,13 @@ def load_pretrained(path, vocabulary=None, training_config=None, log=print):
     >>> loaded.import_report.from_file, loaded.import_report.lowercase
     (['encoder', 'pooler', 'mlm_head', 'sbo_head'], False)
     """
+    return pretrainer_from_checkpoint(read_checkpoint(path, vocabulary), training_config, log)
+
+
+def pretrainer_from_checkpoint(checkpoint, training_config=None, log=print):
+    """`load_pretrained` for a `Checkpoint` already read (see there)."""
     from spanbert_keras.training.build import build_pretrainer
 
-    checkpoint = read_checkpoint(path, vocabulary)
     model_config = checkpoint.model_config()
     training_config = training_config or TrainingConfig()
     try:

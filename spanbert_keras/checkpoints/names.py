@@ -40,6 +40,10 @@ TIED = {
     MLM_PREFIX + "decoder.bias": MLM_PREFIX + "bias",
 }
 SBO_POSITIONS = SBO_PREFIX + "position_embeddings.weight"
+# The task heads of fine-tuned checkpoints (`BertForQuestionAnswering`'s
+# start / end layer, `BertForSequenceClassification`'s classifier): no part of
+# a pretrainer, kept aside for `spanbert-keras import --task`.
+TASK_HEAD_PREFIXES = ("qa_outputs.", "classifier.")
 # The parts of a `SpanBertPretrainer`, in the order they are reported.
 PARTS = ("encoder", "pooler", "mlm_head", "sbo_head")
 
@@ -262,6 +266,19 @@ def canonical_state(tensors, source):
         parts[-1] = _LAYER_NORM_LEGACY.get(parts[-1], parts[-1])
         state[".".join(parts)] = value
     return state, sorted(skipped)
+
+
+def task_head_state(tensors):
+    """{name: array} of the task-head tensors of a fine-tuned checkpoint (`qa_outputs.*`, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> sorted(task_head_state({"bert.pooler.dense.bias": np.zeros(2),
+    ...                         "qa_outputs.weight": np.zeros((2, 2))}))
+    ['qa_outputs.weight']
+    """
+    return {k: v for k, v in tensors.items() if k.startswith(TASK_HEAD_PREFIXES)}
 
 
 def layer_count(state):

@@ -426,15 +426,8 @@ def predict_and_score(task, model, examples, vocabulary, task_info, config, fold
             for k, v in task.score(predictions, examples, task_info).items()}
 
 
-def evaluate_finetuned(run_dir, dev_file, strict=False, log=print):
-    """Re-scores the saved model of a fine-tuning run on `dev_file`.
-
-    Predictions go to `RUN/evaluation/` (the run's own dev predictions are
-    left alone).
-
-    Returns:
-        dict of dev metrics.
-    """
+def load_finetuned(run_dir):
+    """`(task, config, task_info, vocabulary, model)` of a finished fine-tuning run directory."""
     config_path = os.path.join(run_dir, CONFIG_FILE)
     model_path = os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(config_path) or not os.path.isfile(os.path.join(run_dir, TASK_FILE)):
@@ -448,9 +441,39 @@ def evaluate_finetuned(run_dir, dev_file, strict=False, log=print):
     task = get_task(read_yaml_task(config_path))
     config = load_finetune_config(config_path, task)
     task_info = read_json(os.path.join(run_dir, TASK_FILE))
-    vocabulary = run_vocabulary(run_dir)
+    return task, config, task_info, run_vocabulary(run_dir), _load_keras(model_path)
+
+
+def is_finetuning_run(run_dir):
+    """Whether `run_dir` is a fine-tuning run directory (it has a `task.json`)."""
+    return os.path.isfile(os.path.join(run_dir, TASK_FILE))
+
+
+def evaluate_finetuned(run_dir, dev_file, strict=False, log=print):
+    """Re-scores the saved model of a fine-tuning run on `dev_file`.
+
+    Predictions go to `RUN/evaluation/` (the run's own dev predictions are
+    left alone).
+
+    Returns:
+        dict of dev metrics.
+    """
+    task, config, task_info, vocabulary, model = load_finetuned(run_dir)
     examples = read_examples(task, dev_file, strict, "dev", log)
-    model = _load_keras(model_path)
     folder = os.path.join(run_dir, EVALUATION_DIR)
     os.makedirs(folder, exist_ok=True)
     return predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log)
+
+
+def export_finetuned(run_dir, export_dir, overwrite=False, log=print):
+    """Exports the saved model of a fine-tuning run as its task's strings-in SavedModel.
+
+    Returns:
+        The task's dict of written paths.
+    """
+    check_free(version_dirs(export_dir)[:1], overwrite)  # before loading anything
+    task, config, task_info, vocabulary, model = load_finetuned(run_dir)
+    log(f"Exporting the {task.name} model of {run_dir} to {export_dir} ...")
+    paths = task.export(model, vocabulary, task_info, config, export_dir, overwrite=overwrite)
+    log(f"SavedModel: {paths['saved_model'] if isinstance(paths, dict) else paths}")
+    return paths
