@@ -105,7 +105,10 @@ class DataConfig:
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """Optimiser and schedule; the defaults are the published pre-training recipe.
+    """Optimiser and schedule; the defaults are the authors' pre-training command.
+
+    `weight_decay` 0.01 is their command's value (`--weight-decay 0.01`);
+    the paper's text says 0.1 (see the README's table of departures).
 
     `decay_norms_and_biases`: the authors' pre-training decays every
     parameter (True); fine-tuning excludes LayerNorm parameters and biases
