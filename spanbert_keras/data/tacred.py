@@ -1,10 +1,12 @@
-"""TACRED relation extraction: the reader, the entity markers and the in-graph features.
+"""TACRED relation extraction: the reader, the labels, the entity markers and the in-graph features.
 
 `read_tacred(path)` returns `(examples, problems)`. The file is TACRED's JSON
-(a list of records) or JSON lines (one record a line). An example is a dict:
+(a list of records) or JSON lines (one record a line), UTF-8 (a BOM is
+allowed; other bytes are refused naming the line). An example is a dict:
 
 - `id`: str;
-- `tokens`: list of str, the sentence's tokens (TACRED's `token`);
+- `tokens`: list of str, the sentence's tokens (TACRED's `token`, PTB tokens
+  as distributed: the features convert the brackets);
 - `subj_start`, `subj_end`, `obj_start`, `obj_end`: int, the entities' first
   and last token (inclusive, as TACRED);
 - `subj_type`, `obj_type`: str, the entities' types (`PERSON`, `CITY`, ...);
@@ -12,34 +14,51 @@
 - `where`: str, `"path: record N"` (or `line N`), for messages.
 
 `problems` names each skipped record (missing or mistyped field, a span out
-of the sentence or reversed); with `strict=True` the first one raises.
+of the sentence or reversed, a duplicate id); with `strict=True` the first
+one raises.
 
-Entity handling is the authors' fine-tuning's (`run_tacred.py`): in the
-default "ner" mode each entity's tokens are replaced by ONE marker naming its
-role and type (`SUBJ=PERSON`, `OBJ=CITY`); in "text" mode the entity text is
-kept between start / end markers (`SUBJ_START ... SUBJ_END`). Markers are
-mapped onto the vocabulary's `[unusedN]` pieces in order of first use over
-the training set (`assign_marker_pieces`); a vocabulary without enough of
-them gets added pieces (`[SUBJ=PERSON]`) after its last id. The model then
-classifies `[CLS] tokens with markers [SEP]` from [CLS].
+Everything below is the authors' fine-tuning (`run_tacred.py` of SpanBERT),
+so that a model fine-tuned by it reads the same wordpieces from these
+features:
+
+- labels (`relation_labels`): `no_relation` = 0, then the other relations
+  by descending frequency in the training set (`Counter.most_common`: ties
+  in order of first appearance);
+- PTB brackets (`PTB_BRACKETS`): `-LRB- -RRB- -LSB- -RSB- -LCB- -RCB-`
+  (any case) become `( ) [ ] { }` before word-piecing;
+- markers (`entity_markers`, `assign_marker_pieces`): `SUBJ_START`,
+  `SUBJ_END`, `OBJ_START`, `OBJ_END`, then one `SUBJ=TYPE` / `OBJ=TYPE` per
+  entity type, in order of first use over the dev set, then the training
+  set; the N-th marker is the piece `[unusedN]` (`SUBJ_START` =
+  `[unused1]` ... `OBJ_END` = `[unused4]` in every mode). In the default
+  "ner" mode each entity's tokens are replaced by ONE type marker
+  (`[CLS] ... SUBJ=PERSON ... OBJ=CITY ... [SEP]`); in "text" mode the
+  entity text is kept between start / end markers (`SUBJ_START Emma
+  SUBJ_END`). A vocabulary without the `[unusedN]` piece a marker needs gets
+  an added piece (`[SUBJ=PERSON]`) after its last id;
+- packing: `[CLS] pieces [SEP]` cut to the sequence length as the authors
+  cut it (the first `sequence_length` pieces: a cut sentence loses its
+  final `[SEP]`).
 """
 
+import collections
 import json
 import os
-import re
 
 import tensorflow as tf
 
 from spanbert_keras.data.bad_records import BadRecords
-from spanbert_keras.data.features import pack_segments
 from spanbert_keras.data.features import ragged_strings
-from spanbert_keras.data.features import word_pieces
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.files import check_text
+from spanbert_keras.metrics.tacred import NO_RELATION
 
 MODES = ("ner", "text")
 TEXT_MARKERS = ("SUBJ_START", "SUBJ_END", "OBJ_START", "OBJ_END")
 SPAN_KEYS = ("subj_start", "subj_end", "obj_start", "obj_end")
-_UNUSED = re.compile(r"^\[unused(\d+)\]$")
+# The authors' `convert_token`: PTB's bracket tokens (compared lower-cased).
+PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{",
+                "-rcb-": "}"}
 
 
 def read_tacred(path, strict=False):
@@ -47,6 +66,11 @@ def read_tacred(path, strict=False):
 
     Returns:
         `(examples, problems)`, see the module docstring.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not JSON, or not UTF-8 (naming the file and line), or
+            (`strict`) the first bad record.
 
     Example:
 
@@ -81,8 +105,12 @@ def read_tacred(path, strict=False):
 
 
 def _records(path):
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        check_text(path)  # raises ValueError naming the line
+        raise
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
@@ -132,36 +160,63 @@ def _example(record, where, problems):
     return example
 
 
-def entity_markers(examples, mode="ner"):
-    """The markers `mode` uses, in order of first use over `examples`.
+def relation_labels(train_examples, negative_label=NO_RELATION):
+    """The authors' label ids: `negative_label` first, then by descending training frequency.
 
-    "ner": `SUBJ=TYPE` / `OBJ=TYPE` per example (subject first); "text": the
-    four start / end markers.
+    The order of `collections.Counter(...).most_common()` (relations as
+    frequent keep the order in which they first appear), as `run_tacred.py`'s
+    `get_labels`; `negative_label` is 0 even when it is absent.
+
+    >>> from spanbert_keras.data.tacred import relation_labels
+    >>> relation_labels([{"relation": r} for r in
+    ...                  ["per:title", "no_relation", "org:founded", "org:founded", "per:age"]])
+    ['no_relation', 'org:founded', 'per:title', 'per:age']
+    """
+    counts = collections.Counter(e["relation"] for e in train_examples)
+    return [negative_label] + [r for r, _ in counts.most_common() if r != negative_label]
+
+
+def entity_markers(*example_sets):
+    """Every marker, in the authors' numbering order over `example_sets` (dev first, then train).
+
+    The four start / end markers come first (`run_tacred.py` asks for them
+    before any type marker, in every mode), then `SUBJ=TYPE` and
+    `OBJ=TYPE` in order of first use (an example's subject before its
+    object).
 
     >>> from spanbert_keras.data.tacred import entity_markers
-    >>> entity_markers([{"subj_type": "PERSON", "obj_type": "CITY"},
-    ...                 {"subj_type": "ORGANIZATION", "obj_type": "PERSON"}])
-    ['SUBJ=PERSON', 'OBJ=CITY', 'SUBJ=ORGANIZATION', 'OBJ=PERSON']
+    >>> dev = [{"subj_type": "PERSON", "obj_type": "CITY"}]
+    >>> train = [{"subj_type": "ORGANIZATION", "obj_type": "PERSON"},
+    ...          {"subj_type": "PERSON", "obj_type": "CITY"}]
+    >>> entity_markers(dev, train)[3:]
+    ['OBJ_END', 'SUBJ=PERSON', 'OBJ=CITY', 'SUBJ=ORGANIZATION', 'OBJ=PERSON']
     """
-    _check_mode(mode)
-    if mode == "text":
-        return list(TEXT_MARKERS)
-    markers = {}
-    for example in examples:
-        markers.setdefault(f"SUBJ={example['subj_type']}", None)
-        markers.setdefault(f"OBJ={example['obj_type']}", None)
+    markers = dict.fromkeys(TEXT_MARKERS)
+    for examples in example_sets:
+        for example in examples:
+            markers.setdefault(f"SUBJ={example['subj_type']}", None)
+            markers.setdefault(f"OBJ={example['obj_type']}", None)
     return list(markers)
 
 
-def assign_marker_pieces(markers, vocabulary):
-    """Maps each marker onto a vocabulary piece: its `[unusedN]` pieces in order of N.
+def marker_used(marker, mode):
+    """Whether the features of `mode` ever write `marker` ("ner": types; "text": start / end)."""
+    _check_mode(mode)
+    return (marker in TEXT_MARKERS) == (mode == "text")
 
-    Markers beyond the `[unusedN]` pieces get new pieces `[MARKER]`, to be
-    appended to the vocabulary (and to the encoder's embedding table).
+
+def assign_marker_pieces(markers, vocabulary, mode=None):
+    """Maps the N-th marker onto the piece `[unusedN]` (N from 1), as the authors do.
+
+    A marker whose `[unusedN]` is not in the vocabulary gets a new piece
+    `[MARKER]`, to be appended to the vocabulary (and to the encoder's
+    embedding table) - only if `mode` uses it (all markers when `mode` is
+    None); a marker `mode` never writes is then left out.
 
     Args:
-        markers: list of str, in order of first use.
+        markers: list of str, in the authors' order (`entity_markers`).
         vocabulary: a `Vocabulary`.
+        mode: "ner", "text" or None.
 
     Returns:
         `(pieces, added)`: dict marker -> wordpiece, and the list of new
@@ -170,22 +225,26 @@ def assign_marker_pieces(markers, vocabulary):
     Example:
 
     >>> from spanbert_keras.data.vocabulary import Vocabulary
-    >>> vocab = Vocabulary(["[PAD]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    >>> assign_marker_pieces(["SUBJ=PERSON", "OBJ=CITY"], vocab)
-    ({'SUBJ=PERSON': '[unused1]', 'OBJ=CITY': '[OBJ=CITY]'}, ['[OBJ=CITY]'])
+    >>> vocab = Vocabulary(["[PAD]", "[unused1]", "[unused2]", "[UNK]", "[CLS]", "[SEP]",
+    ...                     "[MASK]"])
+    >>> pieces, added = assign_marker_pieces(
+    ...     ["SUBJ_START", "SUBJ_END", "OBJ_START", "OBJ_END", "SUBJ=PERSON"], vocab, "ner")
+    >>> pieces
+    {'SUBJ_START': '[unused1]', 'SUBJ_END': '[unused2]', 'SUBJ=PERSON': '[SUBJ=PERSON]'}
+    >>> added
+    ['[SUBJ=PERSON]']
     """
-    unused = sorted(
-        (int(m.group(1)), token)
-        for token in vocabulary.tokens
-        if (m := _UNUSED.match(token))
-    )
+    if mode is not None:
+        _check_mode(mode)
+    known = set(vocabulary.tokens)
     pieces, added = {}, []
-    for index, marker in enumerate(markers):
-        if index < len(unused):
-            pieces[marker] = unused[index][1]
-        else:
+    for number, marker in enumerate(markers, 1):
+        unused = f"[unused{number}]"
+        if unused in known:
+            pieces[marker] = unused
+        elif mode is None or marker_used(marker, mode):
             piece = f"[{marker}]"
-            if piece in vocabulary.tokens:
+            if piece in known:
                 raise ValueError(f"The vocabulary already holds the marker piece {piece!r}.")
             pieces[marker] = piece
             added.append(piece)
@@ -200,7 +259,10 @@ def _check_mode(mode):
 class RelationFeatures(tf.Module):
     """TACRED examples (as tensors) -> the encoder's inputs, in TensorFlow ops.
 
-    The same computation in `tf.data` and in the exported SavedModel.
+    The authors' `convert_examples_to_features` (see the module docstring):
+    PTB brackets converted, each token word-pieced, the markers of `mode`
+    inserted, `[CLS] ... [SEP]` cut to `sequence_length` pieces. The same
+    computation in `tf.data` and in the exported SavedModel.
 
     Args:
         vocabulary: the `Vocabulary` holding every marker piece (added
@@ -216,23 +278,29 @@ class RelationFeatures(tf.Module):
             marker becomes `[UNK]`).
 
     Returns:
-        A dict: `token_ids`, `segment_ids`, `padding_mask` int32 `[B, L]`,
-        `truncated` bool `[B]` (the sentence was cut) and
-        `entities_truncated` bool `[B]` (part of an entity or its markers was
-        cut away).
+        A dict: `token_ids`, `segment_ids` (zeros), `padding_mask` int32
+        `[B, L]`, `truncated` bool `[B]` (the sentence was cut: more than
+        `L` pieces with `[CLS]` and `[SEP]`) and `entities_truncated` bool
+        `[B]` (part of an entity or its markers was cut away).
 
     Example:
 
     >>> import tensorflow as tf
     >>> from spanbert_keras.data.vocabulary import Vocabulary
-    >>> vocab = Vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused1]",
-    ...                     "[unused2]", "Emma", "lives", "at", "Hart", "##field"])
-    >>> pieces, _ = assign_marker_pieces(["SUBJ=PERSON", "OBJ=CITY"], vocab)
+    >>> vocab = Vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    ...                    + [f"[unused{n}]" for n in range(1, 7)]
+    ...                    + ["Emma", "lives", "at", "Hart", "##field", "("])
+    >>> pieces, _ = assign_marker_pieces(
+    ...     entity_markers([{"subj_type": "PERSON", "obj_type": "CITY"}]), vocab)
     >>> features = RelationFeatures(vocab, pieces, "ner", sequence_length=8)
-    >>> out = features(tf.ragged.constant([["Emma", "lives", "at", "Hartfield"]]),
-    ...                [0], [0], [3], [3], ["PERSON"], ["CITY"])
-    >>> out["token_ids"].numpy().tolist()
-    [[2, 5, 8, 9, 6, 3, 0, 0]]
+    >>> out = features(tf.ragged.constant([["Emma", "-LRB-", "lives", "at", "Hartfield"]]),
+    ...                [0], [0], [4], [4], ["PERSON"], ["CITY"])
+    >>> [vocab.tokens[i] for i in out["token_ids"].numpy()[0]]
+    ['[CLS]', '[unused5]', '(', 'lives', 'at', '[unused6]', '[SEP]', '[PAD]']
+
+    References:
+        Joshi et al., "SpanBERT", TACL 2020, section 4.3 and the authors'
+        `code/run_tacred.py`.
     """
 
     def __init__(self, vocabulary, marker_pieces, mode="ner", sequence_length=128,
@@ -242,6 +310,8 @@ class RelationFeatures(tf.Module):
         self.vocabulary = vocabulary
         self.mode = mode
         self.sequence_length = int(sequence_length)
+        if self.sequence_length < 2:
+            raise ValueError(f"`sequence_length` must be at least 2. Received: {sequence_length!r}")
         self.tokenizer = SpanBertTokenizer(vocabulary)
         missing = [m for m in TEXT_MARKERS if m not in marker_pieces] if mode == "text" else []
         if missing:
@@ -255,6 +325,18 @@ class RelationFeatures(tf.Module):
             ),
             default_value=vocabulary.unk_id,
         )
+        self._brackets = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(PTB_BRACKETS), tf.string),
+                tf.constant(list(PTB_BRACKETS.values()), tf.string),
+            ),
+            default_value="",
+        )
+
+    def convert_brackets(self, words):
+        """PTB bracket tokens -> `( ) [ ] { }` (any case, as the authors' `convert_token`)."""
+        converted = self._brackets.lookup(tf.strings.lower(words))
+        return tf.where(tf.equal(converted, ""), words, converted)
 
     def __call__(self, tokens, subj_start, subj_end, obj_start, obj_end, subj_type=None,
                  obj_type=None):
@@ -276,7 +358,8 @@ class RelationFeatures(tf.Module):
         s0, s1, o0, o1 = (tf.gather(s, rows) for s in spans)
         in_subj = (index >= s0) & (index <= s1)
         in_obj = (index >= o0) & (index <= o1) & ~in_subj
-        pieces = word_pieces(self.tokenizer, tokens).values  # [N, (P)] per token
+        # [N, (P)]: a token the tokenizer turns into nothing adds nothing, as the authors'.
+        pieces = self.tokenizer.tokenize(self.convert_brackets(tokens.flat_values))
         if self.mode == "ner":
             subj_marker = self._markers.lookup(tf.strings.join(["SUBJ=", subj_type]))
             obj_marker = self._markers.lookup(tf.strings.join(["OBJ=", obj_type]))
@@ -300,13 +383,28 @@ class RelationFeatures(tf.Module):
         ends = tf.cumsum(ends.to_tensor(), axis=1)  # [B, T]: end of each token's pieces
         in_entity = tokens.with_flat_values(tf.cast(in_subj | in_obj, tf.int32)).to_tensor()
         last_entity_piece = tf.reduce_max(ends * in_entity, axis=1)
-        packed = pack_segments(
-            tokens.with_flat_values(per_token).merge_dims(1, 2),
-            self.sequence_length,
-            self.vocabulary,
-        )
-        packed["entities_truncated"] = last_entity_piece > self.sequence_length - 2
+        packed = _authors_packing(tokens.with_flat_values(per_token).merge_dims(1, 2),
+                                  self.sequence_length, self.vocabulary)
+        # Body piece i sits at position i + 1 ([CLS] first): kept while i + 1 < L.
+        packed["entities_truncated"] = last_entity_piece > self.sequence_length - 1
         return packed
+
+
+def _authors_packing(body, sequence_length, vocabulary):
+    """`[CLS] body [SEP]`, its first `sequence_length` ids (a cut row keeps no [SEP]), padded."""
+    ends = tf.ones([body.nrows(), 1], tf.int32)
+    full = tf.concat([tf.RaggedTensor.from_tensor(ends * vocabulary.cls_id),
+                      tf.cast(body, tf.int32),
+                      tf.RaggedTensor.from_tensor(ends * vocabulary.sep_id)], axis=1)
+    token_ids = full.to_tensor(default_value=vocabulary.pad_id, shape=[None, sequence_length])
+    lengths = full.row_lengths()
+    mask = tf.sequence_mask(tf.minimum(lengths, sequence_length), sequence_length)
+    return {
+        "token_ids": token_ids,
+        "segment_ids": tf.zeros_like(token_ids),
+        "padding_mask": tf.cast(mask, tf.int32),
+        "truncated": lengths > sequence_length,
+    }
 
 
 def _optional(flag, ids):

@@ -1,21 +1,28 @@
 """Relation extraction (TACRED): the `tacred` fine-tuning task.
 
 reader `data.tacred.read_tacred` -> features `data.tacred.RelationFeatures`
-(entities replaced by markers on `[unusedN]` pieces, "ner" mode, or wrapped
-in start / end markers, "text" mode) -> `SpanBertRelationClassifier` (from
-[CLS], cross entropy) -> `metrics.tacred` (micro P / R / F1 without
-`no_relation`) -> serving `export.serving.classification.RelationServing`.
+(PTB brackets converted; entities replaced by markers on `[unusedN]` pieces,
+"ner" mode, or wrapped in start / end markers, "text" mode) ->
+`SpanBertRelationClassifier` (from the pooled [CLS], cross entropy) ->
+`metrics.tacred` (micro P / R / F1 without `no_relation`) -> serving
+`export.serving.classification.RelationServing`.
 
 Options (`--set options.KEY=VALUE`): `mode` ("ner", the authors' default,
 or "text"), `negative_label` ("no_relation": label 0, excluded from the
 scores). Defaults: the authors' recipe, sequence length 128, 10 epochs
 (lr 2e-5, batch 32).
 
-`task.json` holds the labels (`no_relation` first, then the training set's
-relations sorted), the markers and their pieces (in order of first use over
-the training set), and the pieces added to the vocabulary when it lacks
-`[unusedN]` pieces (the encoder's embedding table grows by as many rows,
-initialised as BERT's, N(0, 0.02) truncated). Predictions are `{id:
+`task.json` is what the authors' `run_tacred.py` derives from the data, so
+their fine-tuned model reads the same label ids and marker pieces: the
+labels (`no_relation` first, then the training set's relations by
+descending frequency), the markers and their pieces (`SUBJ_START`,
+`SUBJ_END`, `OBJ_START`, `OBJ_END` = `[unused1..4]`, then the entity types
+`SUBJ=PERSON`, `OBJ=CITY`, ... from `[unused5]` in order of first use over
+the dev set, then the training set), and the pieces added to the vocabulary
+when it lacks an `[unusedN]` piece a marker needs (the encoder's embedding
+table grows by as many rows, initialised as BERT's, N(0, 0.02) truncated).
+`authors_task_info(train_file, dev_file, vocabulary)` rebuilds it from the
+two files (for a model fine-tuned by the authors). Predictions are `{id:
 relation}`.
 """
 
@@ -31,10 +38,12 @@ from spanbert_keras.data.tacred import assign_marker_pieces
 from spanbert_keras.data.tacred import entity_markers
 from spanbert_keras.data.tacred import example_tensors
 from spanbert_keras.data.tacred import read_tacred
+from spanbert_keras.data.tacred import relation_labels
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.metrics.tacred import NO_RELATION
 from spanbert_keras.metrics.tacred import score_tacred
 from spanbert_keras.models.span_bert_relation_classifier import SpanBertRelationClassifier
+from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.encoder_task import EncoderTask
 from spanbert_keras.tasks.encoder_task import options_dict
 from spanbert_keras.tasks.encoder_task import strings
@@ -103,14 +112,13 @@ class TacredTask(EncoderTask):
         return read_tacred(path, strict)
 
     def prepare(self, train_examples, vocabulary, config, dev_examples=()):
+        """The authors' labels and marker pieces (markers numbered over dev, then train)."""
         options = self.options(config)
-        negative = options.negative_label
-        relations = sorted({e["relation"] for e in train_examples} - {negative})
-        pieces, added = assign_marker_pieces(entity_markers(train_examples, options.mode),
-                                             vocabulary)
+        pieces, added = assign_marker_pieces(entity_markers(dev_examples, train_examples),
+                                             vocabulary, options.mode)
         return {
             "options": options_dict(options),
-            "labels": [negative] + relations,
+            "labels": relation_labels(train_examples, options.negative_label),
             "marker_pieces": pieces,
             "added_pieces": added,
             "vocabulary_size": vocabulary.size,
@@ -166,8 +174,9 @@ class TacredTask(EncoderTask):
                           for role, key in (("SUBJ", "subj"), ("OBJ", "obj"))
                           if f"{role}={example[f'{key}_type']}" not in known]
                 if unseen:
-                    problems.append(f"{example['where']}: entity type(s) {unseen} unseen in "
-                                    "training (marked with [UNK])")
+                    problems.append(f"{example['where']}: entity type(s) {unseen} without a "
+                                    "marker (unseen in the training and dev sets; marked "
+                                    "with [UNK])")
         return problems
 
     def score(self, predictions, examples, task_info):
@@ -183,3 +192,57 @@ class TacredTask(EncoderTask):
 
 
 TASK = TacredTask()
+
+
+def authors_task_info(train_file, dev_file, vocabulary, mode="ner",
+                      negative_label=TacredOptions.negative_label, strict=False):
+    """The `task.json` of the authors' `run_tacred.py` on these files (labels and markers).
+
+    What a model fine-tuned by the authors (their `BertForSequenceClassification`
+    on TACRED) was trained with, rebuilt from TACRED's `train.json` and
+    `dev.json`: the class ids (`no_relation` = 0, then by descending training
+    frequency) and the marker pieces (`[unusedN]` in order of first use over
+    the dev set, then the training set). The same as `TASK.prepare` in a
+    run on these files.
+
+    Args:
+        train_file, dev_file: TACRED's training and dev files.
+        vocabulary: the model's `Vocabulary` (its `vocab.txt`).
+        mode: "ner" (the authors' default `--feature_mode`) or "text".
+        negative_label: str, the authors' `--negative_label`.
+        strict: bool, a bad record is an error instead of being skipped.
+
+    Returns:
+        A `task_info` dict (what `TASK.dataset`, `TASK.predict` and
+        `TASK.export` take).
+
+    Example:
+
+    >>> import json, os, tempfile
+    >>> from spanbert_keras.data.vocabulary import Vocabulary
+    >>> folder = tempfile.mkdtemp()
+    >>> def write(name, types_and_relations):
+    ...     records = [{"id": f"{name}{i}", "token": ["Emma", "in", "Bath"], "subj_start": 0,
+    ...                 "subj_end": 0, "obj_start": 2, "obj_end": 2, "subj_type": "PERSON",
+    ...                 "obj_type": t, "relation": r}
+    ...                for i, (t, r) in enumerate(types_and_relations)]
+    ...     path = os.path.join(folder, name + ".json")
+    ...     with open(path, "w") as f:
+    ...         json.dump(records, f)
+    ...     return path
+    >>> train = write("train", [("CITY", "per:cities_of_residence"), ("CITY", "no_relation"),
+    ...                         ("DATE", "per:date_of_birth"), ("CITY", "per:date_of_birth")])
+    >>> dev = write("dev", [("DATE", "no_relation")])
+    >>> vocab = Vocabulary(["[PAD]"] + [f"[unused{n}]" for n in range(1, 10)]
+    ...                    + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    >>> info = authors_task_info(train, dev, vocab)
+    >>> info["labels"]
+    ['no_relation', 'per:date_of_birth', 'per:cities_of_residence']
+    >>> {m: info["marker_pieces"][m] for m in ("SUBJ=PERSON", "OBJ=DATE", "OBJ=CITY")}
+    {'SUBJ=PERSON': '[unused5]', 'OBJ=DATE': '[unused6]', 'OBJ=CITY': '[unused7]'}
+    """
+    train, _ = read_tacred(train_file, strict)
+    dev, _ = read_tacred(dev_file, strict)
+    config = FinetuneConfig(**{**TASK.config_defaults,
+                               "options": {"mode": mode, "negative_label": negative_label}})
+    return TASK.prepare(train, vocabulary, config, dev)
