@@ -1,9 +1,11 @@
 """GLUE-style sentence and sentence-pair classification: the TSV reader and the features.
 
 `read_glue(path, text_a=..., text_b=..., label=...)` returns `(examples,
-problems)` (`read_tsv`: the lines; `select_columns`: the examples). The file is tab-separated, GLUE's convention (no quoting: a
-quote is text); columns are chosen by header name or by 0-based index. An
-example is a dict:
+problems)` (`read_tsv`: the lines; `select_columns`: the examples). The file
+is tab-separated UTF-8 (a BOM is allowed; other bytes are refused naming the
+line), GLUE's convention: no quoting (a quote is text), lines end with
+`\\n`, `\\r\\n` or `\\r`, blank lines are skipped, a field may be of any size.
+Columns are chosen by header name or by 0-based index. An example is a dict:
 
 - `id`: str (the `id_column`'s value, else the line number);
 - `text_a`: str; `text_b`: str or None (single sentences);
@@ -11,14 +13,13 @@ example is a dict:
 - `where`: str, `"path: line N"`, for messages.
 
 `problems` names each skipped line (a different number of columns than the
-header, or the first line without a header; an empty text; a label that is
-not a number for regression); with `strict=True` the first one raises.
+first line; an empty text; a label that is not a number for regression; an
+id seen before); with `strict=True` the first one raises.
 
 Features: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` with segment ids 0 / 1,
 the pair cut as BERT cuts it (`data.features.pack_segments`).
 """
 
-import csv
 import os
 
 import tensorflow as tf
@@ -26,6 +27,7 @@ import tensorflow as tf
 from spanbert_keras.data.bad_records import BadRecords
 from spanbert_keras.data.features import pack_segments
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.files import check_text
 
 
 def read_glue(path, text_a, text_b=None, label=None, header=True, id_column=None,
@@ -59,37 +61,91 @@ def read_glue(path, text_a, text_b=None, label=None, header=True, id_column=None
     >>> problems[0].split(": ", 1)[1]
     'line 3: 1 column(s), expected 2'
     """
-    rows, problems = read_tsv(path, strict)
+    rows, problems = read_tsv(path, strict, header=header)
     examples, more = select_columns(rows, path, text_a, text_b, label, header, id_column,
                                     regression, strict)
     return examples, problems + more
 
 
-def read_tsv(path, strict=False):
-    """The lines of a tab-separated file, each as wide as the first one.
+def read_tsv(path, strict=False, header=None):
+    """The lines of a tab-separated file, each as wide as the first one; the header apart.
 
-    GLUE's convention: no quoting (a quote is text), blank lines skipped.
+    GLUE's convention (see the module docstring). The file's first line is
+    its header when `header` is True; when `header` is None it is guessed
+    as GLUE's files have it: every file has one except CoLA's training and
+    dev files, whose lines have 4 columns, the second `0` or `1`
+    (`looks_like_cola`). The header is not a row (so `len(rows)` counts the
+    examples); each row carries it, and `select_columns` puts a line taken
+    for a header back among the rows when the columns are read without one.
 
     Returns:
         `(rows, problems)`: rows are dicts `fields` (list of str), `path`,
-        `where` (`"path: line N"`); problems name the lines of another width.
+        `where` (`"path: line N"`) and `header` (the header line as such a
+        dict, or None); problems name the lines of another width.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not UTF-8 (naming the line).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.tsv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("sentence\\tlabel\\nA fine day .\\t1\\nDull .\\t0\\n")
+    >>> rows, problems = read_tsv(path)
+    >>> len(rows), rows[0]["header"]["fields"], rows[1]["where"].split(": ")[1]
+    (2, ['sentence', 'label'], 'line 3')
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"GLUE file not found: {path}")
     problems = BadRecords(path, strict)
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        lines = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    rows, width = [], None
-    for number, fields in enumerate(lines, 1):
-        if not fields or fields == [""]:
+    try:
+        # Universal newlines: "\n", "\r\n" and "\r" end a line, as csv's reader
+        # (without its field size limit).
+        with open(path, encoding="utf-8-sig") as f:
+            lines = f.read().split("\n")
+    except UnicodeDecodeError:
+        check_text(path)  # raises ValueError naming the line
+        raise
+    rows, width, head = [], None, None
+    for number, line in enumerate(lines, 1):
+        if not line:
             continue
-        width = len(fields) if width is None else width
+        fields = line.split("\t")
+        if width is None:
+            width = len(fields)
+            row = {"fields": fields, "path": path, "where": f"{path}: line {number}",
+                   "header": None}
+            if header or (header is None and not looks_like_cola(fields)):
+                head = row
+                continue
         if len(fields) != width:
             problems.add(f"line {number}", f"{len(fields)} column(s), expected {width}")
             continue
-        rows.append({"fields": fields, "path": path, "where": f"{path}: line {number}"})
+        rows.append({"fields": fields, "path": path, "where": f"{path}: line {number}",
+                     "header": head})
     return rows, problems.lines
+
+
+def looks_like_cola(fields):
+    """Whether a line is one of CoLA's (4 columns: source, `0` or `1`, mark, sentence).
+
+    >>> looks_like_cola(["gj04", "1", "", "Our friends won't buy this analysis."])
+    True
+    >>> looks_like_cola(["index", "sentence1", "sentence2", "label"])
+    False
+    """
+    return len(fields) == 4 and fields[1] in ("0", "1")
+
+
+def first_line(rows):
+    """The fields of the file's first line (its header, when it has one), or [] without rows."""
+    if not rows:
+        return []
+    head = rows[0].get("header")
+    return list((head or rows[0])["fields"])
 
 
 def select_columns(rows, path, text_a, text_b=None, label=None, header=True, id_column=None,
@@ -97,20 +153,27 @@ def select_columns(rows, path, text_a, text_b=None, label=None, header=True, id_
     """Examples from the rows of `read_tsv`, by column name or index (see `read_glue`).
 
     Returns:
-        `(examples, problems)`: problems name the rows with an empty text or
-        (regression) a label that is not a number.
+        `(examples, problems)`: problems name the rows with an empty text,
+        (regression) a label that is not a number, or an id seen before.
     """
     problems = BadRecords(path, strict)
-    names = rows[0]["fields"] if header and rows else None
-    width = len(rows[0]["fields"]) if rows else 0
+    head = rows[0].get("header") if rows else None
+    if header and head is None and rows:
+        head, rows = rows[0], rows[1:]  # `read_tsv` took the first line for a row
+    elif not header and head is not None:
+        rows = [head] + list(rows)  # ... or for a header
+    if not rows:
+        return [], problems.lines
+    names = head["fields"] if header else None
+    width = len(rows[0]["fields"])
     columns = {
         key: _column_index(path, key, column, names, width)
         for key, column in (("text_a", text_a), ("text_b", text_b), ("label", label),
                             ("id", id_column))
         if column is not None
     }
-    examples = []
-    for row in rows[1:] if header else rows:
+    examples, ids = [], set()
+    for row in rows:
         where = row["where"][len(path) + 2:]
         values = {key: row["fields"][index] for key, index in columns.items()}
         if not values["text_a"].strip() or ("text_b" in values and not values["text_b"].strip()):
@@ -123,9 +186,14 @@ def select_columns(rows, path, text_a, text_b=None, label=None, header=True, id_
             except ValueError:
                 problems.add(where, f"label {value!r} is not a number")
                 continue
+        example_id = values.get("id", where.split()[-1])
+        if example_id in ids:
+            problems.add(where, f"duplicate id {example_id!r}")
+            continue
+        ids.add(example_id)
         examples.append(
             {
-                "id": values.get("id", where.split()[-1]),
+                "id": example_id,
                 "text_a": values["text_a"],
                 "text_b": values.get("text_b"),
                 "label": value,

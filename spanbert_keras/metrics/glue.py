@@ -3,7 +3,9 @@
 The definitions of the GLUE benchmark's scorer (the scikit-learn / SciPy
 functions it calls), in NumPy: F1 of the positive class (MRPC, QQP), the
 multi-class Matthews correlation coefficient, Pearson's r and Spearman's rho
-(Pearson's r of the ranks, ties given their average rank). Where a
+(Pearson's r of the ranks, ties given their average rank); and the means the
+authors' `run_glue.py` selects MRPC / QQP and STS-B models by (`acc_and_f1`
+= `accuracy_f1` here, `corr` = `pearson_spearman`). Where a
 correlation is undefined (constant gold or predictions) it is 0.0, as
 scikit-learn's Matthews correlation, rather than NaN: a model that predicts
 one value has no correlation, and a NaN cannot select a best epoch.
@@ -85,13 +87,22 @@ def spearman(gold, predicted):
 
 
 def classification_metrics(gold, predicted, positive_label=None):
-    """`accuracy`, `matthews_corrcoef` and, with a `positive_label`, `f1`."""
+    """`accuracy`, `matthews_corrcoef` and, with a `positive_label`, `f1` and `accuracy_f1`.
+
+    `accuracy_f1` is the mean of `accuracy` and `f1` (the authors' `acc_and_f1`).
+
+    >>> from spanbert_keras.metrics.glue import classification_metrics
+    >>> scores = classification_metrics(["1", "1", "0", "0"], ["1", "0", "0", "0"], "1")
+    >>> scores["accuracy"], round(scores["f1"], 4), round(scores["accuracy_f1"], 4)
+    (0.75, 0.6667, 0.7083)
+    """
     scores = {
         "accuracy": accuracy(gold, predicted),
         "matthews_corrcoef": matthews_corrcoef(gold, predicted),
     }
     if positive_label is not None:
         scores["f1"] = f1_score(gold, predicted, positive_label)
+        scores["accuracy_f1"] = (scores["accuracy"] + scores["f1"]) / 2
     return scores
 
 

@@ -2,29 +2,34 @@
 
 reader `data.glue.read_tsv` (the lines; the columns are chosen with the
 options) -> features `data.glue.TextFeatures` (`[CLS] a [SEP] (b [SEP])`) ->
-`SpanBertTextClassifier` (from [CLS]; cross entropy, or mean squared error
-for a regression) -> `metrics.glue` -> serving
+`SpanBertTextClassifier` (from the pooled [CLS]; cross entropy, or mean
+squared error for a regression) -> `metrics.glue` -> serving
 `export.serving.classification.TextClassificationServing`.
 
 Options (`--set options.KEY=VALUE`):
 
-- `task`: a GLUE task name, which sets the columns, the header and the
-  metric of GLUE's files: `cola` (Matthews correlation; no header),
-  `sst2`, `mrpc` (F1 of "1"), `stsb` (regression; Spearman), `qqp` (F1 of
-  "1"), `mnli`, `qnli`, `rte`, `wnli` (accuracy). Without `task` nor
+- `task`: a GLUE task name, which sets the columns, the header, the id
+  column and the metric of GLUE's files, the metric being the one the
+  authors' `run_glue.py` picks the best model by: `cola` (Matthews
+  correlation; no header), `sst2`, `mrpc` (the mean of accuracy and the F1
+  of "1"), `stsb` (regression; the mean of Pearson and Spearman), `qqp`
+  (as MRPC), `mnli`, `qnli`, `rte`, `wnli` (accuracy). Without `task` nor
   columns, the task is recognised from the training file's header (all
   but CoLA);
 - or the columns themselves, by header name or 0-based index: `text_a`,
   `text_b` (pairs), `label`, `id_column`; `header` (true), `regression`
-  (false), `positive_label` (adds `f1`), `metric` (`accuracy`, `f1`,
-  `matthews_corrcoef`, `pearson`, `spearman`, `pearson_spearman`).
+  (false), `positive_label` (adds `f1` and `accuracy_f1`), `metric`
+  (`accuracy`, `f1`, `accuracy_f1`, `matthews_corrcoef`, `pearson`,
+  `spearman`, `pearson_spearman`).
 
-The scores lead with the chosen metric (`task.json`'s `metric`):
-classification reports `accuracy`, `matthews_corrcoef` (and `f1` with a
-positive label), a regression `pearson`, `spearman` and their mean.
-Predictions are `{id: label}` (a number for a regression); ids are the
-`id_column`'s values, else line numbers. Defaults: sequence length 128,
-lr 2e-5, batch 32 (the authors').
+The scores lead with the chosen metric (`task.json`'s `metric`, the task's
+`metric_name(task_info, config)`): classification reports `accuracy`,
+`matthews_corrcoef` (and `f1`, `accuracy_f1` with a positive label), a
+regression `pearson`, `spearman` and their mean. Predictions are `{id:
+label}` (a number for a regression); ids are the `id_column`'s values, else
+the GLUE task's index column where the file has one (`index`; QQP: `id`),
+else line numbers. Defaults: the paper's, sequence length 128, lr 2e-5,
+batch 32, 10 epochs (CoLA: 4, see `GlueTask.config_defaults_for`).
 """
 
 import dataclasses
@@ -33,6 +38,7 @@ import keras
 import numpy as np
 
 from spanbert_keras.data.glue import TextFeatures
+from spanbert_keras.data.glue import first_line
 from spanbert_keras.data.glue import read_tsv
 from spanbert_keras.data.glue import select_columns
 from spanbert_keras.metrics.glue import classification_metrics
@@ -42,25 +48,33 @@ from spanbert_keras.tasks.encoder_task import EncoderTask
 from spanbert_keras.tasks.encoder_task import strings
 from spanbert_keras.tasks.encoder_task import warn_count
 
-# The columns and metric of each GLUE task's files (as GLUE distributes them).
+# The columns and metric of each GLUE task's files (as GLUE distributes them);
+# the metric is the one the authors' run_glue.py keeps the best model by
+# (its EVAL_METRICS: mcc, acc, acc_and_f1, corr).
 GLUE_TASKS = {
     "cola": {"text_a": 3, "label": 1, "header": False, "metric": "matthews_corrcoef"},
     "sst2": {"text_a": "sentence", "label": "label"},
     "mrpc": {"text_a": "#1 String", "text_b": "#2 String", "label": "Quality",
-             "positive_label": "1", "metric": "f1"},
+             "positive_label": "1", "metric": "accuracy_f1"},
     "stsb": {"text_a": "sentence1", "text_b": "sentence2", "label": "score",
-             "regression": True, "metric": "spearman"},
+             "regression": True, "metric": "pearson_spearman"},
     "qqp": {"text_a": "question1", "text_b": "question2", "label": "is_duplicate",
-            "positive_label": "1", "metric": "f1"},
+            "positive_label": "1", "metric": "accuracy_f1"},
     "mnli": {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"},
     "qnli": {"text_a": "question", "text_b": "sentence", "label": "label"},
     "rte": {"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
     "wnli": {"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
 }
+# The column of example ids in GLUE's files that have one (the ids of a submission).
+INDEX_COLUMNS = {"qqp": "id"}
+INDEX_COLUMN = "index"
 # Which header names tell a task (the first whose columns all appear wins).
 _RECOGNISED = ("mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "sst2")
-CLASSIFICATION_METRICS = ("accuracy", "f1", "matthews_corrcoef")
+CLASSIFICATION_METRICS = ("accuracy", "f1", "accuracy_f1", "matthews_corrcoef")
 REGRESSION_METRICS = ("pearson", "spearman", "pearson_spearman")
+# The paper's epochs (Appendix B): 10 for every GLUE task but CoLA.
+EPOCHS = 10
+COLA_EPOCHS = 4
 
 
 @dataclasses.dataclass
@@ -97,7 +111,7 @@ def resolve_options(options, rows):
     values = dataclasses.asdict(options)
     task = values["task"]
     if task is None and values["text_a"] is None:
-        header = set(rows[0]["fields"]) if rows else set()
+        header = set(first_line(rows))
         for name in _RECOGNISED:
             columns = {v for k, v in GLUE_TASKS[name].items() if k in ("text_a", "text_b", "label")}
             if columns <= header:
@@ -106,7 +120,7 @@ def resolve_options(options, rows):
         else:
             raise ValueError(
                 "The GLUE task could not be recognised from the training file's first line "
-                f"{rows[0]['fields'] if rows else []}: set options.task (one of "
+                f"{first_line(rows)}: set options.task (one of "
                 f"{sorted(GLUE_TASKS)}) or the columns (options.text_a, options.label, ...)."
             )
     preset = GLUE_TASKS.get(task, {})
@@ -122,11 +136,12 @@ def resolve_options(options, rows):
         "spearman" if resolved["regression"] else "f1" if resolved["positive_label"] else "accuracy"
     )
     allowed = REGRESSION_METRICS if resolved["regression"] else CLASSIFICATION_METRICS
-    if metric not in allowed or (metric == "f1" and resolved["positive_label"] is None):
+    if metric not in allowed or (metric in ("f1", "accuracy_f1")
+                                 and resolved["positive_label"] is None):
         raise ValueError(
             f"options.metric={metric!r} does not apply: a "
             f"{'regression' if resolved['regression'] else 'classification'} reports "
-            f"{list(allowed)} (f1 needs options.positive_label)."
+            f"{list(allowed)} (f1 and accuracy_f1 need options.positive_label)."
         )
     resolved["metric"] = metric
     return resolved
@@ -134,12 +149,28 @@ def resolve_options(options, rows):
 
 class GlueTask(EncoderTask):
     name = "glue"
-    # The default; each run's metric (CoLA: matthews_corrcoef, MRPC / QQP: f1,
-    # STS-B: spearman) is `task.json`'s "metric", first in the scores.
-    metric_name = "accuracy"
     options_class = GlueOptions
-    config_defaults = {"sequence_length": 128}
+    config_defaults = {"sequence_length": 128, "epochs": EPOCHS}
     model_class = SpanBertTextClassifier
+
+    def config_defaults_for(self, options):
+        """The `config_defaults` of a run with these options (a dict): CoLA trains 4 epochs.
+
+        The paper's Appendix B: "10 epochs for all the datasets. The only
+        exception is CoLA, where we used 4 epochs".
+
+        >>> from spanbert_keras.tasks.glue import TASK
+        >>> TASK.config_defaults_for({"task": "cola"})["epochs"], TASK.config_defaults_for({})
+        (4, {'sequence_length': 128, 'epochs': 10})
+        """
+        defaults = dict(self.config_defaults)
+        if (options or {}).get("task") == "cola":
+            defaults["epochs"] = COLA_EPOCHS
+        return defaults
+
+    def metric_name(self, task_info, config=None):
+        """The dev score that picks the best model: the run's `task.json` `metric`."""
+        return task_info["metric"]
 
     def read(self, path, strict=False):
         return read_tsv(path, strict)
@@ -160,9 +191,13 @@ class GlueTask(EncoderTask):
         if "fields" not in examples[0]:
             return examples  # already chosen
         o = task_info["options"]
+        id_column = o["id_column"]
+        if id_column is None and o["header"]:
+            index = INDEX_COLUMNS.get(o["task"], INDEX_COLUMN) if o["task"] else None
+            id_column = index if index in first_line(examples) else None
         chosen, problems = select_columns(
             examples, examples[0]["path"], o["text_a"], o["text_b"], o["label"], o["header"],
-            o["id_column"], o["regression"],
+            id_column, o["regression"],
         )
         warn_count(problems, "line(s) skipped")
         return chosen

@@ -38,6 +38,10 @@ def test_against_sklearn_and_scipy_on_random_labels():
         )
         expected_f1 = metrics.f1_score(gold, predicted, labels=[1], average="micro", zero_division=0)
         np.testing.assert_allclose(scores["f1"], expected_f1, atol=1e-12, err_msg=str(trial))
+        # The authors' acc_and_f1 (run_glue.py): the mean of scikit-learn's two.
+        np.testing.assert_allclose(
+            scores["accuracy_f1"],
+            (metrics.accuracy_score(gold, predicted) + expected_f1) / 2, atol=1e-12)
         x = rng.normal(size=n).round(1)  # rounding makes ties
         y = x + rng.normal(size=n).round(1)
         scores = regression_metrics(x, y)
