@@ -1,7 +1,8 @@
 """CoNLL-2003-style named-entity data: the reader and the in-graph tagging features.
 
 `read_conll(path)` returns `(examples, problems)` (`read_columns`: the
-sentences with all their columns; `select_tags`: the examples). The file has one token a
+sentences with all their columns; `select_tags`: the examples). The file is
+UTF-8 (a BOM is allowed; other bytes are refused naming the line), one token a
 line, its columns separated by whitespace (token first, the tag in
 `tag_column`, by default the last), a blank line between sentences, and
 `-DOCSTART-` lines that are skipped. Tags are BIO / IOB2 (`O`, `B-PER`,
@@ -32,6 +33,7 @@ from spanbert_keras.data.bad_records import BadRecords
 from spanbert_keras.data.features import pack_segments
 from spanbert_keras.data.features import word_pieces
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.files import check_text
 
 SCHEMES = ("iob2", "iob1")
 DOCSTART = "-DOCSTART-"
@@ -76,6 +78,11 @@ def read_columns(path, strict=False):
         `tokens`, `columns` (the fields of each token line), `lines` (their
         numbers), `where`; problems name the lines whose number of columns
         differs from the file's first token line (the sentence is skipped).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not UTF-8 (naming the line), or (`strict`)
+            the first bad line.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -140,18 +147,23 @@ def select_tags(sentences, path, tag_column=-1, scheme="iob2", strict=False):
 def _sentences(path):
     """`(first line number, [(line number, line), ...])` of each sentence."""
     sentence = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                if sentence:
-                    yield sentence[0][0], sentence
-                sentence = []
-            elif line.split()[0] == DOCSTART:
-                if sentence:
-                    yield sentence[0][0], sentence
-                sentence = []
-            else:
-                sentence.append((number, line))
+    try:
+        with open(path, encoding="utf-8-sig") as f:  # a BOM is not part of the first token
+            lines = f.readlines()
+    except UnicodeDecodeError:
+        check_text(path)  # raises ValueError naming the line
+        raise
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            if sentence:
+                yield sentence[0][0], sentence
+            sentence = []
+        elif line.split()[0] == DOCSTART:
+            if sentence:
+                yield sentence[0][0], sentence
+            sentence = []
+        else:
+            sentence.append((number, line))
     if sentence:
         yield sentence[0][0], sentence
 

@@ -104,3 +104,26 @@ def test_features_predict_on_first_pieces_against_python():
     assert_allclose(np.concatenate([b["labels"] for b in batched]), out["labels"], where="ds.map")
     assert_allclose(tf.function(featurize)(ragged_strings(sentences), tag_ids)["token_ids"],
                     out["token_ids"], where="tf.function")
+
+
+def test_a_bom_before_docstart_is_not_a_sentence(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + CONLL.encode("utf-8"))
+    examples, problems = read_conll(str(path))
+    plain, _ = read_conll(write(tmp_path, CONLL))
+    assert [(e["tokens"], e["tags"], e["where"].rsplit(": ", 1)[1]) for e in examples] == [
+        (e["tokens"], e["tags"], e["where"].rsplit(": ", 1)[1]) for e in plain]
+    assert examples[0]["tokens"][0] == "EU" and len(examples) == 2 and len(problems) == 1
+    bom_first_token = tmp_path / "bom_token.txt"
+    bom_first_token.write_bytes(b"\xef\xbb\xbfEmma NNP B-PER\n")
+    examples, _ = read_conll(str(bom_first_token))
+    assert examples[0]["tokens"] == ["Emma"]
+
+
+def test_bytes_that_are_not_utf8_are_refused_naming_the_line(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(CONLL.replace("German", "M\u00fcnchen").encode("latin-1"))
+    line = CONLL.split("\n").index("German JJ B-NP B-MISC") + 1
+    with pytest.raises(ValueError, match=rf"latin1.txt: line {line} is not UTF-8 text") as error:
+        read_conll(str(path))
+    assert "codec can't decode" not in str(error.value)
