@@ -29,6 +29,12 @@ class FinetuneConfig:
     linear decay, lr 2e-5, batch 32. A task's own options (window stride,
     label column, entity markers, ...) are in its `options` dict, checked by
     the task's `options_class`.
+
+    The dev set is predicted and scored `eval_per_epoch` times per epoch
+    (each time after an equal share of the epoch's steps) and the weights of
+    the best evaluation by the task's metric are the ones the run ends with,
+    as the authors ran it (MRQA: 5 an epoch); 0 scores the dev set only once,
+    at the end, and keeps the last weights.
     """
 
     sequence_length: int = 128
@@ -44,6 +50,7 @@ class FinetuneConfig:
     jit_compile: bool | str = "auto"
     seed: int = 0
     steps_per_epoch: int | None = None
+    eval_per_epoch: int = 1
     options: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
@@ -54,6 +61,11 @@ class FinetuneConfig:
             raise ValueError(
                 "steps_per_epoch must be positive (or null: one pass over the training data). "
                 f"Received: steps_per_epoch={self.steps_per_epoch!r}"
+            )
+        if isinstance(self.eval_per_epoch, bool) or self.eval_per_epoch < 0:
+            raise ValueError(
+                "eval_per_epoch must be 0 (the dev set scored once, at the end) or positive. "
+                f"Received: eval_per_epoch={self.eval_per_epoch!r}"
             )
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive. Received: {self.learning_rate!r}")

@@ -1,6 +1,7 @@
-"""TensorBoard logging for SpanBERT pre-training."""
+"""Callbacks: TensorBoard logging for pre-training; dev evaluation and the best weights for fine-tuning."""
 
 import itertools
+import math
 import os
 import time
 
@@ -9,6 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_keras.data.tokenizer import join_wordpieces
+from spanbert_keras.training.run_directory import epoch_label
+from spanbert_keras.training.run_directory import latest_best
+from spanbert_keras.training.run_directory import save_best
 
 TRACKED = ("loss", "mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy")
 STEP_LOGS = ("grad_norm", "learning_rate")
@@ -301,3 +305,98 @@ def tensorboard_callbacks(log_dir, vocabulary, eval_data=None, **kwargs):
             os.path.join(log_dir, "steps"), vocabulary, eval_data=eval_data, **kwargs
         ),
     ]
+
+
+# ------------------------------------------------------------ dev evaluation
+
+
+def is_better(score, best):
+    """True when `score` beats `best` (higher is better; None: no best yet; NaN never wins).
+
+    Example:
+
+    >>> is_better(0.5, None), is_better(0.5, 0.5), is_better(0.6, 0.5), is_better(float("nan"), 0.5)
+    (True, False, True, False)
+    >>> is_better(0.1, float("nan"))  # any number beats a NaN best
+    True
+    """
+    if math.isnan(score):
+        return best is None
+    return best is None or math.isnan(best) or score > best
+
+
+class DevEvaluation(keras.callbacks.Callback):
+    """After each of `fit`'s epochs: the dev set scored, the scores logged, the best weights kept.
+
+    The dev scores join the epoch's logs as `val_NAME` (so `history.json`,
+    `EpochLine` and Keras' `TensorBoard` callback, in its `validation` run,
+    show every evaluation: put this callback before them). When
+    `scores[metric]` beats every earlier evaluation of the run (higher is
+    better; the first of equal scores stays), the weights are kept in the
+    run directory (`save_best`); a resumed run starts from the best it had
+    (`latest_best`), so a kill between evaluations loses neither the best
+    weights nor their score.
+
+    Args:
+        evaluate: callable `model -> dict` of dev scores (the task's
+            `predict` then `score`).
+        metric: str, the score that selects the best weights.
+        run_dir: the run directory that keeps them.
+        parts: `fit`'s epochs per real epoch (`eval_per_epoch`).
+        log: callable for one line per evaluation.
+
+    Attributes:
+        best: the `BestWeights` so far, or None.
+    """
+
+    def __init__(self, evaluate, metric, run_dir, parts=1, log=print):
+        super().__init__()
+        self.evaluate = evaluate
+        self.metric = metric
+        self.run_dir = run_dir
+        self.parts = parts
+        self.log = log
+        self.best = None
+
+    def on_train_begin(self, logs=None):
+        best = latest_best(self.run_dir, log=self.log)
+        if best is not None and best.metric != self.metric:
+            self.log(f"WARNING: the kept best weights were chosen by {best.metric!r}, not "
+                     f"{self.metric!r}; the next evaluations choose again.")
+            best = None
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        started = time.time()
+        scores = self.evaluate(self.model)
+        if self.metric not in scores:
+            raise ValueError(
+                f"The dev scores have no {self.metric!r} to choose the best weights by; they "
+                f"have {sorted(scores)}."
+            )
+        score = float(scores[self.metric])
+        evaluation = epoch + 1
+        epochs = self.params.get("epochs") if self.params else None
+        improved = is_better(score, None if self.best is None else self.best.score)
+        if improved:
+            record = {"metric": self.metric, "score": score, "epoch": evaluation / self.parts,
+                      "metrics": {k: _plain(v) for k, v in scores.items()}}
+            self.best = save_best(self.model, self.run_dir, evaluation, record)
+        if logs is not None:
+            logs.update({f"val_{k}": float(v) for k, v in scores.items() if _is_number(v)})
+        where = epoch_label(epoch, epochs, self.parts) if epochs else f"evaluation {evaluation}"
+        kept = ("new best" if improved else
+                f"best {self.best.score:.4g} at evaluation {self.best.evaluation}")
+        self.log(f"dev after {where}: {self.metric} {score:.4g} ({kept}; "
+                 f"{time.time() - started:.0f} s)")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _plain(value):
+    """A JSON-serialisable copy of a score (NumPy numbers as Python ones)."""
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return value

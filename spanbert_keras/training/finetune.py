@@ -4,8 +4,10 @@
 files through the task (`spanbert_keras.tasks`), loads the encoder from
 `init`, builds the task's model, trains it with AdamW (no decay on LayerNorm
 and biases, warm-up over `warmup_fraction` of the steps, then linear decay,
-gradient clipping at `clip_norm`), predicts the dev file, scores it and, when
-asked, exports it. A run directory:
+gradient clipping at `clip_norm`), predicts and scores the dev file
+`eval_per_epoch` times per epoch, ends with the weights of the best of these
+evaluations by the task's metric (`dev_metric_name`), scores them and, when
+asked, exports them. A run directory:
 
     RUN/
       config.yaml        the FinetuneConfig and the task name (checked on resume)
@@ -13,18 +15,29 @@ asked, exports it. A run directory:
       vocab.txt          the encoder's vocabulary
       vocab.sha256       its fingerprint (checked on resume and by evaluate-squad)
       lock               while a process trains here (PID, host)
-      backup/            the last two epoch checkpoints: weights, optimiser, seeds
-      logs/              TensorBoard (`tensorboard --logdir RUN/logs`)
-      history.json       per-epoch logs of every epoch trained, written each epoch
-      model.keras        the fine-tuned model (written at the end)
-      predictions.json   dev predictions in the official format (+ the task's extra files)
-      metrics.json       the dev scores
+      backup/            the last two checkpoints (one after each dev evaluation):
+                         weights, optimiser, seeds
+      best/              the weights of the best dev evaluation so far and its scores
+      logs/              TensorBoard (`tensorboard --logdir RUN/logs`); the dev
+                         scores of every evaluation in its `validation` run
+      history.json       the logs of every evaluation interval trained (training
+                         loss, dev scores as `val_NAME`), written after each
+      model.keras        the fine-tuned model: the best evaluation's weights (written at the end)
+      predictions.json   its dev predictions in the official format (+ the task's extra files)
+      metrics.json       its dev scores (written last: the run is finished)
 
 Every file is written atomically (temporary file, then rename), and the
 lock, checkpoints, history, vocabulary fingerprint and final model follow the
 rules every run directory shares (`spanbert_keras.training.run_directory`).
-The same command resumes an interrupted run; a finished run is only
-re-scored (a damaged `model.keras` is rebuilt from the last checkpoint).
+The same command resumes an interrupted run (from the last evaluation,
+with the best weights and score it had); a finished run is only re-scored (a
+damaged `model.keras` is rebuilt from the last checkpoint and the best
+weights).
+
+With `eval_per_epoch` = E, each of `fit`'s epochs is an E-th of an epoch
+(its steps rounded down to a multiple of E), so the checkpoints, the history
+and TensorBoard's epochs count evaluations; the printed lines name the real
+epoch and part (`epoch 2/4, part 3/5`).
 
 `init` is one of:
 
@@ -46,6 +59,7 @@ import tensorflow as tf
 import yaml
 
 from spanbert_keras.config import TrainingConfig
+from spanbert_keras.config import read_yaml_mapping
 from spanbert_keras.data.bad_records import summarize
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export.archive import check_free
@@ -56,8 +70,10 @@ from spanbert_keras.files import write_yaml
 from spanbert_keras.resources.presets import resolve_preset
 from spanbert_keras.tasks import get_task
 from spanbert_keras.tasks.base import FinetuneConfig
+from spanbert_keras.tasks.base import FinetuneTask
 from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.base import load_finetune_config
+from spanbert_keras.training.callbacks import DevEvaluation
 from spanbert_keras.training.distribute import check_global_batch
 from spanbert_keras.training.distribute import check_workers_agree
 from spanbert_keras.training.distribute import get_strategy
@@ -75,9 +91,12 @@ from spanbert_keras.training.run_directory import EpochCheckpoint
 from spanbert_keras.training.run_directory import check_model_file
 from spanbert_keras.training.run_directory import check_run_vocabulary
 from spanbert_keras.training.run_directory import fit_progress
+from spanbert_keras.training.run_directory import latest_best
 from spanbert_keras.training.run_directory import latest_checkpoint
 from spanbert_keras.training.run_directory import model_file_problem
+from spanbert_keras.training.run_directory import newest_checkpoint_epoch
 from spanbert_keras.training.run_directory import record_vocabulary
+from spanbert_keras.training.run_directory import restore_best
 from spanbert_keras.training.run_directory import restore_checkpoint
 from spanbert_keras.training.run_directory import run_lock
 from spanbert_keras.training.run_directory import run_vocabulary
@@ -89,6 +108,8 @@ METRICS_FILE = "metrics.json"
 EVALUATION_DIR = "evaluation"
 # May change when a run is resumed (the schedule is extended).
 _FREE_ON_RESUME = ("epochs",)
+# Fields added since runs were first written, with the value an older run's config.yaml means.
+_BEFORE_FIELD = {"eval_per_epoch": 1}
 
 
 # ------------------------------------------------------------------ encoder
@@ -225,11 +246,19 @@ def read_examples(task, path, strict, what, log):
     return examples
 
 
+def saved_config(path, task):
+    """A run's `config.yaml` as a `FinetuneConfig`; a field it predates takes the value it then had."""
+    values = read_yaml_mapping(path, "FinetuneConfig fields")
+    for key, value in _BEFORE_FIELD.items():
+        values.setdefault(key, value)
+    return finetune_config(values, task, source=path)
+
+
 def _check_resume(run_dir, task, config, vocabulary):
     """Refuses to resume a run with another task, config or vocabulary."""
     config_path = os.path.join(run_dir, CONFIG_FILE)
     if os.path.isfile(config_path):
-        old = load_finetune_config(config_path, task).to_dict()
+        old = saved_config(config_path, task).to_dict()
         new = config.to_dict()
         for key in sorted(set(old) | set(new)):
             if key not in _FREE_ON_RESUME and old.get(key) != new.get(key):
@@ -248,8 +277,69 @@ def read_yaml_task(path):
     return values.get("task") if isinstance(values, dict) else None
 
 
+def fit_epochs(config):
+    """`(fit's epochs, fit's epochs per real epoch)`: one of `fit`'s epochs per dev evaluation.
+
+    Example:
+
+    >>> fit_epochs(FinetuneConfig(epochs=4, eval_per_epoch=5))
+    (20, 5)
+    >>> fit_epochs(FinetuneConfig(epochs=4, eval_per_epoch=0))  # no evaluation: real epochs
+    (4, 1)
+    """
+    parts = max(config.eval_per_epoch, 1)
+    return config.epochs * parts, parts
+
+
+def dev_metric_name(task, task_info, config):
+    """The dev score that chooses the best weights (higher is better): the task's `metric_name`.
+
+    `metric_name` is a str, or a method `metric_name(task_info, config)` for
+    a task whose metric depends on the run (SQuAD v2.0's `best_f1`, each GLUE
+    task's own).
+
+    Example:
+
+    >>> from spanbert_keras.tasks import get_task
+    >>> dev_metric_name(get_task("tacred"), {}, FinetuneConfig())
+    'micro_f1'
+    """
+    name = task.metric_name
+    if callable(name):
+        name = name(task_info, config)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"Task {task.name!r} names no metric_name (the dev score that chooses "
+                         f"the best weights). Received: {name!r}")
+    return name
+
+
+def finished_metrics(run_dir, task, config):
+    """The dev metrics of a run that finished with `config`, or None; quick (no weights read).
+
+    Finished: its `config.yaml` is `config`, its newest checkpoint is the
+    last epoch's, and `model.keras` and `metrics.json` (the runner's last
+    file) are there.
+    """
+    task = task if isinstance(task, FinetuneTask) else get_task(task)
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    metrics_path = os.path.join(run_dir, METRICS_FILE)
+    if not all(os.path.isfile(p) for p in (config_path, metrics_path,
+                                          os.path.join(run_dir, MODEL_FILE))):
+        return None
+    try:
+        if read_yaml_task(config_path) != task.name or saved_config(config_path, task) != config:
+            return None
+        metrics = read_json(metrics_path)
+    except (OSError, ValueError):
+        return None
+    newest = newest_checkpoint_epoch(run_dir)
+    if newest is None or newest < fit_epochs(config)[0] or not isinstance(metrics, dict):
+        return None
+    return metrics
+
+
 def _finished_model(run_dir, epochs, log):
-    """The saved model of a finished run, or None (unfinished, or a damaged file)."""
+    """The saved model of a run that trained `epochs` of `fit`'s epochs, or None (unfinished, or a damaged file)."""
     path = os.path.join(run_dir, MODEL_FILE)
     checkpoint = latest_checkpoint(run_dir, log=log)
     if checkpoint is None or checkpoint.epoch < epochs:
@@ -272,7 +362,8 @@ def _count_batches(dataset):
     return int(dataset.reduce(0, lambda n, _: n + 1))
 
 
-def _resolve_config(task, config):
+def resolve_config(task, config):
+    """A `FinetuneConfig` from `run_finetuning`'s `config` (a config, a dict, a YAML path, None)."""
     if config is None:
         return finetune_config(None, task)
     if isinstance(config, dict):
@@ -298,7 +389,8 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
     see `spanbert_keras.training.distribute.worker_run_directory`).
 
     Args:
-        task_name: one of `spanbert_keras.tasks.TASK_NAMES`.
+        task_name: one of `spanbert_keras.tasks.TASK_NAMES`, or a
+            `FinetuneTask` (a task of one's own).
         config: a `FinetuneConfig`, a dict of its fields, a YAML path, or
             None (the task's defaults).
         train_file, dev_file: the task's data files.
@@ -316,7 +408,8 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
             `tf.distribute.Strategy` (see `spanbert_keras.training.distribute`).
 
     Returns:
-        dict of float dev metrics (the task's `score`).
+        dict of float dev metrics (the task's `score`) of the weights the
+        run ends with (the best dev evaluation's).
     """
     strategy = get_strategy(strategy, log=log)  # first: before any TensorFlow operation
     with worker_run_directory(output_dir, strategy, log=log) as own_dir, \
@@ -330,8 +423,8 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
 
 def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, strict, vocab,
                     export_dir, overwrite_export, log, verbose, strategy):
-    task = get_task(task_name)
-    config = _resolve_config(task, config)
+    task = task_name if isinstance(task_name, FinetuneTask) else get_task(task_name)
+    config = resolve_config(task, config)
     check_global_batch(config.batch_size, strategy, "batch_size")
     task.options(config)  # unknown options are refused before any work
     if export_dir is not None:  # so is an export that could not be written
@@ -359,18 +452,18 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
         record_vocabulary(output_dir, vocabulary)
         write_json(task_path, task_info)
 
-        model = _finished_model(output_dir, config.epochs, log)
+        model = _finished_model(output_dir, fit_epochs(config)[0], log)
         if model is None:
             with strategy.scope():
                 model = _train(task, task_info, config, backbone, vocabulary, train_examples,
-                               output_dir, log, verbose)
+                               dev_examples, output_dir, log, verbose)
         else:
             log(f"{output_dir} has already finished {config.epochs} epochs; scoring it.")
         metrics = predict_and_score(task, model, dev_examples, vocabulary, task_info, config,
-                                     output_dir, log)
-        write_json(os.path.join(output_dir, METRICS_FILE), metrics)
+                                    output_dir, log)
         task_info = task.calibrate(task_info, metrics)
         write_json(task_path, task_info)
+        write_json(os.path.join(output_dir, METRICS_FILE), metrics)  # last: the run is finished
         if export_dir is not None:
             log(f"Exporting to {export_dir} ...")
             paths = task.export(model, vocabulary, task_info, config, export_dir,
@@ -379,7 +472,9 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
     return metrics
 
 
-def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log, verbose):
+def _train(task, task_info, config, backbone, vocabulary, examples, dev_examples, run_dir, log,
+           verbose):
+    keras.utils.set_random_seed(config.seed)  # the same head and dropout seeds on a restart
     model = task.build_model(finetuning_backbone(backbone, config), task_info, config)
     train = shard_by_data(task.dataset(examples, vocabulary, task_info, config, training=True))
     available = _count_batches(train)
@@ -388,27 +483,51 @@ def _train(task, task_info, config, backbone, vocabulary, examples, run_dir, log
             f"The training data gives no full batch of {config.batch_size}; lower batch_size."
         )
     per_epoch = config.steps_per_epoch or available
-    total = per_epoch * config.epochs
+    epochs, parts = fit_epochs(config)
+    if per_epoch < parts:
+        raise ValueError(f"eval_per_epoch={config.eval_per_epoch} exceeds the {per_epoch} steps of "
+                         "an epoch; lower it.")
+    interval = per_epoch // parts  # steps between two dev evaluations: one of fit's epochs
+    total = interval * epochs
     checkpoint = latest_checkpoint(run_dir, log=log)
-    start = min(checkpoint.epoch, config.epochs) if checkpoint is not None else 0
+    start = min(checkpoint.epoch, epochs) if checkpoint is not None else 0
     check_workers_agree(tf.distribute.get_strategy(), start_epoch=start)
     optimizer = finetune_optimizer(config, total)
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
                   **task.compile_args(task_info, config))
+    metric = dev_metric_name(task, task_info, config) if config.eval_per_epoch else None
     log(f"model: {model.count_params():,} parameters; batch {config.batch_size} x "
         f"{config.sequence_length}; {available:,} batches of training features")
-    log(f"schedule: {total:,} steps = {config.epochs} epochs x {per_epoch:,}; warm-up "
-        f"{optimizer._learning_rate.warmup_steps:,} steps to lr {config.learning_rate}; "
-        f"starting at epoch {start}")
+    evaluations = (f"; dev scored {parts} time(s) an epoch (every {interval:,} steps), the best "
+                   f"{metric} kept" if config.eval_per_epoch else "; dev scored at the end")
+    rounded = (f" (the {per_epoch:,} rounded down to a multiple of eval_per_epoch)"
+               if per_epoch % parts else "")
+    log(f"schedule: {total:,} steps = {config.epochs} epochs x {interval * parts:,}{rounded}"
+        f"{evaluations}; warm-up {optimizer._learning_rate.warmup_steps:,} steps to lr "
+        f"{config.learning_rate}; starting at epoch {start / parts:g}")
     if checkpoint is not None:
         restore_checkpoint(model, checkpoint)
-    if start < config.epochs:
-        fit_verbose, progress = fit_progress(verbose, log)
-        callbacks = [keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, LOG_DIR)),
+    if start < epochs:
+        fit_verbose, progress = fit_progress(verbose, log, parts)
+        evaluation = []
+        if config.eval_per_epoch:
+            def evaluate(trained):
+                predictions = task.predict(trained, dev_examples, vocabulary, task_info, config)
+                return task.score(predictions, dev_examples, task_info)
+
+            evaluation = [DevEvaluation(evaluate, metric, run_dir, parts, log)]
+        # The evaluation first: the others see its scores in the epoch's logs.
+        callbacks = [*evaluation, keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, LOG_DIR)),
                      *progress, EpochCheckpoint(run_dir)]
-        model.fit(train.repeat(), epochs=config.epochs, initial_epoch=start,
-                  steps_per_epoch=per_epoch, callbacks=callbacks, verbose=fit_verbose,
+        # The batches a resumed run trained before are skipped: it sees those the run would have.
+        model.fit(train.repeat().skip(start * interval), epochs=epochs, initial_epoch=start,
+                  steps_per_epoch=interval, callbacks=callbacks, verbose=fit_verbose,
                   shuffle=False)
+    best = latest_best(run_dir, log=log) if config.eval_per_epoch else None
+    if best is not None:
+        restore_best(model, best)
+        log(f"Keeping the weights of the best dev evaluation, {best.evaluation} of {epochs} "
+            f"(epoch {best.evaluation / parts:g}): {best.metric} {best.score:.4g}")
     check_workers_agree(tf.distribute.get_strategy(), log=log,
                         final_weights=weights_checksum(model.weights))
     save_model_file(model, os.path.join(run_dir, MODEL_FILE))

@@ -7,6 +7,8 @@
       vocab.sha256     its fingerprint (`sha256sum -c vocab.sha256` checks it)
       backup/          epoch-NNNNNN/: the last two checkpoints (weights,
                        optimiser, dropout seeds), each complete or absent
+      best/            eval-NNNNNN/: the weights of the best dev evaluation so
+                       far and its scores (the newest two), each complete or absent
       history.json     the per-epoch logs of every epoch trained, written each epoch
       model.keras      the final model
 
@@ -18,6 +20,9 @@ about it:
   way, listing the size and SHA-256 of its files, and the previous one is
   kept until the new one is complete. On resume a damaged newest checkpoint
   is reported and the previous one used (`latest_checkpoint`);
+- the best weights are kept the same way (`save_best`): a new best is staged
+  under a new name, and the previous one removed only once it is in place,
+  so a resumed run knows the best weights and score it had (`latest_best`);
 - the history records epoch `e` at position `e` before epoch `e`'s
   checkpoint is written, so the epochs a resumed process trains again
   replace their earlier record: after any number of resumes it holds each
@@ -74,6 +79,10 @@ CHECKPOINT_SEEDS = "seeds.npz"
 CHECKPOINT_INFO = "checkpoint.json"
 KEEP_CHECKPOINTS = 2
 _CHECKPOINT_NAME = re.compile(r"epoch-(\d{6,})")
+BEST_DIR = "best"
+BEST_WEIGHTS = "weights.npz"
+BEST_INFO = "best.json"
+_BEST_NAME = re.compile(r"eval-(\d{6,})")
 # Keras' `BackupAndRestore` layout, which runs before these checkpoints used.
 _LEGACY_WEIGHTS, _LEGACY_METADATA = "latest.weights.h5", "training_metadata.json"
 
@@ -170,6 +179,35 @@ def _owner(handle):
     except (OSError, ValueError):
         return {}
     return owner if isinstance(owner, dict) else {}
+
+
+def lock_owner(run_dir):
+    """The process working in `run_dir` as its `lock` file tells (`{"pid", "host"}`), or None.
+
+    The file is only read, never locked, so a process starting on the run
+    is not disturbed: `run_lock` remains the one way to claim a run. A lock
+    file a killed process of this host left behind counts as free; one of
+    another host as held.
+    """
+    path = os.path.realpath(os.path.join(run_dir, LOCK_FILE))
+    here = socket.gethostname()
+    if path in _HELD:
+        return {"pid": os.getpid(), "host": here}
+    try:
+        with open(path, encoding="utf-8") as f:
+            owner = json.loads(f.read() or "{}")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(owner, dict) or "pid" not in owner:
+        return None
+    if owner.get("host") == here:
+        try:
+            os.kill(int(owner["pid"]), 0)
+        except (ProcessLookupError, ValueError, TypeError, OverflowError):
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+    return owner
 
 
 # --------------------------------------------------------------- vocabulary
@@ -277,17 +315,23 @@ def _candidates(backup):
     return found
 
 
-def _problem(checkpoint):
-    """What is wrong with a checkpoint, or None when its files are whole."""
-    folder = os.path.dirname(checkpoint.weights)
-    if checkpoint.seeds is None:  # Keras' layout: no sizes or hashes to check
-        return None if os.path.getsize(checkpoint.weights) else f"{checkpoint.weights} is empty"
+def _listed_files(folder, names):
+    """`{name: {"bytes", "sha256"}}` of files of `folder`, as an info file lists them."""
+    files = {}
+    for name in names:
+        path = os.path.join(folder, name)
+        files[name] = {"bytes": os.path.getsize(path), "sha256": sha256_of(path)}
+    return files
+
+
+def _folder_problem(folder, info_name, key, value):
+    """What is wrong with a staged folder whose info file lists its files, or None."""
     try:
-        info = read_json(os.path.join(folder, CHECKPOINT_INFO))
-        if info.get("epoch") != checkpoint.epoch:
-            return f"{CHECKPOINT_INFO} names epoch {info.get('epoch')}"
+        info = read_json(os.path.join(folder, info_name))
+        if info.get(key) != value:
+            return f"{info_name} names {key} {info.get(key)}"
         for name, expected in info["files"].items():
-            path = member_path(folder, name, os.path.join(folder, CHECKPOINT_INFO))
+            path = member_path(folder, name, os.path.join(folder, info_name))
             if not os.path.isfile(path):
                 return f"{path} is missing"
             if os.path.getsize(path) != expected["bytes"]:
@@ -298,6 +342,14 @@ def _problem(checkpoint):
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         return one_line(error)
     return None
+
+
+def _problem(checkpoint):
+    """What is wrong with a checkpoint, or None when its files are whole."""
+    folder = os.path.dirname(checkpoint.weights)
+    if checkpoint.seeds is None:  # Keras' layout: no sizes or hashes to check
+        return None if os.path.getsize(checkpoint.weights) else f"{checkpoint.weights} is empty"
+    return _folder_problem(folder, CHECKPOINT_INFO, "epoch", checkpoint.epoch)
 
 
 def latest_checkpoint(run_dir, log=print):
@@ -323,6 +375,16 @@ def latest_checkpoint(run_dir, log=print):
             "to train the run from its start again."
         )
     return None
+
+
+def newest_checkpoint_epoch(run_dir):
+    """The epoch of a run's newest checkpoint by its name (its files unchecked), or None.
+
+    A cheap look for a caller that only needs to know how far a run got
+    (`latest_checkpoint` reads every file of the checkpoint).
+    """
+    candidates = _candidates(os.path.join(run_dir, BACKUP_DIR))
+    return candidates[0].epoch if candidates else None
 
 
 def seed_variables(model):
@@ -397,10 +459,7 @@ def save_checkpoint(model, run_dir, epoch, keep=KEEP_CHECKPOINTS):
         model.save_weights(os.path.join(stage, CHECKPOINT_WEIGHTS))
         np.savez(os.path.join(stage, CHECKPOINT_SEEDS),
                  *[keras.ops.convert_to_numpy(v.value) for v in seed_variables(model)])
-        files = {}
-        for name in (CHECKPOINT_WEIGHTS, CHECKPOINT_SEEDS):
-            path = os.path.join(stage, name)
-            files[name] = {"bytes": os.path.getsize(path), "sha256": sha256_of(path)}
+        files = _listed_files(stage, (CHECKPOINT_WEIGHTS, CHECKPOINT_SEEDS))
         write_json(os.path.join(stage, CHECKPOINT_INFO), {"epoch": epoch, "files": files})
     for old in _candidates(backup)[keep:]:
         if old.seeds is None:
@@ -411,6 +470,142 @@ def save_checkpoint(model, run_dir, epoch, keep=KEEP_CHECKPOINTS):
         else:
             shutil.rmtree(os.path.dirname(old.weights), ignore_errors=True)
     return final
+
+
+# ------------------------------------------------------------- best weights
+
+
+@dataclasses.dataclass(frozen=True)
+class BestWeights:
+    """The best dev evaluation of a run so far: its number (from 1), weights file and record.
+
+    `info` is what `save_best` was given (`metric`, `score`, `metrics`, ...)
+    with `evaluation`, the variables' paths and the files' sizes and SHA-256.
+    """
+
+    evaluation: int
+    weights: str
+    info: dict = dataclasses.field(default_factory=dict, compare=False)
+
+    @property
+    def metric(self):
+        return self.info.get("metric")
+
+    @property
+    def score(self):
+        return self.info.get("score")
+
+
+def _best_candidates(run_dir):
+    """`(evaluation, folder)` of the kept best weights, newest first."""
+    folder = os.path.join(run_dir, BEST_DIR)
+    found = []
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            match = _BEST_NAME.fullmatch(name)
+            if match and os.path.isdir(os.path.join(folder, name)):
+                found.append((int(match.group(1)), os.path.join(folder, name)))
+    return sorted(found, reverse=True)
+
+
+def save_best(model, run_dir, evaluation, record, keep=KEEP_CHECKPOINTS):
+    """Keeps `model`'s weights as the run's best: `RUN/best/eval-NNNNNN/`, written as a unit.
+
+    The weights (`model.weights`, not the optimiser's state) and
+    `best.json` (`record`, the evaluation, the variables' paths, the
+    weights file's size and SHA-256) are staged and renamed into place;
+    then only the newest `keep` bests stay. A crash leaves the previous best
+    as it was.
+
+    Args:
+        model: the model whose weights are the best so far.
+        run_dir: the run directory.
+        evaluation: int, the evaluation's number (from 1).
+        record: JSON-serialisable dict kept with them (`metric`, `score`, ...).
+        keep: int, how many of the newest bests stay.
+
+    Returns:
+        The `BestWeights` written.
+
+    Example:
+
+    >>> import tempfile, keras
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> run = tempfile.mkdtemp()
+    >>> _ = save_best(model, run, 3, {"metric": "f1", "score": 0.5})
+    >>> best = latest_best(run)
+    >>> best.evaluation, best.metric, best.score
+    (3, 'f1', 0.5)
+    """
+    folder = os.path.join(run_dir, BEST_DIR)
+    os.makedirs(folder, exist_ok=True)
+    final = os.path.join(folder, f"eval-{evaluation:06d}")
+    with staged_output(final, overwrite=True) as stage:
+        np.savez(os.path.join(stage, BEST_WEIGHTS),
+                 *[keras.ops.convert_to_numpy(v.value) for v in model.weights])
+        info = {**record, "evaluation": evaluation,
+                "variables": [v.path for v in model.weights],
+                "files": _listed_files(stage, (BEST_WEIGHTS,))}
+        write_json(os.path.join(stage, BEST_INFO), info)
+    for _, old in _best_candidates(run_dir)[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return BestWeights(evaluation, os.path.join(final, BEST_WEIGHTS), info)
+
+
+def latest_best(run_dir, log=print):
+    """The best weights a run has kept so far (`save_best`), or None before any.
+
+    Damaged best weights (truncated, altered) are reported and the previous
+    ones used.
+
+    Raises:
+        ValueError: the run has best weights but none is intact.
+    """
+    candidates = _best_candidates(run_dir)
+    for evaluation, folder in candidates:
+        problem = _folder_problem(folder, BEST_INFO, "evaluation", evaluation)
+        if problem is None:
+            info = read_json(os.path.join(folder, BEST_INFO))
+            return BestWeights(evaluation, os.path.join(folder, BEST_WEIGHTS), info)
+        log(f"WARNING: the best weights of evaluation {evaluation} are damaged ({problem}); "
+            "falling back to the previous ones.")
+    if candidates:
+        raise ValueError(
+            f"{os.path.join(run_dir, BEST_DIR)} holds no intact best weights (see the warnings "
+            "above); move it away to resume without them (the next evaluations choose again)."
+        )
+    return None
+
+
+def newest_best_record(run_dir):
+    """The record (`best.json`) of a run's newest best weights, files unchecked, or None.
+
+    A cheap look (`latest_best` reads the weights to check them).
+    """
+    for _, folder in _best_candidates(run_dir):
+        try:
+            return read_json(os.path.join(folder, BEST_INFO))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def restore_best(model, best):
+    """Loads the weights of a `BestWeights` into a built model (the optimiser is left alone)."""
+    try:
+        with np.load(best.weights, allow_pickle=False) as data:
+            values = [data[f"arr_{i}"] for i in range(len(data.files))]
+        if len(values) != len(model.weights):
+            raise ValueError(f"{len(values)} arrays for {len(model.weights)} weights")
+        for variable, value in zip(model.weights, values):
+            if tuple(variable.shape) != value.shape:
+                raise ValueError(f"{variable.path} has shape {tuple(variable.shape)}, the file "
+                                 f"{value.shape}")
+            variable.assign(value)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{best.weights} cannot be loaded into this run's model ({one_line(error)})."
+        ) from None
 
 
 # ------------------------------------------------------------------ history
@@ -459,12 +654,32 @@ class EpochCheckpoint(keras.callbacks.Callback):
         save_checkpoint(self.model, self.run_dir, epoch + 1, keep=self.keep)
 
 
-class EpochLine(keras.callbacks.Callback):
-    """One plain line per epoch (for a log file or a pipe, where a progress bar is noise)."""
+def epoch_label(epoch, epochs, parts=1):
+    """The real epoch of `fit`'s epoch `epoch` (0-based) of `epochs`, each a `parts`-th of one.
 
-    def __init__(self, log=print):
+    Example:
+
+    >>> epoch_label(2, 4)
+    'epoch 3/4'
+    >>> epoch_label(6, 20, parts=5)  # fit's 7th epoch: 2nd fifth of the 2nd epoch
+    'epoch 2/4, part 2/5'
+    """
+    if parts == 1:
+        return f"epoch {epoch + 1}/{epochs}"
+    return f"epoch {epoch // parts + 1}/{epochs // parts}, part {epoch % parts + 1}/{parts}"
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One plain line per epoch (for a log file or a pipe, where a progress bar is noise).
+
+    `parts`: how many of `fit`'s epochs make one real epoch (the dev set is
+    scored after each); the line names the real epoch and the part.
+    """
+
+    def __init__(self, log=print, parts=1):
         super().__init__()
         self.log = log
+        self.parts = parts
         self._start = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -472,20 +687,39 @@ class EpochLine(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         values = ", ".join(f"{key} {float(value):.4g}" for key, value in sorted((logs or {}).items()))
-        self.log(f"epoch {epoch + 1}/{self.params.get('epochs')}: {self.params.get('steps')} steps "
-                 f"in {time.time() - self._start:.0f} s; {values}")
+        label = epoch_label(epoch, self.params.get("epochs"), self.parts)
+        self.log(f"{label}: {self.params.get('steps')} steps in {time.time() - self._start:.0f} s; "
+                 f"{values}")
 
 
-def fit_progress(verbose=None, log=print):
+class EpochProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, headed by the real epoch and part (`epoch_label`), not `fit`'s epoch."""
+
+    def __init__(self, parts):
+        super().__init__()
+        self.parts = parts
+
+    def on_epoch_begin(self, epoch, logs=None):
+        epochs, self.epochs = self.epochs, 1  # no "Epoch N/M" line of fit's epochs
+        try:
+            super().on_epoch_begin(epoch, logs)
+        finally:
+            self.epochs = epochs
+        if self.verbose:
+            print(epoch_label(epoch, epochs, self.parts).capitalize(), flush=True)
+
+
+def fit_progress(verbose=None, log=print, parts=1):
     """`(verbose, callbacks)` for `fit`: a progress bar in a terminal, else `EpochLine`.
 
-    An explicit `verbose` (0, 1, 2) is kept as given.
+    An explicit `verbose` (0, 1, 2) is kept as given. `parts`: `fit`'s
+    epochs per real epoch, for the epoch the lines and the bar name.
     """
-    if verbose not in (None, "auto"):
-        return verbose, []
-    if sys.stdout.isatty():
-        return 1, []
-    return 0, [EpochLine(log)]
+    if verbose in (None, "auto"):
+        if not sys.stdout.isatty():
+            return 0, [EpochLine(log, parts)]
+        verbose = 1
+    return verbose, [EpochProgbar(parts)] if verbose and parts > 1 else []
 
 
 # ----------------------------------------------------------------- model file

@@ -70,6 +70,11 @@ def first_run(data, tmp_path_factory):
     return run, config, metrics
 
 
+def metrics_of(run):
+    with open(os.path.join(run, "metrics.json")) as f:
+        return json.load(f)
+
+
 def copy_of(run, tmp_path):
     target = str(tmp_path / "copy")
     shutil.copytree(run, target)
@@ -80,7 +85,7 @@ def test_a_run_writes_its_directory(data, first_run):
     run, config, metrics = first_run
     assert set(metrics) == {"exact_match", "f1", "total"} and metrics["total"] == 12
     for name in ("config.yaml", "task.json", "vocab.txt", "history.json", "model.keras",
-                 "predictions.json", "metrics.json", "backup", "logs"):
+                 "predictions.json", "metrics.json", "backup", "best", "logs"):
         assert os.path.exists(os.path.join(run, name)), name
     assert not os.path.exists(os.path.join(run, "lock"))
     assert not [n for n in os.listdir(run) if n.startswith(".")]  # no temporary file left
@@ -94,6 +99,9 @@ def test_a_run_writes_its_directory(data, first_run):
     with open(os.path.join(run, "metrics.json")) as f:
         assert json.load(f) == metrics
     assert len(history(run)["loss"]) == 1
+    # The dev set was scored after the epoch: the kept weights are that evaluation's.
+    assert history(run)["val_f1"] == [metrics["f1"]]
+    assert history(run)["val_exact_match"] == [metrics["exact_match"]]
 
 
 def test_the_same_command_again_only_rescores(data, first_run, tmp_path):
@@ -117,6 +125,12 @@ def test_more_epochs_resume_and_append_the_history(data, first_run, tmp_path):
                    data["dev"], data["init"], run, log=logs.append, verbose=0)
     assert any("starting at epoch 1" in line for line in logs)
     assert len(history(run)["loss"]) == 2
+    # The run ends with the better of its two evaluations (the first stays on a tie).
+    scores = history(run)["val_f1"]
+    assert len(scores) == 2 and metrics_of(run)["f1"] == max(scores)
+    kept = 1 if scores[1] > scores[0] else 0
+    assert any(f"Keeping the weights of the best dev evaluation, {kept + 1} of 2" in line
+               for line in logs)
 
 
 def test_resume_refuses_another_config_task_or_vocabulary(data, first_run, tmp_path):
@@ -199,7 +213,9 @@ def test_config_errors_name_the_key():
         apply_finetune_overrides(FinetuneConfig(), ["batch_size=many"])
     with pytest.raises(ValueError, match="Unknown option"):
         TASK.options(apply_finetune_overrides(FinetuneConfig(), ["options.stride=3"]))
-    assert finetune_config(None, TASK).sequence_length == 384  # the task's default
+    # The task's default, not FinetuneConfig's.
+    assert finetune_config(None, TASK).sequence_length == TASK.config_defaults["sequence_length"]
+    assert TASK.config_defaults["sequence_length"] != FinetuneConfig().sequence_length
     with pytest.raises(ValueError, match="steps_per_epoch must be positive"):
         apply_finetune_overrides(FinetuneConfig(), ["steps_per_epoch=0"])
     with pytest.raises(ValueError, match="warmup_fraction must be in"):
