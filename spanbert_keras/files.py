@@ -24,6 +24,9 @@ import zipfile
 import yaml
 
 TEMPORARY_PREFIX = ".tmp-"
+# Written into every directory a command creates whole (`staged_output` with an
+# owner): `--overwrite` replaces only a directory that holds it, naming that command.
+OUTPUT_MARKER = ".spanbert-keras-output"
 
 
 def fsync_path(path):
@@ -166,13 +169,78 @@ def move_into_place(staged):
             shutil.rmtree(old, ignore_errors=True)
 
 
+def check_outside_inputs(output, inputs):
+    """Refuses an `output` that is, contains, or sits inside one of `inputs` (paths; None skipped).
+
+    Writing there would overwrite or remove what the command reads. Paths
+    are compared after resolving symbolic links.
+
+    Example:
+
+    >>> check_outside_inputs("runs/s1d", ["runs/s1d/model.keras"])
+    Traceback (most recent call last):
+    ...
+    ValueError: The output runs/s1d contains the input runs/s1d/model.keras: writing it would destroy what is read; choose an output outside the inputs.
+    >>> check_outside_inputs("runs/hf", ["runs/s1d"])
+    """
+    out = os.path.realpath(os.fspath(output))
+    for given in inputs:
+        if not isinstance(given, (str, os.PathLike)):
+            continue  # None, or an object passed in place of a file
+        path = os.path.realpath(os.fspath(given))
+        if os.path.commonpath([out, path]) == out:
+            relation = "is" if out == path else "contains"
+        elif os.path.commonpath([out, path]) == path:
+            relation = "sits inside"
+        else:
+            continue
+        raise ValueError(
+            f"The output {os.fspath(output)} {relation} the input {os.fspath(given)}: writing it "
+            "would destroy what is read; choose an output outside the inputs."
+        )
+
+
+def _check_replaceable(output, owner):
+    marker = os.path.join(output, OUTPUT_MARKER)
+    written_by = None
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8", errors="replace") as f:
+            written_by = f.read().strip()
+    if written_by != owner:
+        raise FileExistsError(
+            f"{output} is not a directory that `{owner}` wrote: --overwrite replaces only "
+            "those, never another folder. Choose another output, or remove it yourself."
+        )
+
+
+def check_output_directory(output, overwrite=False, inputs=(), owner=None):
+    """The checks of `staged_output` (see there), to run before any work; the absolute path."""
+    check_outside_inputs(output, inputs)
+    output = os.path.abspath(os.fspath(output))
+    if os.path.lexists(output) and not os.path.isdir(output):
+        raise FileExistsError(f"{output} exists and is not a directory.")
+    if os.path.isdir(output) and os.listdir(output):
+        if not overwrite:
+            raise FileExistsError(
+                f"{output} already exists and is not empty; choose another output directory "
+                "or pass overwrite=True (--overwrite) to replace it."
+            )
+        if owner is not None:
+            _check_replaceable(output, owner)
+    return output
+
+
 @contextlib.contextmanager
-def staged_output(output, overwrite=False):
+def staged_output(output, overwrite=False, inputs=(), owner=None):
     """Yields a staging directory that becomes `output` when the block succeeds.
 
     `output` must not exist, or be an empty directory, unless `overwrite`
-    (then it is replaced once the block has succeeded). On any error the
-    staging directory is removed and `output` is left as it was.
+    (then it is replaced once the block has succeeded). With an `owner` (the
+    command writing it, e.g. `"spanbert-keras import"`), the directory is
+    marked as that command's (`OUTPUT_MARKER`) and `overwrite` replaces only
+    a directory so marked. `output` may never be, contain or sit inside one
+    of `inputs`, even with `overwrite`. On any error the staging directory is
+    removed and `output` is left as it was.
 
     Example:
 
@@ -188,17 +256,13 @@ def staged_output(output, overwrite=False):
     ...     print(os.path.exists(target), os.listdir(folder))
     False []
     """
-    output = os.path.abspath(os.fspath(output))
-    if os.path.lexists(output) and not os.path.isdir(output):
-        raise FileExistsError(f"{output} exists and is not a directory.")
-    if os.path.isdir(output) and os.listdir(output) and not overwrite:
-        raise FileExistsError(
-            f"{output} already exists and is not empty; choose another output directory "
-            "or pass overwrite=True (--overwrite) to replace it."
-        )
+    output = check_output_directory(output, overwrite, inputs, owner)
     stage = stage_dir(output)
     os.makedirs(stage)
     try:
+        if owner is not None:
+            with open(os.path.join(stage, OUTPUT_MARKER), "w", encoding="utf-8") as f:
+                f.write(owner + "\n")
         yield stage
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

@@ -26,6 +26,9 @@ import numpy as np
 
 from spanbert_keras.checkpoints.load import pretrainer_from_checkpoint
 from spanbert_keras.checkpoints.load import read_checkpoint
+from spanbert_keras.checkpoints.run_directory import IMPORT_OWNER
+from spanbert_keras.checkpoints.run_directory import IMPORT_REPORT_FILE
+from spanbert_keras.files import check_output_directory
 from spanbert_keras.files import staged_output
 from spanbert_keras.files import write_json
 from spanbert_keras.files import write_yaml
@@ -41,7 +44,6 @@ from spanbert_keras.training.run_directory import MODEL_FILE
 from spanbert_keras.training.run_directory import record_vocabulary
 from spanbert_keras.training.run_directory import save_model_file
 
-IMPORT_REPORT_FILE = "imported.json"
 # The names of `download_finetuned.sh`'s models: our task, its options, the head's tensors.
 FINETUNED_KINDS = {
     "squad": ("squad", {"version_2": False}, "qa_outputs"),
@@ -98,6 +100,8 @@ def import_finetuned(path, kind, run_dir, train_file=None, dev_file=None, vocabu
             "and dev.json): no label file is saved with it, and its label ids and entity "
             "markers follow those files."
         )
+    inputs = (path, vocabulary, train_file, dev_file)
+    check_output_directory(run_dir, overwrite, inputs, IMPORT_OWNER)  # before reading anything
     task = get_task(task_name)
     checkpoint = read_checkpoint(path, vocabulary)
     kernel, bias = _head_arrays(checkpoint, prefix, kind)
@@ -129,7 +133,7 @@ def import_finetuned(path, kind, run_dir, train_file=None, dev_file=None, vocabu
     report = pretrainer.import_report.to_dict()
     report.update(task=kind, head=sorted(checkpoint.task_head))
     metrics = {}
-    with staged_output(run_dir, overwrite=overwrite) as stage:
+    with staged_output(run_dir, overwrite, inputs, IMPORT_OWNER) as stage:
         write_yaml(os.path.join(stage, CONFIG_FILE), {"task": task.name, **config.to_dict()})
         record_vocabulary(stage, vocabulary)
         if dev and task_name == "squad":

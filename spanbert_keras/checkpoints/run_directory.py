@@ -15,9 +15,12 @@ import json
 import os
 
 from spanbert_keras.checkpoints.load import load_pretrained
+from spanbert_keras.checkpoints.save import CONVERT_OWNER
 from spanbert_keras.checkpoints.save import save_pretrained
 from spanbert_keras.checkpoints.vocabulary import infer_lowercase
+from spanbert_keras.files import check_output_directory
 from spanbert_keras.files import staged_output
+from spanbert_keras.resources.presets import resolve_preset
 from spanbert_keras.training.pretrain import CONFIG_FILE
 from spanbert_keras.training.pretrain import ENCODER_FILE
 from spanbert_keras.training.pretrain import IMPORTED_WEIGHTS
@@ -25,6 +28,8 @@ from spanbert_keras.training.pretrain import load_pretrainer
 from spanbert_keras.training.run_directory import record_vocabulary
 
 IMPORT_REPORT_FILE = "imported.json"
+# What marks a run directory as `import`'s own (see `files.staged_output`).
+IMPORT_OWNER = "spanbert-keras import"
 
 
 def import_checkpoint(path, run_dir, vocabulary=None, overwrite=False, log=print):
@@ -33,8 +38,9 @@ def import_checkpoint(path, run_dir, vocabulary=None, overwrite=False, log=print
     Args:
         path: the checkpoint directory or file.
         run_dir: the run directory to create (must not exist, or be empty,
-            unless `overwrite`: then it is replaced); written complete or not
-            at all.
+            unless `overwrite`: then a run directory `import` wrote before is
+            replaced); written complete or not at all, never over the
+            checkpoint or the vocabulary it reads.
         vocabulary: optional vocabulary in place of the checkpoint's.
         overwrite: bool, replace an existing run directory (its training too).
         log: callable for messages.
@@ -42,9 +48,11 @@ def import_checkpoint(path, run_dir, vocabulary=None, overwrite=False, log=print
     Returns:
         The `ImportReport`.
     """
+    inputs = (resolve_preset(path), vocabulary)
+    check_output_directory(run_dir, overwrite, inputs, IMPORT_OWNER)  # before reading anything
     model = load_pretrained(path, vocabulary=vocabulary, log=log)
     report = model.import_report
-    with staged_output(run_dir, overwrite=overwrite) as stage:
+    with staged_output(run_dir, overwrite, inputs, IMPORT_OWNER) as stage:
         report.config.save(os.path.join(stage, CONFIG_FILE))
         record_vocabulary(stage, report.vocabulary)
         model.save_weights(os.path.join(stage, IMPORTED_WEIGHTS))
@@ -85,9 +93,10 @@ def convert_run(run_dir, to, output, overwrite=False, log=print):
     Returns:
         The output directory.
     """
+    check_output_directory(output, overwrite, [run_dir], CONVERT_OWNER)  # before reading it
     model, vocabulary, _ = load_pretrainer(run_dir)
     save_pretrained(model, output, vocabulary, lowercase=run_lowercase(run_dir, vocabulary),
-                    format=to, overwrite=overwrite)
+                    format=to, overwrite=overwrite, inputs=[run_dir])
     what = {"hf": "Hugging Face checkpoint (BertForPreTraining layout, SBO head included)",
             "keras-hub": "keras-hub preset (encoder and tokenizer)"}[to]
     log(f"Wrote {output}: a {what}.")

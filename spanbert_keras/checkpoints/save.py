@@ -9,9 +9,12 @@ from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.files import staged_output
 
 WRITERS = {"hf": write_huggingface, "keras-hub": write_keras_hub_preset}
+# What marks a directory as written by `save_pretrained` (`convert`), see `files.staged_output`.
+CONVERT_OWNER = "spanbert-keras convert"
 
 
-def save_pretrained(model, output, vocabulary, lowercase=None, format="hf", overwrite=False):
+def save_pretrained(model, output, vocabulary, lowercase=None, format="hf", overwrite=False,
+                    inputs=()):
     """Writes a `SpanBertPretrainer` as a checkpoint other tools open.
 
     `format="hf"`: `config.json` (`BertForPreTraining`), `vocab.txt`,
@@ -34,7 +37,10 @@ def save_pretrained(model, output, vocabulary, lowercase=None, format="hf", over
         lowercase: whether its tokenizer lower-cases; default: inferred from
             the vocabulary (a cased vocabulary has uppercase pieces).
         format: `"hf"` or `"keras-hub"`.
-        overwrite: bool, replace an existing non-empty `output`.
+        overwrite: bool, replace an existing non-empty `output` that
+            `save_pretrained` (or `convert`) wrote; any other folder is refused.
+        inputs: paths `output` must stay out of (what the model was read
+            from): it may not be, contain or sit inside one of them.
 
     Returns:
         The output directory.
@@ -50,6 +56,6 @@ def save_pretrained(model, output, vocabulary, lowercase=None, format="hf", over
         )
     if lowercase is None:
         lowercase = infer_lowercase(vocabulary)
-    with staged_output(output, overwrite=overwrite) as stage:
+    with staged_output(output, overwrite, inputs, CONVERT_OWNER) as stage:
         WRITERS[format](model, stage, vocabulary, lowercase)
     return os.fspath(output)

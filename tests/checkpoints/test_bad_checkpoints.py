@@ -118,5 +118,12 @@ def test_an_existing_output_is_replaced_only_when_asked(hf_dir, tmp_path, capsys
     assert main(["import", str(hf_dir), "--output", str(run)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert os.listdir(run) == ["notes.txt"]
-    assert main(["import", str(hf_dir), "--output", str(run), "--overwrite"]) == 0
-    assert "notes.txt" not in os.listdir(run) and "imported.weights.h5" in os.listdir(run)
+    # --overwrite replaces only a run directory `import` wrote, never another folder.
+    assert main(["import", str(hf_dir), "--output", str(run), "--overwrite"]) == 2
+    assert "is not a directory that `spanbert-keras import` wrote" in capsys.readouterr().err
+    assert os.listdir(run) == ["notes.txt"]
+    imported = tmp_path / "imported"
+    assert main(["import", str(hf_dir), "--output", str(imported)]) == 0
+    (imported / "notes.txt").write_text("stale")
+    assert main(["import", str(hf_dir), "--output", str(imported), "--overwrite"]) == 0
+    assert "notes.txt" not in os.listdir(imported) and "imported.weights.h5" in os.listdir(imported)

@@ -84,9 +84,9 @@ def test_squad_model_imports_with_their_logits_and_exports(squad_checkpoint, tmp
     assert "encoder, pooler and the qa_outputs head from the file" in printed
     metrics = json.loads(printed.strip().splitlines()[-1])
     assert set(metrics) >= {"exact_match", "f1"}
-    assert sorted(os.listdir(run)) == sorted([
-        "config.yaml", "imported.json", "metrics.json", "model.keras", "predictions.json",
-        "task.json", "vocab.sha256", "vocab.txt"])
+    assert sorted(os.listdir(run)) == [
+        ".spanbert-keras-output", "config.yaml", "imported.json", "metrics.json", "model.keras",
+        "predictions.json", "task.json", "vocab.sha256", "vocab.txt"]
     task, config, task_info, vocabulary, model = load_finetuned(run)
     assert config.sequence_length == 512 and config.options.get("version_2") in (None, False)
 

@@ -18,7 +18,7 @@ from spanbert_keras.cli import main
 from spanbert_keras.config import load_config
 from spanbert_keras.training.pretrain import load_pretrainer
 
-RUN_FILES = ["config.yaml", "encoder.keras", "imported.json", "imported.weights.h5", "vocab.sha256",
+RUN_FILES = [".spanbert-keras-output", "config.yaml", "encoder.keras", "imported.json", "imported.weights.h5", "vocab.sha256",
              "vocab.txt"]
 
 

@@ -47,8 +47,8 @@ def hf_dir(model, tmp_path_factory):
 
 
 def test_the_hf_directory_holds_the_pretraining_layout(hf_dir):
-    assert sorted(os.listdir(hf_dir)) == ["config.json", "model.safetensors",
-                                          "tokenizer_config.json", "vocab.txt"]
+    assert sorted(os.listdir(hf_dir)) == [".spanbert-keras-output", "config.json",
+                                          "model.safetensors", "tokenizer_config.json", "vocab.txt"]
     keys = set(load_file(os.path.join(hf_dir, "model.safetensors")))
     assert "bert.pooler.dense.weight" in keys and "cls.predictions.transform.dense.weight" in keys
     assert {k for k in keys if k.startswith("cls.pair_target_predictions.")} == {
