@@ -8,7 +8,9 @@ Every reader returns `(examples, problems)`. An example is a dict:
 - `answers`: list of dicts `{"text": str, "answer_start": int}`, character
   offsets into `context` (`context[answer_start:answer_start + len(text)] ==
   text`); `answer_start` is -1 for an MRQA gold answer that was not found in
-  the passage (scored, never trained on). Empty for an unanswerable question;
+  the passage (scored, never trained on). Empty for an unanswerable question.
+  Training uses the first one with `answer_start >= 0` (MRQA: the earliest
+  span, the readers list MRQA's occurrences by position);
 - `is_impossible`: bool, SQuAD v2.0's unanswerable questions.
 
 `problems` lists one line per skipped record, naming the file and the record
@@ -23,6 +25,7 @@ import os
 
 from spanbert_keras.data.bad_records import BadRecords
 from spanbert_keras.files import read_json
+from spanbert_keras.metrics.squad import normalize_answer
 
 MRQA_SUFFIXES = (".jsonl", ".jsonl.gz")
 
@@ -145,27 +148,104 @@ def read_squad(path, strict=False):
     return collector.examples, collector.problems
 
 
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _span_problem(span, size, what):
+    """Why `span` is not an inclusive `[start, end]` inside `size` items, or None."""
+    if not isinstance(span, list) or len(span) != 2 or not all(_is_int(x) for x in span):
+        return f"{what} entry {span!r} is not a [start, end] pair of integers"
+    start, end = span
+    if end < start:
+        return f"{what} entry {span!r} is empty (end before start)"
+    if start < 0 or (size is not None and end >= size):
+        return f"{what} entry {span!r} is outside the context ({size} {what.split('_')[0]}s)"
+    return None
+
+
+def _mrqa_answers(qa, context, context_tokens):
+    """`(answers, problem)` of one MRQA question: its located spans by position, then the rest.
+
+    Every `char_spans` entry of every detected answer becomes an answer
+    `{"text": context[start:end + 1], "answer_start": start}`, sorted by
+    (start, end), so the first is the earliest span, the one the authors'
+    `run_mrqa.py` trains on; gold strings of `answers` not found follow with
+    `answer_start=-1`.
+    """
+    detected_answers = qa.get("detected_answers")
+    if detected_answers is None:
+        detected_answers = []
+    if not isinstance(detected_answers, list):
+        return None, f"'detected_answers' is not a list: {detected_answers!r}"
+    golds = qa.get("answers")
+    if golds is None:
+        golds = []
+    if not isinstance(golds, list) or not all(isinstance(t, str) for t in golds):
+        return None, f"'answers' is not a list of strings: {golds!r}"
+    if not isinstance(context, str):
+        return [], None  # the collector names the missing context
+    located = {}
+    tokens = len(context_tokens) if isinstance(context_tokens, list) else None
+    for detected in detected_answers:
+        spans = detected.get("char_spans") if isinstance(detected, dict) else None
+        if not isinstance(spans, list) or not spans:
+            return None, f"detected answer without char_spans: {detected!r}"
+        token_spans = detected.get("token_spans")
+        if token_spans is not None:
+            if not isinstance(token_spans, list):
+                return None, f"token_spans is not a list: {token_spans!r}"
+            for span in token_spans:
+                problem = _span_problem(span, tokens, "token_spans")
+                if problem:
+                    return None, problem
+        text = detected.get("text")
+        for span in spans:
+            problem = _span_problem(span, len(context), "char_spans")
+            if problem:
+                return None, problem
+            start, end = span
+            found = context[start : end + 1]
+            # MRQA's detected text is "normalised": compare as the official scorer does.
+            if text is not None and (not isinstance(text, str)
+                                     or normalize_answer(text) != normalize_answer(found)):
+                return None, (f"answer {text!r} does not match the context at {start}..{end} "
+                              f"({found!r})")
+            located[(start, end)] = found
+    answers = [{"text": located[key], "answer_start": key[0]} for key in sorted(located)]
+    known = set(located.values())
+    answers += [{"text": t, "answer_start": -1} for t in golds if t not in known]
+    return answers, None
+
+
 def read_mrqa(path, strict=False):
     """Reads an MRQA shared-task jsonl file (optionally gzipped).
 
     The first line may be the `{"header": ...}` line. Each other line is a
     context with its `qas`; an answer's occurrences are its
-    `detected_answers[].char_spans` (inclusive ends, as MRQA writes them); a
-    gold string of `answers` with no detected occurrence is kept for scoring
-    with `answer_start=-1`.
+    `detected_answers[].char_spans` (inclusive ends, as MRQA writes them).
+    The located answers are listed by position, every occurrence of every
+    detected answer, so training uses the earliest one (the authors'
+    `run_mrqa.py`); a gold string of `answers` with no detected occurrence is
+    kept for scoring with `answer_start=-1`. A malformed span (not a pair of
+    integers, empty, outside the context or, for `token_spans`, outside
+    `context_tokens`) or a detected text that does not match its span (after
+    the official normalisation) makes the question a bad record.
 
     Example:
 
     >>> import json, os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "dev.jsonl")
-    >>> line = {"context": "Emma lived at Hartfield.", "qas": [{"qid": "q1",
+    >>> line = {"context": "At Hartfield lived Emma, at Hartfield.", "qas": [{"qid": "q1",
     ...     "question": "Where?", "answers": ["Hartfield", "at Hartfield"],
-    ...     "detected_answers": [{"text": "Hartfield", "char_spans": [[14, 22]]}]}]}
+    ...     "detected_answers": [{"text": "at Hartfield", "char_spans": [[25, 36]]},
+    ...                          {"text": "Hartfield", "char_spans": [[28, 36], [3, 11]]}]}]}
     >>> with open(path, "w") as f:
     ...     _ = f.write(json.dumps({"header": {}}) + "\\n" + json.dumps(line) + "\\n")
     >>> examples, problems = read_mrqa(path)
-    >>> examples[0]["answers"]
-    [{'text': 'Hartfield', 'answer_start': 14}, {'text': 'at Hartfield', 'answer_start': -1}]
+    >>> examples[0]["answers"]  # doctest: +NORMALIZE_WHITESPACE
+    [{'text': 'Hartfield', 'answer_start': 3}, {'text': 'at Hartfield', 'answer_start': 25},
+     {'text': 'Hartfield', 'answer_start': 28}]
     """
     import gzip
 
@@ -195,26 +275,10 @@ def read_mrqa(path, strict=False):
             if not isinstance(qa, dict):
                 collector.problem(where, "not an object")
                 continue
-            answers = []
-            for detected in qa.get("detected_answers") or []:
-                spans = detected.get("char_spans") if isinstance(detected, dict) else None
-                if not spans or not isinstance(context, str):
-                    collector.problem(where, f"detected answer without char_spans: {detected!r}")
-                    answers = None
-                    break
-                start, end = spans[0]
-                answers.append({"text": context[start : end + 1], "answer_start": start})
-                if detected.get("text") not in (None, context[start : end + 1]):
-                    collector.problem(
-                        where, f"answer {detected.get('text')!r} does not match the context "
-                        f"at {start}..{end} ({context[start : end + 1]!r})")
-                    answers = None
-                    break
-            if answers is None:
+            where = f"{where} (id {qa.get('qid')!r})"
+            answers, problem = _mrqa_answers(qa, context, record.get("context_tokens"))
+            if problem is not None:
+                collector.problem(where, problem)
                 continue
-            known = {a["text"] for a in answers}
-            answers += [{"text": t, "answer_start": -1} for t in qa.get("answers") or []
-                        if isinstance(t, str) and t not in known]
-            collector.add(f"{where} (id {qa.get('qid')!r})", qa.get("qid"), qa.get("question"),
-                          context, answers, False)
+            collector.add(where, qa.get("qid"), qa.get("question"), context, answers, False)
     return collector.examples, collector.problems

@@ -95,8 +95,83 @@ def test_mrqa_jsonl_gzip_with_inclusive_spans_and_bad_lines(tmp_path):
                          "answers": [{"text": "Hartfield", "answer_start": 24},
                                      {"text": "at Hartfield", "answer_start": -1}]}]
     assert problems == [
-        f"{path}: line 2 qas[1]: answer 'Emma' does not match the context at 1..4 ('mma ')",
+        f"{path}: line 2 qas[1] (id 'm2'): answer 'Emma' does not match the context at 1..4 ('mma ')",
         f"{path}: line 3: not valid JSON: Expecting value",
     ]
     with pytest.raises(ValueError, match="line 2 qas\\[1\\]"):
         read_mrqa(str(path), strict=True)
+
+
+def mrqa_file(tmp_path, qas, name="bad.jsonl", context=CONTEXT, tokens=None):
+    line = {"context": context, "qas": qas}
+    if tokens is not None:
+        line["context_tokens"] = tokens
+    return write(tmp_path / name, json.dumps({"header": {}}) + "\n" + json.dumps(line) + "\n")
+
+
+def mrqa_qa(qid, char_spans, token_spans=None, text=None, answers=("Hartfield",)):
+    detected = {"char_spans": char_spans}
+    if text is not None:
+        detected["text"] = text
+    if token_spans is not None:
+        detected["token_spans"] = token_spans
+    answers = answers if isinstance(answers, str) else list(answers)
+    return {"qid": qid, "question": "Where?", "answers": answers, "detected_answers": [detected]}
+
+
+def test_mrqa_malformed_spans_are_counted_named_and_skipped(tmp_path):
+    tokens = [[w, CONTEXT.index(w)] for w in ("Emma", "Woodhouse", "lived", "at", "Hartfield")]
+    qas = [
+        mrqa_qa("ok", [[24, 32]], [[4, 4]], text="hartfield"),  # MRQA's text is normalised
+        mrqa_qa("arity", [[24, 28, 32]]),
+        mrqa_qa("strings", [["24", "32"]]),
+        mrqa_qa("float", [[24.0, 32]]),
+        mrqa_qa("bool", [[True, 32]]),
+        mrqa_qa("past", [[40, 60]]),
+        mrqa_qa("negative", [[-3, 2]]),
+        mrqa_qa("empty-beyond", [[60, 59]]),
+        mrqa_qa("not-a-list", 17),
+        mrqa_qa("tokens-arity", [[24, 32]], [[4]]),
+        mrqa_qa("tokens-past", [[24, 32]], [[4, 9]]),
+        mrqa_qa("tokens-type", [[24, 32]], "4-4"),
+        mrqa_qa("answers-str", [[24, 32]], answers="Hartfield"),
+        {"qid": "detected-dict", "question": "Where?", "answers": [], "detected_answers": {"a": 1}},
+        mrqa_qa("shifted", [[23, 31]], text="Hartfield"),
+    ]
+    path = mrqa_file(tmp_path, qas, tokens=tokens)
+    examples, problems = read_mrqa(path)
+    assert [e["id"] for e in examples] == ["ok"]
+    assert examples[0]["answers"] == [{"text": "Hartfield", "answer_start": 24}]
+    where = [p.split(": ")[1] for p in problems]
+    assert where == [f"line 2 qas[{i}] (id {qa['qid']!r})" for i, qa in enumerate(qas)][1:]
+    assert all(p.startswith(f"{path}: ") for p in problems)
+    why = [p.split(": ", 2)[2] for p in problems]
+    assert why[:4] == [f"char_spans entry {s!r} is not a [start, end] pair of integers"
+                       for s in ([24, 28, 32], ["24", "32"], [24.0, 32], [True, 32])]
+    assert why[4:7] == ["char_spans entry [40, 60] is outside the context (47 chars)",
+                        "char_spans entry [-3, 2] is outside the context (47 chars)",
+                        "char_spans entry [60, 59] is empty (end before start)"]
+    assert why[7] == "detected answer without char_spans: {'char_spans': 17}"
+    assert why[8:10] == ["token_spans entry [4] is not a [start, end] pair of integers",
+                         "token_spans entry [4, 9] is outside the context (5 tokens)"]
+    assert why[10:] == ["token_spans is not a list: '4-4'",
+                        "'answers' is not a list of strings: 'Hartfield'",
+                        "'detected_answers' is not a list: {'a': 1}",
+                        "answer 'Hartfield' does not match the context at 23..31 (' Hartfiel')"]
+    with pytest.raises(ValueError, match=r"line 2 qas\[1\] \(id 'arity'\): char_spans entry"):
+        read_mrqa(path, strict=True)
+
+
+def test_mrqa_lists_every_occurrence_by_position(tmp_path):
+    """The first located answer (what training uses) is the earliest span of any detected answer."""
+    context = "Hartfield at Hartfield, near Highbury: Emma at Hartfield."
+    detected = [{"text": "at Hartfield", "char_spans": [[44, 55], [10, 21]]},
+                {"text": "Hartfield", "char_spans": [[47, 55], [0, 8]]}]
+    spans = sorted(tuple(s) for d in detected for s in d["char_spans"])
+    path = write(tmp_path / "train.jsonl", json.dumps({"context": context, "qas": [
+        {"qid": "q", "question": "Where?", "answers": ["Hartfield", "Highbury Hartfield"],
+         "detected_answers": detected}]}))
+    (example,), problems = read_mrqa(path)
+    assert problems == []
+    assert example["answers"] == [{"text": context[s : e + 1], "answer_start": s} for s, e in spans] + [
+        {"text": "Highbury Hartfield", "answer_start": -1}]
