@@ -8,7 +8,9 @@ score is `start_logits[i] + end_logits[j]`. The n best candidates of each
 example are taken over all its windows (exactly, not from the top starts and
 ends as BERT's script approximates). The no-answer ("null") score of a window
 is `start_logits[0] + end_logits[0]` (its [CLS]); an example's is the smallest
-over its windows, as in the authors' v2.0 decoding.
+over its windows, as in the authors' v2.0 decoding. `choose_answers` turns
+the spans into answers: the best span, and for SQuAD v2.0 its no-answer
+score `null - best` and the threshold rule.
 """
 
 import tensorflow as tf
@@ -102,20 +104,26 @@ def best_spans(start_logits, end_logits, features, num_examples, n_best=20, max_
     }
 
 
-def choose_answers(spans, version_2=False, null_score_diff_threshold=0.0):
-    """Each example's answer from `best_spans`' output.
+def choose_answers(spans, version_2=False, null_score_diff_threshold=None):
+    """Each example's answer from `best_spans`' output (the authors' v2.0 rule).
 
-    v1.1: the best span. v2.0: no answer when `null_score - best span score`
-    exceeds `null_score_diff_threshold` (BERT's `--null_score_diff_threshold`,
-    0 by default) or when there is no candidate span.
+    The prediction of a question is its best **non-null** span; its no-answer
+    score is `null_score - best span score` (the authors' `score_diff`, what
+    SQuAD v2.0's `na_probs.json` holds). A question without any candidate
+    span (an empty passage) scores its null score against a placeholder
+    answer of score 0, as the authors' script does, and is never answered.
+
+    v1.1: the answer is the best span. v2.0 with a threshold: no answer ("")
+    where the no-answer score is above `null_score_diff_threshold` (the
+    authors' test-time rule, with the threshold chosen on dev by
+    `find_best_thresh`); v2.0 without one (None): the best span for every
+    question, as the official script's threshold search wants them.
 
     Returns:
-        A dict: `char_start`, `char_end` int32 [B] (-1 for no answer),
-        `score` float32 [B] (the best span's score, -inf without one) and
-        `no_answer_probability` float32 [B],
-        `sigmoid(null_score - best span score)`: a monotone map of BERT's
-        null odds (1 without a candidate span; a threshold on one is a
-        threshold on the other: `sigmoid(null_score_diff_threshold)`).
+        A dict of [B] tensors: `char_start`, `char_end` int32, the answer
+        (-1 for no answer); `best_start`, `best_end` int32, the best span
+        whatever the threshold (-1 without a candidate); `score` float32,
+        the best span's score (-inf without one); `no_answer_score` float32.
 
     Example:
 
@@ -124,20 +132,28 @@ def choose_answers(spans, version_2=False, null_score_diff_threshold=0.0):
     ...          "char_start": np.array([[3, 0], [7, 2]], "int32"),
     ...          "char_end": np.array([[5, 4], [9, 4]], "int32"),
     ...          "null_score": np.array([1.0, 1.5], "float32")}
-    >>> out = choose_answers(spans, version_2=True)
-    >>> out["char_start"].numpy().tolist(), [round(float(p), 3) for p in out["no_answer_probability"]]
-    ([3, -1], [0.269, 0.731])
+    >>> out = choose_answers(spans, version_2=True, null_score_diff_threshold=0.0)
+    >>> out["char_start"].numpy().tolist(), out["best_start"].numpy().tolist()
+    ([3, -1], [3, 7])
+    >>> out["no_answer_score"].numpy().tolist()
+    [-1.0, 1.0]
+    >>> choose_answers(spans, version_2=True, null_score_diff_threshold=1.0)["char_start"].numpy().tolist()
+    [3, 7]
     """
     best = tf.cast(spans["score"], tf.float32)[:, 0]
     start = tf.convert_to_tensor(spans["char_start"], tf.int32)[:, 0]
     end = tf.convert_to_tensor(spans["char_end"], tf.int32)[:, 0]
-    difference = tf.cast(spans["null_score"], tf.float32) - best
-    answered = tf.math.is_finite(best)
-    if version_2:
-        answered &= difference <= null_score_diff_threshold
+    found = tf.math.is_finite(best)
+    null = tf.cast(spans["null_score"], tf.float32)
+    difference = null - tf.where(found, best, 0.0)
+    answered = found
+    if version_2 and null_score_diff_threshold is not None:
+        answered &= difference <= tf.cast(null_score_diff_threshold, tf.float32)
     return {
         "char_start": tf.where(answered, start, -1),
         "char_end": tf.where(answered, end, -1),
+        "best_start": tf.where(found, start, -1),
+        "best_end": tf.where(found, end, -1),
         "score": best,
-        "no_answer_probability": tf.sigmoid(difference),
+        "no_answer_score": difference,
     }

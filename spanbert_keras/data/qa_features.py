@@ -79,8 +79,8 @@ class QuestionAnswerFeatures(tf.Module):
     Args:
         vocabulary: a `Vocabulary`, list of wordpieces or `vocab.txt` path
             (or a `SpanBertTokenizer`).
-        sequence_length: int, `L`, the window length (384 default; 512 as
-            the authors).
+        sequence_length: int, `L`, the window length (512, as the authors
+            for every QA set).
         doc_stride: int, pieces between the starts of two windows (128).
         max_query_length: int, the question's most pieces (64). Must leave
             room: `sequence_length >= max_query_length + 4`.
@@ -110,7 +110,7 @@ class QuestionAnswerFeatures(tf.Module):
     [0, 0, 0, 0, 0, 1, 1, 0]
     """
 
-    def __init__(self, vocabulary, sequence_length=384, doc_stride=128, max_query_length=64,
+    def __init__(self, vocabulary, sequence_length=512, doc_stride=128, max_query_length=64,
                  name="question_answer_features"):
         super().__init__(name=name)
         for key, value in (("sequence_length", sequence_length), ("doc_stride", doc_stride),

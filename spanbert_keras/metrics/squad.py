@@ -5,12 +5,14 @@ Answers are normalised (lower-case, punctuation removed, the articles a / an
 taken against every gold answer and the best kept. v1.1 (`evaluate-v1.1.py`)
 scores an empty prediction 0; v2.0 (`evaluate-v2.0.py`) treats an
 unanswerable question's gold as the empty answer, so predicting "" scores 1
-there, and reports HasAns / NoAns splits and, from the no-answer
-probabilities, the threshold that maximises EM and F1 ("best_exact",
-"best_f1").
+there, and reports HasAns / NoAns splits and, from a no-answer score per
+question (its `--na-prob-file`), the threshold that maximises EM and F1
+("best_exact", "best_f1", the script's `find_best_thresh`).
 
 The figures are fractions in [0, 1] (the official scripts print them x 100);
-`*_total` are counts and `*_thresh` probabilities.
+`*_total` are counts and `*_thresh` values of the no-answer scores (for the
+`squad` task: the authors' raw `null score - best span score`, any real
+number, not a probability).
 """
 
 import collections
@@ -100,11 +102,13 @@ def best_threshold(predictions, scores, na_probs, has_answer):
 
     Starting from "no answer for everything" (score = the share of
     unanswerable questions), questions are switched to their predicted answer
-    in increasing order of no-answer probability; the best total is kept.
+    in increasing order of no-answer score (ties in `na_probs`' order); the
+    best total is kept. `predictions` are the un-thresholded answers.
 
     Returns:
-        (best score as a fraction, the threshold: the no-answer probability at
-        which it is reached; 0.0 if answering nothing is best).
+        (best score as a fraction, the threshold: the no-answer score at
+        which it is first reached; 0.0 if answering nothing is best, as the
+        official script returns).
     """
     if not scores:
         return 0.0, 0.0
@@ -129,12 +133,13 @@ def squad_scores(examples, predictions, na_probs=None, version_2=False, na_prob_
     Args:
         examples: the reader's example dicts (gold answers).
         predictions: dict id -> predicted text ("" for no answer).
-        na_probs: v2.0: dict id -> no-answer probability (default: 0 for
-            every question, as the v2.0 script does without a file).
+        na_probs: v2.0: dict id -> no-answer score (default: 0 for every
+            question, as the v2.0 script does without a file).
         version_2: bool, v2.0 semantics and fields.
-        na_prob_threshold: v2.0: a question whose no-answer probability
-            exceeds it counts as predicted unanswerable (the script's
-            `--na-prob-thresh`, default 1.0: predictions as given).
+        na_prob_threshold: v2.0: a question whose no-answer score exceeds
+            it counts as predicted unanswerable in `exact_match`, `f1` and
+            the splits (the script's `--na-prob-thresh`, default 1.0); the
+            `best_*` figures are over `predictions` as given.
 
     Returns:
         v1.1: `{"exact_match", "f1", "total"}`. v2.0 also `HasAns_exact`,
@@ -160,7 +165,7 @@ def squad_scores(examples, predictions, na_probs=None, version_2=False, na_prob_
     na_probs = dict(na_probs) if na_probs is not None else {qid: 0.0 for qid in ids}
     missing = [qid for qid in ids if qid not in na_probs]
     if missing:
-        raise ValueError(f"No no-answer probability for {len(missing)} question(s), e.g. {missing[0]!r}.")
+        raise ValueError(f"No no-answer score for {len(missing)} question(s), e.g. {missing[0]!r}.")
 
     def thresholded(scores):
         return {

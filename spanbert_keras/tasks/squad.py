@@ -9,8 +9,30 @@ over windows, max answer length, v2.0 null score) + metric `metrics.squad`
 Options (`--set options.KEY=VALUE`, or `--version-2`), the authors' values
 by default: `version_2` (False), `doc_stride` (128), `max_query_length` (64),
 `max_answer_length` (30), `n_best_size` (20), `null_score_diff_threshold`
-(0.0). The window length is the run's `sequence_length` (384 here; the
-authors used 512).
+(null: chosen on the dev set). The window length is the run's
+`sequence_length`: 512 for every QA set, as the paper.
+
+SQuAD v2.0, the authors' protocol (their `run_squad.py`):
+
+- every question's prediction is its best non-null span, with the no-answer
+  score `null score - best span score` (`na_probs.json`, the raw score);
+- on the run's dev set, the official `find_best_thresh` scans these scores
+  over the un-thresholded predictions: `best_f1`, `best_f1_thresh`,
+  `best_exact`, `best_exact_thresh`; the dev score that picks the model
+  (`metric_name(task_info, config)`) is `best_f1` (v1.1 and MRQA: `f1`);
+- `calibrate` stores `best_f1_thresh` in `task.json`
+  (`no_answer_threshold`); every later prediction (another file, the
+  export) answers "" where the no-answer score is above it. Before
+  calibration, the run's dev predictions are cut at that file's own
+  `best_f1_thresh` (the authors' dev `predictions.json`); a number given
+  as `null_score_diff_threshold` is used instead, everywhere.
+
+v2.0 metrics: `exact_match`, `f1` and the `HasAns_*` / `NoAns_*` splits
+score the answers written (threshold `na_prob_thresh`); `best_*` are the
+official script's over the un-thresholded best answers. The official
+`evaluate-v2.0.py DATA predictions.json --na-prob-file na_probs.json
+--na-prob-thresh T` (T = `na_prob_thresh`) prints the same figures x 100
+on the run's dev set.
 """
 
 import dataclasses
@@ -43,25 +65,54 @@ class SquadOptions:
     max_query_length: int = 64
     max_answer_length: int = 30
     n_best_size: int = 20
-    null_score_diff_threshold: float = 0.0
+    null_score_diff_threshold: float | None = None  # None: chosen on the dev set
+
+    def __post_init__(self):
+        for name in ("doc_stride", "max_query_length", "max_answer_length", "n_best_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"options.{name} must be a positive int. Received: {value!r}")
+        value = self.null_score_diff_threshold
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError("options.null_score_diff_threshold must be a number or null. "
+                             f"Received: {value!r}")
 
 
 class QaPredictions(dict):
     """id -> answer text (what the official scripts read), with the v2.0 extras.
 
     Attributes:
-        na_probs: dict id -> no-answer probability (v2.0), or None.
-        spans: dict id -> `{"char_start", "char_end", "score"}` of the answer.
+        na_probs: dict id -> no-answer score `null - best span score` (v2.0,
+            the authors' raw score difference), or None.
+        best_answers: dict id -> the best non-null answer, before the
+            threshold (v2.0), or None.
+        threshold: float, the no-answer threshold applied (v2.0), or None.
+        spans: dict id -> `{"char_start", "char_end", "score"}` of the answer
+            given (-1 / -1 for ""; `score`: the best span's).
     """
 
-    def __init__(self, texts, na_probs=None, spans=None):
+    def __init__(self, texts, na_probs=None, spans=None, best_answers=None, threshold=None):
         super().__init__(texts)
         self.na_probs = na_probs
+        self.best_answers = best_answers
+        self.threshold = threshold
         self.spans = spans or {}
 
 
+def no_answer_threshold(task_info):
+    """The v2.0 threshold a run applies: calibrated on dev, else the option (None: not yet chosen)."""
+    threshold = task_info.get("no_answer_threshold")
+    if threshold is None:
+        threshold = task_info.get("null_score_diff_threshold")
+    return None if threshold is None else float(threshold)
+
+
 def _answer_chars(example):
-    """(start, end) characters of the first located gold answer, or (-1, -1)."""
+    """(start, end) characters of the first located gold answer, or (-1, -1).
+
+    MRQA examples list their located answers by position (`read_mrqa`), so
+    this is the earliest span, as the authors' `run_mrqa.py` trains on.
+    """
     for answer in example["answers"]:
         if answer["answer_start"] >= 0 and not example["is_impossible"]:
             return answer["answer_start"], answer["answer_start"] + len(answer["text"])
@@ -70,9 +121,18 @@ def _answer_chars(example):
 
 class SquadTask(FinetuneTask):
     name = "squad"
-    metric_name = "f1"
     options_class = SquadOptions
-    config_defaults = {"sequence_length": 384}
+    config_defaults = {"sequence_length": 512}
+
+    def metric_name(self, task_info, config=None):
+        """The dev score that picks the model: `best_f1` for v2.0, else `f1` (the authors').
+
+        v2.0 is `task_info["version_2"]`, or the config's option before `prepare`.
+        """
+        version_2 = task_info.get("version_2")
+        if version_2 is None and config is not None:
+            version_2 = (config.options or {}).get("version_2", False)
+        return "best_f1" if version_2 else "f1"
 
     def read(self, path, strict=False):
         return read_qa_file(path, strict)
@@ -126,9 +186,15 @@ class SquadTask(FinetuneTask):
                 "loss_weights": {"start_logits": 0.5, "end_logits": 0.5}}
 
     def predict(self, model, examples, vocabulary, task_info, config):
+        """Answers keyed by id (`QaPredictions`); v2.0 with the no-answer scores.
+
+        A v2.0 run without a threshold yet (its own dev set, before
+        `calibrate`) cuts at this file's `best_f1_thresh`, which needs the
+        examples' gold answers; afterwards the stored threshold is applied.
+        """
         features = self._features(vocabulary, task_info, config)
         version_2 = task_info["version_2"]
-        texts, na_probs, spans = {}, {}, {}
+        best, na_probs, spans = {}, {}, {}
         for first in range(0, len(examples), _EXAMPLES_PER_CALL):
             chunk = examples[first : first + _EXAMPLES_PER_CALL]
             contexts = [e["context"] for e in chunk]
@@ -137,21 +203,52 @@ class SquadTask(FinetuneTask):
                                    batch_size=config.batch_size, verbose=0)
             chosen = choose_answers(
                 best_spans(logits["start_logits"], logits["end_logits"], out, len(chunk),
-                           task_info["n_best_size"], task_info["max_answer_length"]),
-                version_2, task_info["null_score_diff_threshold"])
+                           task_info["n_best_size"], task_info["max_answer_length"]))
             chosen = {k: v.numpy().tolist() for k, v in chosen.items()}
             for i, example in enumerate(chunk):
-                start, end = chosen["char_start"][i], chosen["char_end"][i]
+                start, end = chosen["best_start"][i], chosen["best_end"][i]
                 qid = example["id"]
-                texts[qid] = contexts[i][start:end] if start >= 0 else ""
-                spans[qid] = {"char_start": start, "char_end": end,
-                              "score": chosen["score"][i]}
-                na_probs[qid] = chosen["no_answer_probability"][i]
-        return QaPredictions(texts, na_probs if version_2 else None, spans)
+                best[qid] = contexts[i][start:end] if start >= 0 else ""
+                spans[qid] = {"char_start": start, "char_end": end, "score": chosen["score"][i]}
+                na_probs[qid] = chosen["no_answer_score"][i]
+        if not version_2:
+            return QaPredictions(best, spans=spans)
+        threshold = no_answer_threshold(task_info)
+        if threshold is None:
+            threshold = squad_scores(examples, best, na_probs, version_2=True)["best_f1_thresh"]
+        texts = {}
+        for qid, text in best.items():
+            texts[qid] = "" if na_probs[qid] > threshold else text
+            if not texts[qid]:
+                spans[qid] = dict(spans[qid], char_start=-1, char_end=-1)
+        return QaPredictions(texts, na_probs, spans, best_answers=best, threshold=threshold)
 
     def score(self, predictions, examples, task_info):
-        return squad_scores(examples, predictions, na_probs=getattr(predictions, "na_probs", None),
-                            version_2=task_info["version_2"])
+        """The official metrics; v2.0 adds the splits, `best_*` and `na_prob_thresh`.
+
+        v2.0: `exact_match`, `f1` and the splits score the answers given (the
+        best answers cut at `na_prob_thresh`, the threshold `predict`
+        applied; 1.0, the official script's default, for a plain dict);
+        `best_*` are `find_best_thresh`'s over the un-thresholded answers.
+        """
+        if not task_info["version_2"]:
+            return squad_scores(examples, predictions)
+        best = getattr(predictions, "best_answers", None)
+        threshold = getattr(predictions, "threshold", None)
+        if best is None:
+            best = predictions
+        if threshold is None:
+            threshold = 1.0
+        metrics = squad_scores(examples, best, na_probs=getattr(predictions, "na_probs", None),
+                               version_2=True, na_prob_threshold=threshold)
+        metrics["na_prob_thresh"] = float(threshold)
+        return metrics
+
+    def calibrate(self, task_info, metrics):
+        """v2.0: stores the dev set's `best_f1_thresh` as `no_answer_threshold` (unless fixed)."""
+        if not task_info.get("version_2") or task_info.get("null_score_diff_threshold") is not None:
+            return task_info
+        return {**task_info, "no_answer_threshold": float(metrics["best_f1_thresh"])}
 
     def write_predictions(self, predictions, path):
         """`predictions.json` (id -> text) and, for v2.0, `na_probs.json` beside it."""
@@ -164,12 +261,19 @@ class SquadTask(FinetuneTask):
     def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
         from spanbert_keras.export.serving.question_answering import export_question_answerer
 
+        threshold = no_answer_threshold(task_info)
+        if task_info["version_2"] and threshold is None:
+            raise ValueError(
+                "This SQuAD v2.0 model has no no-answer threshold yet: it is chosen on the "
+                "run's dev set (`calibrate` stores `no_answer_threshold` in task.json), or set "
+                "options.null_score_diff_threshold."
+            )
         return export_question_answerer(
             model, vocabulary, export_dir, sequence_length=config.sequence_length,
             doc_stride=task_info["doc_stride"], max_query_length=task_info["max_query_length"],
             max_answer_length=task_info["max_answer_length"], n_best=task_info["n_best_size"],
             version_2=task_info["version_2"],
-            null_score_diff_threshold=task_info["null_score_diff_threshold"],
+            null_score_diff_threshold=threshold if threshold is not None else 0.0,
             config={"task": self.name, "finetune": dataclasses.asdict(config),
                     "task_info": task_info},
             overwrite=overwrite,

@@ -13,6 +13,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import squad_reference as official
 from qa_data import squad_json
 from qa_data import synthetic_squad
 from test_cli import cli
@@ -87,6 +88,61 @@ def test_finetune_squad_learns_exports_resumes_and_rescores(qa_files, tmp_path):
 
     rescored = cli("evaluate-squad", "--model", run, "--dev", qa_files["dev"])
     assert last_json(rescored) == metrics
+
+
+def v2_examples(n, seed, prefix):
+    """Every third question made unanswerable (its answer removed)."""
+    examples = synthetic_squad(n, seed=seed, prefix=prefix)
+    return [dict(e, answers=[], is_impossible=True) if i % 3 == 2 else e
+            for i, e in enumerate(examples)]
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.mark.slow
+def test_finetune_squad_v2_chooses_the_threshold_on_dev_and_applies_it_later(qa_files, tmp_path):
+    files = {}
+    for name, n, seed in (("train", 96, 5), ("dev", 30, 6), ("other", 30, 7)):
+        files[name] = v2_examples(n, seed, name[0])
+        (tmp_path / f"{name}.json").write_text(squad_json(files[name], "2.0"), encoding="utf-8")
+    run = str(tmp_path / "run")
+    export = tmp_path / "saved_models" / "squad2" / "1"
+    settings = [*SETTINGS[:4], "--set", "epochs=2", *SETTINGS[6:]]
+    result = cli("finetune", "squad", "--version-2", "--train", str(tmp_path / "train.json"),
+                 "--dev", str(tmp_path / "dev.json"), "--init", qa_files["init"], "--output", run,
+                 *settings, "--export", str(export))
+    metrics = last_json(result)
+    assert metrics["total"] == 30 and metrics["NoAns_total"] == 10
+    # The dev run: its predictions cut at its own best_f1_thresh, which task.json keeps.
+    threshold = read(os.path.join(run, "task.json"))["no_answer_threshold"]
+    assert threshold == pytest.approx(metrics["best_f1_thresh"]) == pytest.approx(metrics["na_prob_thresh"])
+    texts, na = read(os.path.join(run, "predictions.json")), read(os.path.join(run, "na_probs.json"))
+    assert all((texts[q] == "") == (na[q] > threshold) for q in texts)
+    dev_data = json.loads(squad_json(files["dev"], "2.0"))["data"]
+    theirs = official.evaluate(dev_data, texts, na, na_prob_thresh=threshold)
+    for key, value in theirs.items():  # the official script on the run's files
+        expected = value if key.endswith(("_thresh", "total")) else value / 100
+        assert metrics["exact_match" if key == "exact" else key] == pytest.approx(expected, abs=1e-6), key
+
+    # Another file: the stored threshold applied, by evaluate-squad and by the export.
+    rescored = last_json(cli("evaluate-squad", "--model", run, "--dev", str(tmp_path / "other.json")))
+    assert rescored["na_prob_thresh"] == pytest.approx(threshold) and rescored["total"] == 30
+    texts = read(os.path.join(run, "evaluation", "predictions.json"))
+    na = read(os.path.join(run, "evaluation", "na_probs.json"))
+    assert all((texts[q] == "") == (na[q] > threshold) for q in texts)
+    assert 0 < sum(1 for t in texts.values() if t == "") < len(texts)  # both kinds occur
+    other = files["other"]
+    _, outputs = run_loader("text", str(export), {
+        "serving_default/question": np.array([e["question"] for e in other]),
+        "serving_default/context": np.array([e["context"] for e in other]),
+    }, tmp_path)
+    np.testing.assert_allclose(outputs["serving_default/no_answer_score"],
+                               [na[e["id"]] for e in other], rtol=1e-4, atol=1e-3)
+    assert [a.decode("utf-8") for a in outputs["serving_default/answer"]] == [
+        texts[e["id"]] for e in other]
 
 
 def test_help_has_examples():

@@ -71,16 +71,23 @@ def test_traced_equals_eager():
         np.testing.assert_array_equal(eager[key].numpy(), traced[key].numpy())
 
 
-def test_v2_threshold_and_probability():
-    spans = {"score": np.array([[3.0], [1.0], [-np.inf]], "float32"),
-             "char_start": np.array([[4], [0], [-1]], "int32"),
-             "char_end": np.array([[9], [2], [-1]], "int32"),
-             "null_score": np.array([2.0, 1.5, 0.0], "float32")}
+def test_v2_best_non_null_span_its_no_answer_score_and_the_threshold():
+    spans = {"score": np.array([[3.0], [1.0], [-np.inf], [0.5]], "float32"),
+             "char_start": np.array([[4], [0], [-1], [7]], "int32"),
+             "char_end": np.array([[9], [2], [-1], [8]], "int32"),
+             "null_score": np.array([2.0, 1.5, 0.25, 0.5], "float32")}
+    best = [4, 0, -1, 7]
+    # null - best; without a candidate, against the authors' placeholder answer of score 0
+    difference = [2.0 - 3.0, 1.5 - 1.0, 0.25 - 0.0, 0.5 - 0.5]
     v1 = choose_answers(spans)
-    assert v1["char_start"].numpy().tolist() == [4, 0, -1]  # v1: the best span whatever the null
-    v2 = choose_answers(spans, version_2=True)
-    assert v2["char_start"].numpy().tolist() == [4, -1, -1]
-    np.testing.assert_allclose(v2["no_answer_probability"].numpy(),
-                               [1 / (1 + np.exp(1.0)), 1 / (1 + np.exp(-0.5)), 1.0], rtol=1e-6)
-    loose = choose_answers(spans, version_2=True, null_score_diff_threshold=1.0)
-    assert loose["char_end"].numpy().tolist() == [9, 2, -1]
+    assert v1["char_start"].numpy().tolist() == best  # v1: the best span whatever the null
+    for threshold, answered in ((None, [True, True, False, True]),
+                                (0.0, [True, False, False, True]),
+                                (-1.0, [True, False, False, False]),
+                                (0.6, [True, True, False, True])):
+        v2 = choose_answers(spans, version_2=True, null_score_diff_threshold=threshold)
+        assert v2["best_start"].numpy().tolist() == best
+        np.testing.assert_allclose(v2["no_answer_score"].numpy(), difference)
+        expected = [b if a else -1 for b, a in zip(best, answered)]
+        assert v2["char_start"].numpy().tolist() == expected, threshold
+        assert (v2["char_end"].numpy() >= 0).tolist() == [e >= 0 for e in expected]

@@ -1,4 +1,9 @@
-"""The QA SavedModel, loaded in a fresh process without our package, answers as the Keras model."""
+"""The QA SavedModel, loaded in a fresh process without our package, answers as the Keras model.
+
+The v2.0 model's no-answer threshold is the one `calibrate` stores from the
+dev metrics (`best_f1_thresh`): served answers are "" exactly where the
+no-answer score (null - best span score) is above it.
+"""
 
 import json
 import os
@@ -19,10 +24,9 @@ from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.squad import TASK
 
 L = 32
-# The threshold splits this random model's null-score differences (-43 .. -20) about in half.
+# The dev-chosen threshold: it splits this random model's no-answer scores (-43 .. -20) about in half.
 THRESHOLD = -36.0
-OPTIONS = {"version_2": True, "max_query_length": 8, "doc_stride": 8, "max_answer_length": 5,
-           "null_score_diff_threshold": THRESHOLD}
+OPTIONS = {"version_2": True, "max_query_length": 8, "doc_stride": 8, "max_answer_length": 5}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,9 @@ def qa_model(tmp_path_factory):
     kernel = np.random.default_rng(0).normal(0, 3.0, (model.backbone.hidden_dim, 2))
     model.span_head.set_weights([kernel.astype("float32"), np.array([0.5, -0.5], "float32")])
     config = finetune_config({"sequence_length": L, "options": OPTIONS}, TASK)
-    task_info = TASK.prepare(examples, vocabulary, config)
+    task_info = TASK.calibrate(TASK.prepare(examples, vocabulary, config),
+                               {"best_f1": 0.5, "best_f1_thresh": THRESHOLD})
+    assert task_info["no_answer_threshold"] == THRESHOLD
     return {"root": root, "examples": examples, "vocabulary": vocabulary, "model": model,
             "config": config, "task_info": task_info}
 
@@ -53,6 +59,7 @@ def test_exported_answers_equal_the_keras_models_in_a_fresh_process(qa_model, tm
     assert os.listdir(os.path.join(export_dir, "assets")) == ["vocab.txt"]
     info = read_export_info(export_dir)
     assert info["kind"] == "question_answering" and info["version_2"] is True
+    assert info["null_score_diff_threshold"] == THRESHOLD
     assert sorted(info["signatures"]["serving_default"]["inputs"]) == ["context", "question"]
 
     report, outputs = run_loader("text", export_dir, {
@@ -70,8 +77,12 @@ def test_exported_answers_equal_the_keras_models_in_a_fresh_process(qa_model, tm
     assert outputs["serving_default/char_end"].tolist() == [s["char_end"] for s in spans]
     np.testing.assert_allclose(outputs["serving_default/score"], [s["score"] for s in spans],
                                rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(outputs["serving_default/no_answer_probability"],
-                               [expected.na_probs[e["id"]] for e in examples], atol=1e-5)
+    served_na = outputs["serving_default/no_answer_score"]
+    np.testing.assert_allclose(served_na, [expected.na_probs[e["id"]] for e in examples],
+                               rtol=1e-5, atol=1e-4)
+    assert min(abs(served_na - THRESHOLD)) > 1e-3  # no float ties at the threshold
+    best = [expected.best_answers[e["id"]] for e in examples]
+    assert answers == ["" if na > THRESHOLD else b for na, b in zip(served_na, best)]
     for e, answer, start, end in zip(examples, answers, outputs["serving_default/char_start"],
                                      outputs["serving_default/char_end"]):
         assert answer == (e["context"][start:end] if start >= 0 else "")
@@ -100,10 +111,10 @@ def test_v2_files_are_the_official_scripts_inputs(qa_model, tmp_path):
     with open(tmp_path / "na_probs.json") as f:
         na_probs = json.load(f)
     assert texts == dict(predictions) and sorted(na_probs) == sorted(texts)
-    assert all(0.0 <= p <= 1.0 for p in na_probs.values())
-    # "" exactly where null score - best span score exceeds the threshold.
-    cut = 1 / (1 + np.exp(-THRESHOLD))
-    assert all((texts[q] == "") == (na_probs[q] > cut) for q in texts)
+    assert na_probs == predictions.na_probs and max(na_probs.values()) < 0  # raw differences
+    # "" exactly where null score - best span score exceeds the dev-chosen threshold.
+    assert all((texts[q] == "") == (na_probs[q] > THRESHOLD) for q in texts)
     assert 0 < sum(1 for t in texts.values() if t == "") < len(texts)
     scores = TASK.score(predictions, examples, task_info)
     assert {"HasAns_exact", "best_f1", "best_f1_thresh"} <= set(scores)
+    assert scores["na_prob_thresh"] == THRESHOLD

@@ -1,6 +1,9 @@
-"""SQuAD metrics against hand-computed values (official v1.1 / v2.0 semantics)."""
+"""SQuAD metrics against hand-computed values and a transcription of the official v2.0 script."""
+
+import random
 
 import pytest
+import squad_reference as official
 
 from spanbert_keras.metrics.squad import best_threshold
 from spanbert_keras.metrics.squad import f1_score
@@ -80,6 +83,27 @@ def test_best_threshold_prefers_answering_nothing_when_that_is_best():
     assert best_threshold(preds, scores, {"x": 0.2, "y": 0.7}, {"x": False, "y": False}) == (1.0, 0.0)
 
 
-def test_v2_needs_a_probability_for_every_question():
-    with pytest.raises(ValueError, match="no-answer probability"):
+def test_v2_needs_a_no_answer_score_for_every_question():
+    with pytest.raises(ValueError, match="no-answer score"):
         squad_scores([ex("a", "x")], {"a": "x"}, na_probs={}, version_2=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_v2_equals_the_official_script_on_raw_score_differences(seed):
+    rng = random.Random(seed)
+    words = ["red", "the fox", "a blue sky", "Emma", "Hartfield", "grey owl"]
+    examples, predictions, na = [], {}, {}
+    for i in range(40):
+        golds = rng.sample(words, rng.randint(0, 2))  # none: unanswerable
+        examples.append(ex(f"q{i}", *golds))
+        predictions[f"q{i}"] = rng.choice(words + [""])
+        na[f"q{i}"] = round(rng.uniform(-5, 5), 3)  # the authors' null - best, not probabilities
+    data = [{"paragraphs": [{"qas": [{"id": e["id"], "answers": e["answers"]} for e in examples]}]}]
+    for threshold in (1.0, -0.5, 2.25):
+        ours = squad_scores(examples, predictions, na_probs=na, version_2=True,
+                            na_prob_threshold=threshold)
+        theirs = official.evaluate(data, predictions, na, na_prob_thresh=threshold)
+        assert set(ours) == {"exact_match" if k == "exact" else k for k in theirs}
+        for key, value in theirs.items():
+            expected = value if key.endswith(("_thresh", "total")) else value / 100
+            assert ours["exact_match" if key == "exact" else key] == pytest.approx(expected), key

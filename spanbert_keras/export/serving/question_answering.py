@@ -5,12 +5,15 @@ writes one SavedModel in TF Serving's layout, the vocabulary in `assets/`:
 
 | signature | inputs | outputs |
 |---|---|---|
-| `serving_default` | `question`, `context` string [B] | `answer` string [B], `char_start`, `char_end` int32 [B], `score` float32 [B] (+ `no_answer_probability` float32 [B] for a v2.0 model) |
+| `serving_default` | `question`, `context` string [B] | `answer` string [B], `char_start`, `char_end` int32 [B], `score` float32 [B] (+ `no_answer_score` float32 [B] for a v2.0 model) |
 
 The answer is `context[char_start:char_end]` (Unicode characters, as Python
-indexes a `str`), read from the passage itself; an unanswered question (v2.0,
-or a passage without a candidate span) gives `""` and -1 / -1. `score` is the
-best span's start + end logit. In the graph: the same windows
+indexes a `str`), read from the passage itself; an unanswered question gives
+`""` and -1 / -1. `score` is the best span's start + end logit. A v2.0
+model answers `""` where `no_answer_score` (null score - best span score,
+the authors' `score_diff`) is above the threshold chosen on the run's dev
+set (`null_score_diff_threshold` in `export_info.json`), as the authors
+answer test questions. In the graph: the same windows
 (`QuestionAnswerFeatures`) and the same decoding (`qa_decoding`) as
 `spanbert-keras finetune squad` uses for its `predictions.json`, so the
 answers are the Keras model's.
@@ -45,9 +48,10 @@ class QuestionAnsweringServing(TaskServing):
         model: the `SpanBertQuestionAnswerer`.
         features: its `QuestionAnswerFeatures` (windows, vocabulary).
         max_answer_length, n_best: the decoding (`best_spans`).
-        version_2: bool, answer "" when the null score wins, and return
-            `no_answer_probability`.
-        null_score_diff_threshold: float, see `choose_answers`.
+        version_2: bool, answer "" when the no-answer score is above
+            `null_score_diff_threshold`, and return `no_answer_score`.
+        null_score_diff_threshold: float, see `choose_answers` (the
+            `squad` task passes the dev-chosen `no_answer_threshold`).
     """
 
     descriptions = {"serving_default": DESCRIPTION}
@@ -74,11 +78,11 @@ class QuestionAnsweringServing(TaskServing):
                                  unit="UTF8_CHAR")
         outputs = {"answer": text, "char_start": start, "char_end": end, "score": chosen["score"]}
         if self.version_2:
-            outputs["no_answer_probability"] = chosen["no_answer_probability"]
+            outputs["no_answer_score"] = chosen["no_answer_score"]
         return outputs
 
 
-def export_question_answerer(model, vocabulary, export_dir, sequence_length=384, doc_stride=128,
+def export_question_answerer(model, vocabulary, export_dir, sequence_length=512, doc_stride=128,
                              max_query_length=64, max_answer_length=30, n_best=20,
                              version_2=False, null_score_diff_threshold=0.0, config=None,
                              overwrite=False):
