@@ -23,6 +23,7 @@ import textwrap
 
 from spanbert_keras.console import quiet_tensorflow
 from spanbert_keras.console import run_command
+from spanbert_keras.files import read_yaml
 
 EXAMPLES = {
     "finetune": """
@@ -391,11 +392,17 @@ def _evaluate_squad(args):
 COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad})
 
 
-def main(argv=None):
-    args = _parser().parse_args(argv)
+def _work(args):
+    if getattr(args, "config", None):  # read, and refused, before TensorFlow loads
+        read_yaml(args.config)
     if args.command != "vocab":  # the one command that needs no TensorFlow
         quiet_tensorflow(args.verbose)
-    return run_command(f"spanbert-keras {args.command}", lambda: COMMANDS[args.command](args),
+    COMMANDS[args.command](args)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    return run_command(f"spanbert-keras {args.command}", lambda: _work(args),
                        verbose=args.verbose)
 
 

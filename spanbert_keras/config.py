@@ -11,6 +11,9 @@ import os
 
 import yaml
 
+from spanbert_keras.files import parse_yaml
+from spanbert_keras.files import read_yaml
+
 MODEL_PRESETS = {
     # name: (num_layers, hidden_dim, num_heads, intermediate_dim)
     "tiny": (2, 128, 2, 512),
@@ -250,11 +253,7 @@ def read_yaml_mapping(path, what):
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            values = yaml.safe_load(f)
-        except yaml.YAMLError as error:
-            raise ValueError(f"{path} is not valid YAML: {error}") from None
+    values = read_yaml(path)
     if values is not None and not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of {what}.")
     return values
@@ -292,5 +291,5 @@ def apply_overrides(config, overrides):
                 f"Unknown key {key!r} in override {item!r}; "
                 f"known keys of [{section}]: {sorted(values[section])}."
             )
-        values[section][key] = yaml.safe_load(raw)
+        values[section][key] = parse_yaml(raw, f"override {item!r}")
     return PretrainConfig.from_dict(values, source="overrides")

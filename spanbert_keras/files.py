@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -418,6 +419,92 @@ def write_json(path, value):
     return atomic_write(
         path, lambda f: f.write(json.dumps(value, indent=1, ensure_ascii=False) + "\n")
     )
+
+
+# A config is a few kilobytes; a larger file is refused before it is parsed.
+MAX_YAML_BYTES = 16 << 20
+# YAML 1.1 reads `1e-3` (no dot) as a string; configs mean the number.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` for configs: no aliases, no duplicate keys, `1e-3` is a number.
+
+    Refusing aliases (`*name`) at composition bounds the memory a small file
+    can take (an anchors-and-aliases "billion laughs" is refused before it
+    is expanded); a key given twice is an error rather than a silent choice.
+    """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted in a config; write the value out",
+                self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:
+                    continue  # an unhashable key: the base class reports it
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+_ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT,
+                                    list("-+0123456789"))
+
+
+def parse_yaml(text, source):
+    """The value of YAML `text` (a config file's, or a `--set` value), read by `_ConfigLoader`.
+
+    Raises:
+        ValueError: the text is not valid YAML, uses an alias or repeats a
+            key (the message names `source` and the line).
+
+    Example:
+
+    >>> parse_yaml("learning_rate: 1e-3\\nsteps: 10", "config.yaml")
+    {'learning_rate': 0.001, 'steps': 10}
+    >>> parse_yaml("a: &x [1]\\nb: *x", "bomb.yaml")
+    Traceback (most recent call last):
+    ...
+    ValueError: bomb.yaml: line 2: aliases (*name) are not accepted in a config; write the value out.
+    """
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f": line {mark.line + 1}" if mark is not None else ""
+        problem = error.problem or error.context or "not valid YAML"
+        raise ValueError(f"{source}{where}: {problem}.") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source} is not valid YAML: {error}") from None
+
+
+def read_yaml(path):
+    """The value of a YAML config file (`parse_yaml`); a file over `MAX_YAML_BYTES` is refused."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file not found: {path}")
+    size = os.path.getsize(path)
+    if size > MAX_YAML_BYTES:
+        raise ValueError(f"{path} is {size:,} bytes, more than a config can be "
+                         f"({MAX_YAML_BYTES:,}); refused.")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise ValueError(f"{path}: line {line}: not UTF-8 text.") from None
+    return parse_yaml(text, path)
 
 
 def write_yaml(path, value):

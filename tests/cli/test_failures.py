@@ -6,6 +6,8 @@ case costs no TensorFlow start-up; each refused run must leave nothing behind.
 
 import importlib.util
 import os
+import subprocess
+import sys
 
 import pytest
 from lock_holder import held_lock
@@ -164,3 +166,54 @@ def test_an_unexpected_failure_is_one_line_with_status_1(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "vocab", broken)
     refused(capsys, ["vocab", "--corpus", "x", "--output", "y"],
             "RuntimeError: something unforeseen", "--verbose", status=1)
+
+
+BOMB = """\
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+# Runs the command line in a child and prints its exit status and the child's peak memory.
+PEAK_MEMORY = """\
+import resource, subprocess, sys
+result = subprocess.run([sys.executable, "-c", "import sys; from spanbert_keras_cli import main; "
+                         "sys.exit(main(sys.argv[1:]))", *sys.argv[1:]],
+                        capture_output=True, text=True)
+sys.stderr.write(result.stderr)
+print(result.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+@pytest.mark.parametrize("command,section", [("pretrain", "data:\n  corpus: *i\n"),
+                                             ("finetune", "options:\n  doc_stride: *i\n")])
+def test_a_yaml_alias_bomb_is_refused_before_anything_loads(command, section, tmp_path):
+    config = tmp_path / "bomb.yaml"
+    config.write_text(BOMB + section, encoding="utf-8")
+    argv = {"pretrain": ["pretrain", "--config", str(config), "--output", str(tmp_path / "run")],
+            "finetune": ["finetune", "squad", "--config", str(config), "--train", "t.json",
+                         "--dev", "d.json", "--init", "austen-tiny",
+                         "--output", str(tmp_path / "run")]}[command]
+    result = subprocess.run([sys.executable, "-c", PEAK_MEMORY, *argv], capture_output=True,
+                            text=True, timeout=300, cwd=REPO)
+    status, peak_kb = map(int, result.stdout.split())
+    assert status == 2
+    assert result.stderr.strip() == (f"spanbert-keras {command}: error: {config}: line 2: aliases "
+                                     "(*name) are not accepted in a config; write the value out.")
+    assert peak_kb < 500 * 1024, f"peak memory {peak_kb / 1024:.0f} MB"
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_numbers_in_any_notation_and_duplicate_keys(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("training:\n  learning_rate: 1e-3\n  steps: 1_000\n", encoding="utf-8")
+    config = load_config(str(path))
+    assert config.training.learning_rate == 1e-3 and config.training.steps == 1000
+    path.write_text("training:\n  steps: 10\n  steps: 20\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"config.yaml: line 3: the key 'steps' is given twice"):
+        load_config(str(path))
