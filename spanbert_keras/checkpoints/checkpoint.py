@@ -16,6 +16,15 @@ REQUIRED_CONFIG_KEYS = (
 )
 
 
+# The config sizes read off tensors: key -> (tensor, axis), PyTorch's layout.
+SIZE_TENSORS = {
+    "hidden_size": (WORD_EMBEDDINGS, 1),
+    "max_position_embeddings": ("bert.embeddings.position_embeddings.weight", 0),
+    "type_vocab_size": ("bert.embeddings.token_type_embeddings.weight", 0),
+    "intermediate_size": ("bert.encoder.layer.0.intermediate.dense.weight", 0),
+}
+
+
 @dataclasses.dataclass
 class Checkpoint:
     """What every reader returns.
@@ -48,6 +57,31 @@ class Checkpoint:
     lowercase_from: str
     trainer_state: list = dataclasses.field(default_factory=list)
     task_head: dict = dataclasses.field(default_factory=dict)
+
+    def _check_sizes_against_tensors(self):
+        """Refuses config sizes the tensors contradict, before any variable is created.
+
+        A `config.json` claiming 8,000,000 positions or a hidden size of
+        1e9 would otherwise make the model allocate them first.
+        """
+        config, where = self.config, self.config_source
+        for key, (tensor, axis) in SIZE_TENSORS.items():
+            value = config.get(key)
+            if tensor not in self.tensors or (value is None and key not in REQUIRED_CONFIG_KEYS):
+                continue
+            actual = int(self.tensors[tensor].shape[axis])
+            if isinstance(value, bool) or not isinstance(value, int) or value != actual:
+                raise ValueError(
+                    f"{where} says {key}={value!r}, but {tensor} in {self.source} has "
+                    f"{actual} {'rows' if axis == 0 else 'columns'}."
+                )
+        heads, hidden = config.get("num_attention_heads"), int(config["hidden_size"])
+        if isinstance(heads, bool) or not isinstance(heads, int) or not 0 < heads <= hidden \
+                or hidden % heads:
+            raise ValueError(
+                f"{where} says num_attention_heads={heads!r}, which does not divide "
+                f"hidden_size={hidden}."
+            )
 
     def model_config(self):
         """The `ModelConfig` of the checkpoint, checked against its tensors.
@@ -89,6 +123,7 @@ class Checkpoint:
                 f"{where}: position_embedding_type={position_type!r} is not supported "
                 "(only BERT's absolute position table)."
             )
+        self._check_sizes_against_tensors()
         rows = int(self.tensors[WORD_EMBEDDINGS].shape[0])
         if config.get("vocab_size") not in (None, rows):
             raise ValueError(

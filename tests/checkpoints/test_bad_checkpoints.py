@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -47,11 +49,12 @@ def test_missing_checkpoint(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("changes,message", [
-    ({"hidden_size": 32}, r"bert.embeddings.word_embeddings.weight has shape \(43, 16\), but the "
-                          r"model described by its config needs \(43, 32\)"),
+    ({"hidden_size": 32}, "says hidden_size=32, but bert.embeddings.word_embeddings.weight .* "
+                          "has 16 columns"),
     ({"num_hidden_layers": 3}, "says num_hidden_layers=3, but .* holds 2 encoder layers"),
     ({"vocab_size": 50}, "says vocab_size=50, but bert.embeddings.word_embeddings.weight .* 43 rows"),
-    ({"intermediate_size": 64}, r"intermediate.dense.weight has shape \(32, 16\)"),
+    ({"intermediate_size": 64}, "says intermediate_size=64, but "
+                                "bert.encoder.layer.0.intermediate.dense.weight .* has 32 rows"),
     ({"hidden_act": "mish"}, "hidden_act='mish' is not supported"),
     ({"layer_norm_eps": 1e-5}, "layer_norm_epsilon=1e-05 is not supported"),
 ])
@@ -127,3 +130,43 @@ def test_an_existing_output_is_replaced_only_when_asked(hf_dir, tmp_path, capsys
     (imported / "notes.txt").write_text("stale")
     assert main(["import", str(hf_dir), "--output", str(imported), "--overwrite"]) == 0
     assert "notes.txt" not in os.listdir(imported) and "imported.weights.h5" in os.listdir(imported)
+
+
+# Runs `spanbert-keras import` in a child; prints its exit status and peak memory (kB).
+PEAK_MEMORY = """\
+import resource, subprocess, sys
+result = subprocess.run([sys.executable, "-c", "import sys; from spanbert_keras_cli import main; "
+                         "sys.exit(main(sys.argv[1:]))", *sys.argv[1:]],
+                        capture_output=True, text=True)
+sys.stderr.write(result.stderr)
+print(result.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def import_peak(source, output):
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "-c", PEAK_MEMORY, "import", str(source),
+                             "--output", str(output)], capture_output=True, text=True,
+                            timeout=600, cwd=repo)
+    status, peak = map(int, result.stdout.split())
+    return status, peak, result.stderr.strip()
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"max_position_embeddings": 8_000_000},
+     "says max_position_embeddings=8000000, but bert.embeddings.position_embeddings.weight"),
+    ({"hidden_size": 1_000_000_000}, "says hidden_size=1000000000, but "
+                                     "bert.embeddings.word_embeddings.weight"),
+    ({"intermediate_size": 4_000_000}, "says intermediate_size=4000000"),
+    ({"num_attention_heads": 3}, "num_attention_heads=3, which does not divide hidden_size=16"),
+])
+def test_sizes_the_tensors_contradict_are_refused_before_any_allocation(
+        hf_dir, tmp_path, changes, message):
+    status, good_peak, _ = import_peak(hf_dir, tmp_path / "good")
+    assert status == 0
+    edit_config(hf_dir, **changes)
+    status, peak, error = import_peak(hf_dir, tmp_path / "bad")
+    assert status == 2 and message in error and str(hf_dir / "config.json") in error
+    # Nothing of the claimed size was allocated: no more memory than a good import.
+    assert peak < good_peak + 100 * 1024, (peak, good_peak)
+    assert not (tmp_path / "bad").exists()
