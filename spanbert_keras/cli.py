@@ -6,6 +6,7 @@
     spanbert-keras evaluate  --checkpoint DIR [--corpus FILE...]
     spanbert-keras export    --checkpoint DIR --output saved_models/NAME/VERSION [--tflite]
     spanbert-keras finetune  TASK --train FILE --dev FILE --init PATH --output DIR
+    spanbert-keras grid      TASK --train FILE --dev FILE --init PATH --output GRID_DIR
     spanbert-keras evaluate-squad --model DIR --dev FILE
     spanbert-keras import    CHECKPOINT --output DIR [--vocab VOCAB_TXT]
     spanbert-keras convert   DIR --to hf|keras-hub --output OUT_DIR
@@ -33,6 +34,15 @@ EXAMPLES = {
         spanbert-keras finetune squad --train SQuAD.jsonl.gz --dev NewsQA.jsonl.gz --init encoder.keras --vocab vocab.txt \\
             --output runs/mrqa --set epochs=2 --set options.doc_stride=64
         (run the same command again to resume an interrupted run; the last line printed is the dev metrics as JSON)
+    """,
+    "grid": """
+        spanbert-keras grid squad --train train-v1.1.json --dev dev-v1.1.json --init runs/spanbert-base --output runs/squad-grid
+        spanbert-keras grid tacred --train train.json --dev dev.json --init runs/spanbert-base --output runs/tacred-grid \\
+            --learning-rates 2e-5,3e-5 --batch-sizes 32 --set epochs=5
+        (Appendix B's grid by default: learning rates 5e-6,1e-5,2e-5,3e-5,5e-5 x batch sizes 16,32; one run
+         directory per cell, e.g. runs/squad-grid/lr2e-05_batch32; the same command resumes the grid, skipping
+         finished cells; several processes with the same --output share the cells out; every cell in
+         GRID_DIR/grid.csv and grid.md; the last line printed is the best cell as JSON)
     """,
     "evaluate-squad": """
         spanbert-keras evaluate-squad --model runs/squad --dev dev-v1.1.json
@@ -196,6 +206,35 @@ def _parser():
     finetune.add_argument("--overwrite", action="store_true", help="replace an existing export version")
     _strategy_option(finetune)
 
+    grid = command("grid", "Fine-tune once per learning rate and batch size (the paper's grid) and "
+                           "report the best cell by the dev metric (last line: JSON).")
+    grid.add_argument("task", choices=TASK_NAMES, help="the task")
+    grid.add_argument("--train", required=True, metavar="FILE", help="the training data")
+    grid.add_argument("--dev", required=True, metavar="FILE",
+                      help="the dev data (scored during training; it chooses the best cell)")
+    grid.add_argument("--init", required=True, metavar="PATH",
+                      help="the encoder to start every cell from (as finetune's --init)")
+    grid.add_argument("--output", required=True, metavar="GRID_DIR",
+                      help="the grid's directory: a run directory per cell and the tables")
+    grid.add_argument("--learning-rates", default="5e-6,1e-5,2e-5,3e-5,5e-5", metavar="LR,LR,...",
+                      help="comma-separated learning rates (default: Appendix B's "
+                           "5e-6,1e-5,2e-5,3e-5,5e-5)")
+    grid.add_argument("--batch-sizes", default="16,32", metavar="N,N,...",
+                      help="comma-separated batch sizes (default: Appendix B's 16,32)")
+    grid.add_argument("--vocab", metavar="VOCAB_TXT",
+                      help="the vocabulary of a .keras --init (default: vocab.txt beside it)")
+    grid.add_argument("--config", metavar="YAML",
+                      help="settings every cell shares (FinetuneConfig fields; the grid sets "
+                           "learning_rate and batch_size)")
+    grid.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a shared setting (epochs=2, eval_per_epoch=5, "
+                           "options.doc_stride=64); repeatable")
+    grid.add_argument("--version-2", action="store_true",
+                      help="squad: SQuAD v2.0, with unanswerable questions")
+    grid.add_argument("--strict", action="store_true",
+                      help="a bad record is an error (default: counted, named and skipped)")
+    _strategy_option(grid)
+
     evaluate_squad = command("evaluate-squad", "Re-score a fine-tuned QA run on a SQuAD / MRQA "
                                                "file (last line: JSON).")
     evaluate_squad.add_argument("--model", required=True, metavar="DIR",
@@ -357,12 +396,12 @@ def _print_metrics(metrics):
                      sort_keys=True))
 
 
-def _finetune(args):
+def _finetune_settings(args):
+    """The `FinetuneConfig` of `--config`, `--set` and `--version-2`."""
     from spanbert_keras.tasks import get_task
     from spanbert_keras.tasks.base import apply_finetune_overrides
     from spanbert_keras.tasks.base import finetune_config
     from spanbert_keras.tasks.base import load_finetune_config
-    from spanbert_keras.training.finetune import run_finetuning
 
     task = get_task(args.task)
     config = load_finetune_config(args.config, task) if args.config else finetune_config(None, task)
@@ -371,7 +410,13 @@ def _finetune(args):
         if args.task != "squad":
             raise ValueError(f"--version-2 is an option of squad, not of {args.task}.")
         overrides.append("options.version_2=true")
-    config = apply_finetune_overrides(config, overrides)
+    return apply_finetune_overrides(config, overrides)
+
+
+def _finetune(args):
+    from spanbert_keras.training.finetune import run_finetuning
+
+    config = _finetune_settings(args)
     metrics = run_finetuning(
         args.task, config, args.train, args.dev, args.init, args.output, strict=args.strict,
         vocab=args.vocab, export_dir=args.export, overwrite_export=args.overwrite,
@@ -389,7 +434,32 @@ def _evaluate_squad(args):
                                       log=lambda message: print(message, flush=True)))
 
 
-COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad})
+def _grid(args):
+    from spanbert_keras.training.grid import check_values
+    from spanbert_keras.training.grid import run_grid
+
+    learning_rates = check_values(args.learning_rates, float, "--learning-rates")
+    batch_sizes = check_values(args.batch_sizes, int, "--batch-sizes")
+    for item in args.set:
+        key = item.partition("=")[0].strip()
+        if key in ("learning_rate", "batch_size"):
+            option = "--learning-rates" if key == "learning_rate" else "--batch-sizes"
+            raise ValueError(f"--set {item}: the grid sets {key} of each cell; use {option}.")
+    config = _finetune_settings(args)
+    result = run_grid(args.task, config, args.train, args.dev, args.init, args.output,
+                      learning_rates=learning_rates, batch_sizes=batch_sizes, strict=args.strict,
+                      vocab=args.vocab, log=lambda message: print(message, flush=True),
+                      strategy=args.strategy)
+    best = result["best"] or {"cell": None, "metrics": {}}
+    summary = {k: round(v, 6) if isinstance(v, float) else v for k, v in best["metrics"].items()}
+    summary.update(best=best["cell"], metric=result["metric"], table=result["csv"])
+    if best["cell"] is not None:
+        summary.update(learning_rate=best["learning_rate"], batch_size=best["batch_size"],
+                       best_epoch=best["best_epoch"])
+    print(json.dumps(summary, sort_keys=True), flush=True)
+
+
+COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad, "grid": _grid})
 
 
 def _work(args):

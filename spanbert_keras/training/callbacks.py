@@ -379,7 +379,8 @@ class DevEvaluation(keras.callbacks.Callback):
         epochs = self.params.get("epochs") if self.params else None
         improved = is_better(score, None if self.best is None else self.best.score)
         if improved:
-            record = {"metric": self.metric, "score": score, "epoch": evaluation / self.parts,
+            record = {"metric": self.metric, "score": score,
+                      "epoch": round(evaluation / self.parts, 4),
                       "metrics": {k: _plain(v) for k, v in scores.items()}}
             self.best = save_best(self.model, self.run_dir, evaluation, record)
         if logs is not None:

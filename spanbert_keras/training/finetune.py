@@ -90,6 +90,7 @@ from spanbert_keras.training.run_directory import VOCAB_FILE
 from spanbert_keras.training.run_directory import EpochCheckpoint
 from spanbert_keras.training.run_directory import check_model_file
 from spanbert_keras.training.run_directory import check_run_vocabulary
+from spanbert_keras.training.run_directory import epoch_label
 from spanbert_keras.training.run_directory import fit_progress
 from spanbert_keras.training.run_directory import latest_best
 from spanbert_keras.training.run_directory import latest_checkpoint
@@ -527,7 +528,8 @@ def _train(task, task_info, config, backbone, vocabulary, examples, dev_examples
     if best is not None:
         restore_best(model, best)
         log(f"Keeping the weights of the best dev evaluation, {best.evaluation} of {epochs} "
-            f"(epoch {best.evaluation / parts:g}): {best.metric} {best.score:.4g}")
+            f"({epoch_label(best.evaluation - 1, epochs, parts)}): {best.metric} "
+            f"{best.score:.4g}")
     check_workers_agree(tf.distribute.get_strategy(), log=log,
                         final_weights=weights_checksum(model.weights))
     save_model_file(model, os.path.join(run_dir, MODEL_FILE))

@@ -30,6 +30,8 @@ from spanbert_keras.training.finetune import dev_metric_name
 from spanbert_keras.training.finetune import finished_metrics
 from spanbert_keras.training.finetune import run_finetuning
 from spanbert_keras.training.finetune import saved_config
+from spanbert_keras.training.run_directory import EpochProgbar
+from spanbert_keras.training.run_directory import fit_progress
 from spanbert_keras.training.run_directory import latest_best
 from spanbert_keras.training.run_directory import restore_best
 from spanbert_keras.training.run_directory import save_best
@@ -139,7 +141,8 @@ def test_the_best_evaluation_is_kept_not_the_later_worse_ones(uninterrupted):
     kept = latest_best(run, log=quiet)
     assert (kept.evaluation, kept.metric, kept.score) == (2, "scripted", 0.7)
     assert kept.info["epoch"] == 1.0 and kept.info["metrics"]["other"] == pytest.approx(0.3)
-    assert any("Keeping the weights of the best dev evaluation, 2 of 6 (epoch 1)" in line
+    assert any("Keeping the weights of the best dev evaluation, 2 of 6 (epoch 1/3, part 2/2)"
+               in line
                for line in uninterrupted["lines"])
 
 
@@ -323,3 +326,16 @@ def test_damaged_best_weights_fall_back_to_the_previous_ones(tmp_path):
     save_best(other, str(tmp_path / "other"), 1, {"metric": "f1", "score": 0.0})
     with pytest.raises(ValueError, match=r"weights.npz cannot be loaded into this run's model"):
         restore_best(model, latest_best(str(tmp_path / "other"), log=quiet))
+
+
+def test_the_progress_bar_names_the_real_epoch_and_part(capsys):
+    verbose, callbacks = fit_progress(1, parts=2)
+    assert verbose == 1 and [type(c) for c in callbacks] == [EpochProgbar]
+    assert fit_progress(1, parts=1) == (1, []) and fit_progress(0, parts=2) == (0, [])
+    model = tiny_model()
+    data = tf.data.Dataset.from_tensors((np.ones((4, 2), "float32"), np.ones((4, 1), "float32")))
+    model.fit(data.repeat(), epochs=4, steps_per_epoch=1, verbose=verbose, callbacks=callbacks,
+              shuffle=False)
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("Epoch ")] == [
+        "Epoch 1/2, part 1/2", "Epoch 1/2, part 2/2", "Epoch 2/2, part 1/2", "Epoch 2/2, part 2/2"]
