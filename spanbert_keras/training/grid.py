@@ -313,7 +313,7 @@ def run_grid(task, config, train_file, dev_file, init, grid_dir,
     learning_rates = check_values(learning_rates, float, "learning_rates")
     batch_sizes = check_values(batch_sizes, int, "batch_sizes")
     for path, what in ((train_file, "--train"), (dev_file, "--dev")):
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise FileNotFoundError(f"{what} not found: {path}")
 
     import keras
