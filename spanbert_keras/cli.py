@@ -397,20 +397,25 @@ def _print_metrics(metrics):
 
 
 def _finetune_settings(args):
-    """The `FinetuneConfig` of `--config`, `--set` and `--version-2`."""
+    """The `FinetuneConfig` of `--config`, `--set` and `--version-2`, on the task's defaults.
+
+    The defaults follow the options and the training file (CoLA's epochs,
+    MRQA's evaluations), so they are applied after `--set`.
+    """
+    from spanbert_keras.config import read_yaml_mapping
     from spanbert_keras.tasks import get_task
-    from spanbert_keras.tasks.base import apply_finetune_overrides
     from spanbert_keras.tasks.base import finetune_config
-    from spanbert_keras.tasks.base import load_finetune_config
+    from spanbert_keras.tasks.base import with_overrides
 
     task = get_task(args.task)
-    config = load_finetune_config(args.config, task) if args.config else finetune_config(None, task)
+    values = read_yaml_mapping(args.config, "FinetuneConfig fields") if args.config else {}
     overrides = list(args.set)
     if args.version_2:
         if args.task != "squad":
             raise ValueError(f"--version-2 is an option of squad, not of {args.task}.")
         overrides.append("options.version_2=true")
-    return apply_finetune_overrides(config, overrides)
+    return finetune_config(with_overrides(values or {}, overrides), task,
+                           source=args.config or "--set", train_file=args.train)
 
 
 def _finetune(args):

@@ -13,10 +13,9 @@ the metrics line and the export.
 import abc
 import dataclasses
 
-import yaml
-
 from spanbert_keras.config import check_fields
 from spanbert_keras.config import read_yaml_mapping
+from spanbert_keras.files import parse_yaml
 from spanbert_keras.files import write_json
 
 
@@ -77,11 +76,14 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
 
-def finetune_config(values=None, task=None, source="config"):
-    """A `FinetuneConfig`: the task's `config_defaults`, then `values` (checked).
+def finetune_config(values=None, task=None, source="config", train_file=None):
+    """A `FinetuneConfig`: the task's defaults, then `values` (checked).
 
-    Unknown keys and values of the wrong type are refused with an error that
-    names them and `source`; a `task` key in `values` must name `task`.
+    The defaults are `task.config_defaults_for(options, train_file)`: the
+    task's `config_defaults`, adjusted for the run's options and training
+    file (CoLA's 4 epochs, MRQA's 5 evaluations an epoch). Unknown keys and
+    values of the wrong type are refused with an error that names them and
+    `source`; a `task` key in `values` must name `task`.
 
     Example:
 
@@ -93,49 +95,46 @@ def finetune_config(values=None, task=None, source="config"):
     named = values.pop("task", None)
     if task is not None and named is not None and named != task.name:
         raise ValueError(f"{source} is a config of task {named!r}, not {task.name!r}.")
-    given = dict(task.config_defaults) if task is not None else {}
+    options = values.get("options") if isinstance(values.get("options"), dict) else {}
+    given = dict(task.config_defaults_for(options, train_file)) if task is not None else {}
     given.update(values)
     check_fields(FinetuneConfig, given, source)
     given["options"] = dict(given.get("options") or {})
     return FinetuneConfig(**given)
 
 
-def load_finetune_config(path, task=None):
+def load_finetune_config(path, task=None, train_file=None):
     """Reads a fine-tuning config from YAML (a run's `config.yaml` too).
 
     The file holds `FinetuneConfig` fields at the top level (and optionally
     `task: NAME`); missing fields take the task's defaults.
     """
     values = read_yaml_mapping(path, "FinetuneConfig fields")
-    return finetune_config(values, task, source=path)
+    return finetune_config(values, task, source=path, train_file=train_file)
 
 
-def apply_finetune_overrides(config, overrides, task=None):
-    """A new config with `KEY=VALUE` strings applied (`options.NAME=VALUE` for options).
+def with_overrides(values, overrides):
+    """A copy of the dict `values` with `KEY=VALUE` strings applied (`options.NAME=VALUE`).
 
-    Values are parsed as YAML scalars.
+    Values are parsed as YAML (`1e-3` is a number, see `files.parse_yaml`);
+    unknown keys are refused. The task's defaults are applied later, by
+    `finetune_config`, so that they can follow the options given here.
 
     Example:
 
-    >>> from spanbert_keras.tasks.base import FinetuneConfig, apply_finetune_overrides
-    >>> config = apply_finetune_overrides(FinetuneConfig(), ["epochs=2", "learning_rate=1e-4",
-    ...                                                      "options.doc_stride=64"])
-    >>> config.epochs, config.learning_rate, config.options
-    (2, 0.0001, {'doc_stride': 64})
+    >>> from spanbert_keras.tasks.base import with_overrides
+    >>> with_overrides({"epochs": 3}, ["learning_rate=1e-4", "options.doc_stride=64"])
+    {'epochs': 3, 'options': {'doc_stride': 64}, 'learning_rate': 0.0001}
     """
-    values = config.to_dict()
+    values = dict(values or {})
+    values["options"] = dict(values.get("options") or {})
     fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"Override {item!r} must look like KEY=VALUE (e.g. epochs=2).")
-        value = yaml.safe_load(raw)
-        if isinstance(value, str) and any(c.isdigit() for c in value):
-            try:
-                value = float(value)  # YAML 1.1 reads 1e-3 as a string
-            except ValueError:
-                pass
+        value = parse_yaml(raw, f"override {item!r}")
         if key.startswith("options."):
             values["options"][key[len("options."):]] = value
         elif key in fields and key != "options":
@@ -145,7 +144,23 @@ def apply_finetune_overrides(config, overrides, task=None):
                 f"Unknown key {key!r} in override {item!r}; known keys: "
                 f"{sorted(fields - {'options'})} and options.NAME."
             )
-    return finetune_config(values, None, source="overrides")
+    if not values["options"]:
+        del values["options"]
+    return values
+
+
+def apply_finetune_overrides(config, overrides, task=None):
+    """A new config with `KEY=VALUE` strings applied (see `with_overrides`).
+
+    Example:
+
+    >>> from spanbert_keras.tasks.base import FinetuneConfig, apply_finetune_overrides
+    >>> config = apply_finetune_overrides(FinetuneConfig(), ["epochs=2", "learning_rate=1e-4",
+    ...                                                      "options.doc_stride=64"])
+    >>> config.epochs, config.learning_rate, config.options
+    (2, 0.0001, {'doc_stride': 64})
+    """
+    return finetune_config(with_overrides(config.to_dict(), overrides), task, source="overrides")
 
 
 class FinetuneTask(abc.ABC):
@@ -153,12 +168,16 @@ class FinetuneTask(abc.ABC):
 
     Attributes:
         name: str, the CLI name (`spanbert-keras finetune NAME`).
-        metric_name: str, the key of `score`'s result that selects the
-            best epoch and heads the printed metrics.
+        metric_name: the key of `score`'s result that selects the best dev
+            evaluation (higher is better): a str, or a method
+            `metric_name(task_info, config)` where it depends on the run
+            (SQuAD v2.0's `best_f1`, each GLUE task's own).
         options_class: a dataclass of the task's own options (defaults: the
             authors'), or None.
         config_defaults: dict of `FinetuneConfig` fields that differ for
-            this task (e.g. `{"sequence_length": 384}` for SQuAD).
+            this task (e.g. `{"sequence_length": 512}` for SQuAD); a task
+            whose defaults depend on its options or training file overrides
+            `config_defaults_for`.
 
     The runner calls, in this order:
 
@@ -199,6 +218,10 @@ class FinetuneTask(abc.ABC):
     metric_name = None
     options_class = None
     config_defaults = {}
+
+    def config_defaults_for(self, options, train_file=None):
+        """The `config_defaults` of a run with these options (a dict) and training file."""
+        return dict(self.config_defaults)
 
     def options(self, config):
         """The task's options object from `config.options` (unknown keys refused)."""

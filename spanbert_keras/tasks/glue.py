@@ -153,7 +153,7 @@ class GlueTask(EncoderTask):
     config_defaults = {"sequence_length": 128, "epochs": EPOCHS}
     model_class = SpanBertTextClassifier
 
-    def config_defaults_for(self, options):
+    def config_defaults_for(self, options, train_file=None):
         """The `config_defaults` of a run with these options (a dict): CoLA trains 4 epochs.
 
         The paper's Appendix B: "10 epochs for all the datasets. The only

@@ -46,6 +46,7 @@ from spanbert_keras.data.qa_decoding import best_spans
 from spanbert_keras.data.qa_decoding import choose_answers
 from spanbert_keras.data.qa_features import MODEL_INPUTS
 from spanbert_keras.data.qa_features import QuestionAnswerFeatures
+from spanbert_keras.data.squad import MRQA_SUFFIXES
 from spanbert_keras.data.squad import read_qa_file
 from spanbert_keras.files import write_json
 from spanbert_keras.metrics.squad import squad_scores
@@ -53,6 +54,8 @@ from spanbert_keras.models.span_bert_question_answerer import SpanBertQuestionAn
 from spanbert_keras.tasks.base import FinetuneTask
 
 NA_PROBS_FILE = "na_probs.json"
+# The authors scored the MRQA dev sets 5 times an epoch (`run_mrqa.py --eval_per_epoch 5`).
+MRQA_EVALUATIONS_PER_EPOCH = 5
 _EXAMPLES_PER_CALL = 256  # examples turned into windows per feature call
 
 
@@ -133,6 +136,19 @@ class SquadTask(FinetuneTask):
         if version_2 is None and config is not None:
             version_2 = (config.options or {}).get("version_2", False)
         return "best_f1" if version_2 else "f1"
+
+    def config_defaults_for(self, options, train_file=None):
+        """Windows of 512 for every QA set; MRQA training files (`.jsonl[.gz]`) add 5
+        dev evaluations an epoch, as the authors' `run_mrqa.py` was run.
+
+        >>> from spanbert_keras.tasks.squad import TASK
+        >>> TASK.config_defaults_for({}, "train.jsonl.gz"), TASK.config_defaults_for({}, "train-v1.1.json")
+        ({'sequence_length': 512, 'eval_per_epoch': 5}, {'sequence_length': 512})
+        """
+        defaults = dict(self.config_defaults)
+        if train_file is not None and os.fspath(train_file).endswith(MRQA_SUFFIXES):
+            defaults["eval_per_epoch"] = MRQA_EVALUATIONS_PER_EPOCH
+        return defaults
 
     def read(self, path, strict=False):
         return read_qa_file(path, strict)

@@ -363,14 +363,17 @@ def _count_batches(dataset):
     return int(dataset.reduce(0, lambda n, _: n + 1))
 
 
-def resolve_config(task, config):
-    """A `FinetuneConfig` from `run_finetuning`'s `config` (a config, a dict, a YAML path, None)."""
-    if config is None:
-        return finetune_config(None, task)
-    if isinstance(config, dict):
-        return finetune_config(config, task)
+def resolve_config(task, config, train_file=None):
+    """A `FinetuneConfig` from `run_finetuning`'s `config` (a config, a dict, a YAML path, None).
+
+    A dict, a YAML file or None takes the task's defaults for its options and
+    `train_file` (see `FinetuneTask.config_defaults_for`); a `FinetuneConfig`
+    is used as it is.
+    """
+    if config is None or isinstance(config, dict):
+        return finetune_config(config, task, train_file=train_file)
     if isinstance(config, (str, os.PathLike)):
-        return load_finetune_config(os.fspath(config), task)
+        return load_finetune_config(os.fspath(config), task, train_file=train_file)
     if isinstance(config, FinetuneConfig):
         return config
     raise TypeError(f"`config` must be a FinetuneConfig, a dict or a YAML path. Received: {config!r}")
@@ -425,7 +428,7 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
 def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, strict, vocab,
                     export_dir, overwrite_export, log, verbose, strategy):
     task = task_name if isinstance(task_name, FinetuneTask) else get_task(task_name)
-    config = resolve_config(task, config)
+    config = resolve_config(task, config, train_file)
     check_global_batch(config.batch_size, strategy, "batch_size")
     task.options(config)  # unknown options are refused before any work
     if export_dir is not None:  # so is an export that could not be written

@@ -335,7 +335,7 @@ def run_grid(task, config, train_file, dev_file, init, grid_dir,
                          "the workers of one multi-worker run cannot follow: run each cell with "
                          "`spanbert-keras finetune` instead.")
     task = task if isinstance(task, FinetuneTask) else get_task(task)
-    config = resolve_config(task, config)
+    config = resolve_config(task, config, train_file)
     cells = grid_cells(config, learning_rates, batch_sizes)  # each config checked
     task.options(config)
     check_directory_path(grid_dir)

@@ -1,0 +1,44 @@
+"""Fine-tuning settings from the command line: the task's defaults follow the options and the
+training file given, numbers read in any usual notation, as for pre-training."""
+
+import pytest
+
+from spanbert_keras import cli
+from spanbert_keras.config import apply_overrides
+from spanbert_keras.config import load_config
+
+
+def settings(*argv):
+    args = cli._parser().parse_args(["finetune", *argv, "--dev", "dev", "--init", "i",
+                                     "--output", "o"])
+    return cli._finetune_settings(args)
+
+
+def test_defaults_follow_the_options_and_the_training_file(tmp_path):
+    # The paper: GLUE 10 epochs, CoLA 4; QA windows of 512, MRQA scored 5 times an epoch.
+    assert settings("glue", "--train", "RTE/train.tsv").epochs == 10
+    assert settings("glue", "--train", "CoLA/train.tsv", "--set", "options.task=cola").epochs == 4
+    config = tmp_path / "cola.yaml"
+    config.write_text("options:\n  task: cola\n", encoding="utf-8")
+    assert settings("glue", "--train", "t.tsv", "--config", str(config)).epochs == 4
+    assert settings("glue", "--train", "t.tsv", "--config", str(config),
+                    "--set", "epochs=3").epochs == 3  # what the user says wins
+    squad = settings("squad", "--train", "train-v1.1.json")
+    assert (squad.sequence_length, squad.eval_per_epoch) == (512, 1)
+    mrqa = settings("squad", "--train", "SQuAD.jsonl.gz")
+    assert (mrqa.sequence_length, mrqa.eval_per_epoch) == (512, 5)
+    assert settings("tacred", "--train", "train.json").epochs == 10
+
+
+@pytest.mark.parametrize("written", ["1e-3", "1.0e-3", "0.001", "1E-3"])
+def test_a_learning_rate_in_any_notation_for_pretraining_and_finetuning(written, tmp_path):
+    assert settings("ner", "--train", "t", "--set", f"learning_rate={written}").learning_rate == 1e-3
+    finetune_yaml = tmp_path / "finetune.yaml"
+    finetune_yaml.write_text(f"learning_rate: {written}\n", encoding="utf-8")
+    assert settings("ner", "--train", "t", "--config", str(finetune_yaml)).learning_rate == 1e-3
+    pretrain_yaml = tmp_path / "pretrain.yaml"
+    pretrain_yaml.write_text(f"training:\n  learning_rate: {written}\n", encoding="utf-8")
+    config = load_config(str(pretrain_yaml))
+    assert config.training.learning_rate == 1e-3
+    again = apply_overrides(config, [f"training.learning_rate={written}"])
+    assert again.training.learning_rate == 1e-3
