@@ -133,9 +133,14 @@ def _parser():
                           help="override any config value (repeatable)")
     _strategy_option(pretrain)
 
-    evaluate = command("evaluate", "Held-out MLM / SBO loss and accuracy of a run (last line: JSON).")
+    evaluate = command("evaluate", "Held-out MLM / SBO loss and accuracy of a run, or a "
+                                   "fine-tuning run's scores on --dev (last line: JSON).")
     evaluate.add_argument("--checkpoint", required=True, metavar="DIR",
-                          help="a run directory (pretrain's or import's)")
+                          help="a run directory (pretrain's, import's or a fine-tuning run)")
+    evaluate.add_argument("--dev", metavar="FILE",
+                          help="for a fine-tuning run: the task's file to score")
+    evaluate.add_argument("--strict", action="store_true",
+                          help="with --dev: a bad record is an error")
     evaluate.add_argument("--corpus", nargs="+", metavar="FILE",
                           help="evaluate on these files (default: the run's validation split)")
     evaluate.add_argument("--steps", type=int, help="the most batches to evaluate")
@@ -321,8 +326,20 @@ def _pretrain(args):
 
 
 def _evaluate(args):
+    from spanbert_keras.training.finetune import evaluate_finetuned
+    from spanbert_keras.training.finetune import is_finetuning_run
     from spanbert_keras.training.pretrain import evaluate_run
 
+    if is_finetuning_run(args.checkpoint):
+        if args.dev is None or args.corpus or args.steps is not None:
+            raise ValueError(f"{args.checkpoint} is a fine-tuning run: score it with --dev FILE "
+                             "(--corpus and --steps evaluate pre-training runs).")
+        _print_metrics(evaluate_finetuned(args.checkpoint, args.dev, strict=args.strict,
+                                          log=lambda message: print(message, flush=True)))
+        return
+    if args.dev is not None:
+        raise ValueError(f"--dev scores fine-tuning runs; {args.checkpoint} is not one "
+                         "(evaluate it with --corpus, or on its own held-out split).")
     results = evaluate_run(args.checkpoint, corpus=args.corpus, steps=args.steps)
     print(json.dumps({k: round(v, 6) for k, v in results.items()}, sort_keys=True))
 

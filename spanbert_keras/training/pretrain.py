@@ -479,7 +479,10 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose=None):
     dataset = pretraining_dataset(
         files, vocabulary, sequence_length=data.sequence_length, batch_size=data.batch_size,
         masking=config.masking, split="all" if corpus else "validation",
-        replacement_counts=replacement_counts_of(run_dir, config, vocabulary, log=log),
+        # An imported run has no corpus of its own: the files evaluated give the counts.
+        replacement_counts=replacement_counts_of(run_dir, config, vocabulary,
+                                                 files=data.corpus or files, log=log,
+                                                 save=bool(data.corpus)),
         max_pair_targets=config.model.max_pair_targets,
         validation_fraction=data.validation_fraction, seed=data.seed + 1, num_epochs=1,
         shuffle=False,

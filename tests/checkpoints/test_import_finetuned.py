@@ -105,6 +105,8 @@ def test_squad_model_imports_with_their_logits_and_exports(squad_checkpoint, tmp
     # evaluate-squad re-scores it to the same metrics; export serves the same answers.
     assert main(["evaluate-squad", "--model", run, "--dev", squad_checkpoint["dev"]]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == metrics
+    assert main(["evaluate", "--checkpoint", run, "--dev", squad_checkpoint["dev"]]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == metrics
     export_dir = str(tmp_path / "saved_models" / "spanbert-squad" / "1")
     assert main(["export", "--checkpoint", run, "--output", export_dir]) == 0
     examples = squad_checkpoint["examples"]

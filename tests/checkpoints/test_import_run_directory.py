@@ -1,6 +1,8 @@
 """`spanbert-keras import` writes a run directory that `export`, `pretrain`, `evaluate` and
 `convert` use; pre-training continues from the imported weights."""
 
+import contextlib
+import io
 import json
 import os
 
@@ -18,13 +20,16 @@ from spanbert_keras.cli import main
 from spanbert_keras.config import load_config
 from spanbert_keras.training.pretrain import load_pretrainer
 
-RUN_FILES = [".spanbert-keras-output", "config.yaml", "encoder.keras", "imported.json", "imported.weights.h5", "vocab.sha256",
-             "vocab.txt"]
+RUN_FILES = [".spanbert-keras-output", "config.yaml", "encoder.keras", "imported.json",
+             "imported.weights.h5", "vocab.sha256", "vocab.txt"]
 
 
 @pytest.fixture(scope="module")
 def imported_run(tmp_path_factory):
-    """The authors' layout (both heads) imported with the command line; returns (run, output)."""
+    """The authors' layout (both heads) imported with the command line; returns (run, path, printed).
+
+    Each test process imports it once, so the tests of this module need no order.
+    """
     folder = tmp_path_factory.mktemp("import")
     bert = bert_for_pretraining(seed=4)
     sbo = randomized(SpanBoundaryReference(bert.bert.embeddings.word_embeddings.weight), seed=5)
@@ -32,17 +37,17 @@ def imported_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         path = write_fairseq_checkpoint(str(folder / "checkpoint" / "model.pt"), bert, sbo, patch)
     run = str(folder / "run")
-    return run, path
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert main(["import", path, "--output", run]) == 0
+    return run, path, printed.getvalue()
 
 
 def weights_of(model):
     return {v.path: v.numpy() for v in model.weights}
 
 
-def test_import_writes_a_run_directory_describing_the_model(imported_run, capsys):
-    run, path = imported_run
-    assert main(["import", path, "--output", run]) == 0
-    printed = capsys.readouterr().out
+def test_import_writes_a_run_directory_describing_the_model(imported_run):
+    run, path, printed = imported_run
     assert "encoder, MLM head, SBO head from the file; pooler initialised fresh" in printed
     assert "13 training meters" in printed
     assert f"spanbert-keras pretrain --config {run}/config.yaml" in printed
@@ -72,14 +77,25 @@ def test_import_writes_a_run_directory_describing_the_model(imported_run, capsys
 
 
 def test_export_an_imported_run(imported_run, tmp_path, capsys):
-    run, _ = imported_run
+    run, _, _ = imported_run
     version = tmp_path / "saved_models" / "spanbert-imported" / "1"
     assert main(["export", "--checkpoint", run, "--output", str(version)]) == 0
     assert (version / "saved_model.pb").exists() and (version / "assets" / "vocab.txt").exists()
 
 
+def test_evaluate_an_imported_run_on_a_corpus(imported_run, demo_excerpt, capsys):
+    run, _, _ = imported_run  # no corpus of its own: the one given is evaluated (and counted)
+    corpus = demo_excerpt(40)
+    assert main(["evaluate", "--checkpoint", run, "--corpus", corpus, "--steps", "1"]) == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(results) >= {"mlm_loss", "sbo_loss"} and np.isfinite(results["mlm_loss"])
+    assert not os.path.exists(os.path.join(run, "token_counts.txt"))  # not the run's corpus
+    assert main(["evaluate", "--checkpoint", run, "--dev", corpus]) == 2
+    assert "--dev scores fine-tuning runs" in capsys.readouterr().err
+
+
 def test_pretraining_continues_from_the_imported_weights(imported_run, demo_excerpt, tmp_path, capsys):
-    run, _ = imported_run
+    run, _, _ = imported_run
     imported = weights_of(load_pretrainer(run)[0])
     corpus = demo_excerpt(40)
     assert main(["pretrain", "--config", os.path.join(run, "config.yaml"), "--corpus", corpus,
