@@ -185,27 +185,10 @@ def _parser():
     convert.add_argument("--output", required=True, metavar="OUT_DIR", help="the directory to create")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
 
-    from spanbert_keras.tasks import TASK_NAMES
-
     finetune = command("finetune", "Fine-tune an encoder on a task; the last line printed is the "
                                    "dev metrics as JSON.")
-    finetune.add_argument("task", choices=TASK_NAMES, help="the task")
-    finetune.add_argument("--train", required=True, metavar="FILE", help="the training data")
-    finetune.add_argument("--dev", required=True, metavar="FILE", help="the data to score")
-    finetune.add_argument("--init", required=True, metavar="PATH",
-                          help="a pretrain / import run directory, a .keras encoder or model, "
-                               "a released checkpoint, or a built-in preset's name (austen-tiny)")
-    finetune.add_argument("--output", required=True, metavar="DIR", help="the run directory")
-    finetune.add_argument("--vocab", metavar="VOCAB_TXT",
-                          help="the vocabulary of a .keras --init (default: vocab.txt beside it)")
-    finetune.add_argument("--config", metavar="YAML", help="fine-tuning settings (FinetuneConfig fields)")
-    finetune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                          help="override a setting (epochs=2, learning_rate=3e-5, "
-                               "options.doc_stride=64); repeatable")
-    finetune.add_argument("--version-2", action="store_true",
-                          help="squad: SQuAD v2.0, with unanswerable questions")
-    finetune.add_argument("--strict", action="store_true",
-                          help="a bad record is an error (default: counted, named and skipped)")
+    _finetuning_arguments(finetune, dev_help="the data to score (during training too)",
+                          output_help="the run directory")
     finetune.add_argument("--export", metavar="saved_models/NAME/VERSION",
                           help="also export the model as a SavedModel for TF Serving")
     finetune.add_argument("--overwrite", action="store_true", help="replace an existing export version")
@@ -213,31 +196,16 @@ def _parser():
 
     grid = command("grid", "Fine-tune once per learning rate and batch size (the paper's grid) and "
                            "report the best cell by the dev metric (last line: JSON).")
-    grid.add_argument("task", choices=TASK_NAMES, help="the task")
-    grid.add_argument("--train", required=True, metavar="FILE", help="the training data")
-    grid.add_argument("--dev", required=True, metavar="FILE",
-                      help="the dev data (scored during training; it chooses the best cell)")
-    grid.add_argument("--init", required=True, metavar="PATH",
-                      help="the encoder to start every cell from (as finetune's --init)")
-    grid.add_argument("--output", required=True, metavar="GRID_DIR",
-                      help="the grid's directory: a run directory per cell and the tables")
+    _finetuning_arguments(grid, dev_help="the dev data (scored during training; it chooses the "
+                                         "best cell)",
+                          output_help="the grid's directory: a run directory per cell and the "
+                                      "tables",
+                          shared=" every cell shares (the grid sets learning_rate and batch_size)")
     grid.add_argument("--learning-rates", default="5e-6,1e-5,2e-5,3e-5,5e-5", metavar="LR,LR,...",
                       help="comma-separated learning rates (default: Appendix B's "
                            "5e-6,1e-5,2e-5,3e-5,5e-5)")
     grid.add_argument("--batch-sizes", default="16,32", metavar="N,N,...",
                       help="comma-separated batch sizes (default: Appendix B's 16,32)")
-    grid.add_argument("--vocab", metavar="VOCAB_TXT",
-                      help="the vocabulary of a .keras --init (default: vocab.txt beside it)")
-    grid.add_argument("--config", metavar="YAML",
-                      help="settings every cell shares (FinetuneConfig fields; the grid sets "
-                           "learning_rate and batch_size)")
-    grid.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="override a shared setting (epochs=2, eval_per_epoch=5, "
-                           "options.doc_stride=64); repeatable")
-    grid.add_argument("--version-2", action="store_true",
-                      help="squad: SQuAD v2.0, with unanswerable questions")
-    grid.add_argument("--strict", action="store_true",
-                      help="a bad record is an error (default: counted, named and skipped)")
     _strategy_option(grid)
 
     evaluate_squad = command("evaluate-squad", "Re-score a fine-tuned QA run on a SQuAD / MRQA "
@@ -247,6 +215,30 @@ def _parser():
     evaluate_squad.add_argument("--dev", required=True, metavar="FILE", help="the data to score")
     evaluate_squad.add_argument("--strict", action="store_true", help="a bad record is an error")
     return parser
+
+
+def _finetuning_arguments(parser, dev_help, output_help, shared=""):
+    """The arguments `finetune` and `grid` share: the task, its files, the encoder, the settings."""
+    from spanbert_keras.tasks import TASK_NAMES
+
+    parser.add_argument("task", choices=TASK_NAMES, help="the task")
+    parser.add_argument("--train", required=True, metavar="FILE", help="the training data")
+    parser.add_argument("--dev", required=True, metavar="FILE", help=dev_help)
+    parser.add_argument("--init", required=True, metavar="PATH",
+                        help="a pretrain / import run directory, a .keras encoder or model, "
+                             "a released checkpoint, or a built-in preset's name (austen-tiny)")
+    parser.add_argument("--output", required=True, metavar="DIR", help=output_help)
+    parser.add_argument("--vocab", metavar="VOCAB_TXT",
+                        help="the vocabulary of a .keras --init (default: vocab.txt beside it)")
+    parser.add_argument("--config", metavar="YAML",
+                        help=f"fine-tuning settings{shared} (FinetuneConfig fields)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting (epochs=2, eval_per_epoch=5, "
+                             "options.doc_stride=64); repeatable")
+    parser.add_argument("--version-2", action="store_true",
+                        help="squad: SQuAD v2.0, with unanswerable questions")
+    parser.add_argument("--strict", action="store_true",
+                        help="a bad record is an error (default: counted, named and skipped)")
 
 
 def _strategy_option(parser):

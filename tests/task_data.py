@@ -156,6 +156,13 @@ def write_encoder(folder, vocabulary=VOCABULARY, **kwargs):
     return path
 
 
+def ner_run_files(root, train=48, dev=16):
+    """NER training and dev files and a random tiny encoder under `root`: what `finetune` reads."""
+    return {"train": write_conll(os.path.join(root, "train.txt"), ner_sentences(train, seed=1)),
+            "dev": write_conll(os.path.join(root, "dev.txt"), ner_sentences(dev, seed=2)),
+            "init": write_encoder(os.path.join(root, "init"))}
+
+
 LOADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export",
                       "load_without_package.py")
 

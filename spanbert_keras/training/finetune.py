@@ -56,7 +56,6 @@ import os
 
 import keras
 import tensorflow as tf
-import yaml
 
 from spanbert_keras.config import TrainingConfig
 from spanbert_keras.config import read_yaml_mapping
@@ -64,7 +63,10 @@ from spanbert_keras.data.bad_records import summarize
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export.archive import check_free
 from spanbert_keras.export.archive import version_dirs
+from spanbert_keras.files import TEMPORARY_PREFIX
+from spanbert_keras.files import check_outside_inputs
 from spanbert_keras.files import read_json
+from spanbert_keras.files import read_yaml
 from spanbert_keras.files import write_json
 from spanbert_keras.files import write_yaml
 from spanbert_keras.resources.presets import resolve_preset
@@ -84,9 +86,11 @@ from spanbert_keras.training.distribute import worker_run_directory
 from spanbert_keras.training.optimizer import build_optimizer
 from spanbert_keras.training.pretrain import ENCODER_FILE
 from spanbert_keras.training.run_directory import CONFIG_FILE
+from spanbert_keras.training.run_directory import LOCK_FILE
 from spanbert_keras.training.run_directory import LOG_DIR
 from spanbert_keras.training.run_directory import MODEL_FILE
 from spanbert_keras.training.run_directory import VOCAB_FILE
+from spanbert_keras.training.run_directory import VOCAB_FINGERPRINT_FILE
 from spanbert_keras.training.run_directory import EpochCheckpoint
 from spanbert_keras.training.run_directory import check_model_file
 from spanbert_keras.training.run_directory import check_run_vocabulary
@@ -255,10 +259,46 @@ def saved_config(path, task):
     return finetune_config(values, task, source=path)
 
 
-def _check_resume(run_dir, task, config, vocabulary):
-    """Refuses to resume a run with another task, config or vocabulary."""
+def _has_trained(run_dir):
+    """Whether a run directory holds any training (a checkpoint or a model)."""
+    return (newest_checkpoint_epoch(run_dir) is not None
+            or os.path.isfile(os.path.join(run_dir, MODEL_FILE)))
+
+
+def _check_output(output_dir, inputs):
+    """Refuses an output over the inputs, or a folder that is not a fine-tuning run directory.
+
+    A folder that exists and holds anything but a run (and a lock or
+    temporary files a run left before its settings were written) is the
+    user's: nothing is written into it.
+    """
+    check_outside_inputs(output_dir, inputs)
+    if not os.path.isdir(output_dir) or os.path.isfile(os.path.join(output_dir, CONFIG_FILE)):
+        return
+    foreign = sorted(name for name in os.listdir(output_dir)
+                     if name != LOCK_FILE and not name.startswith(TEMPORARY_PREFIX))
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (" ..." if len(foreign) > 4 else "")
+        raise FileExistsError(
+            f"{output_dir} exists and is not a fine-tuning run directory (it holds {shown}): "
+            "choose another --output; nothing was written."
+        )
+
+
+def _check_resume(run_dir, task, config, vocabulary, log):
+    """Refuses to resume a run with another task, config or vocabulary.
+
+    A run that never trained (its settings were written, then a check or the
+    data stopped it) takes the new settings: the corrected command works.
+    """
     config_path = os.path.join(run_dir, CONFIG_FILE)
     if os.path.isfile(config_path):
+        if not _has_trained(run_dir):
+            log(f"{run_dir} never trained: its settings are replaced by this command's.")
+            for name in (CONFIG_FILE, TASK_FILE, VOCAB_FILE, VOCAB_FINGERPRINT_FILE):
+                if os.path.isfile(os.path.join(run_dir, name)):
+                    os.remove(os.path.join(run_dir, name))
+            return
         old = saved_config(config_path, task).to_dict()
         new = config.to_dict()
         for key in sorted(set(old) | set(new)):
@@ -273,8 +313,7 @@ def _check_resume(run_dir, task, config, vocabulary):
 
 def read_yaml_task(path):
     """The `task` named in a run's `config.yaml` (None if it names none)."""
-    with open(path, encoding="utf-8") as f:
-        values = yaml.safe_load(f) or {}
+    values = read_yaml(path) or {}
     return values.get("task") if isinstance(values, dict) else None
 
 
@@ -433,6 +472,12 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
     task.options(config)  # unknown options are refused before any work
     if export_dir is not None:  # so is an export that could not be written
         check_free(version_dirs(export_dir)[:1], overwrite_export)
+    inputs = [train_file, dev_file, vocab]
+    if isinstance(init, (str, os.PathLike)) and os.path.exists(resolve_preset(init)):
+        inputs.append(resolve_preset(init))
+    _check_output(output_dir, inputs)
+    if export_dir is not None:
+        check_outside_inputs(export_dir, inputs)
     saved_config = os.path.join(output_dir, CONFIG_FILE)
     if os.path.isfile(saved_config) and read_yaml_task(saved_config) != task.name:
         raise ValueError(f"{output_dir} holds a {read_yaml_task(saved_config)!r} run, not "
@@ -446,7 +491,7 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
                 f"sequence_length={config.sequence_length} exceeds the encoder's position "
                 f"table ({backbone.max_sequence_length}); lower it with --set sequence_length=N."
             )
-        _check_resume(output_dir, task, config, vocabulary)
+        _check_resume(output_dir, task, config, vocabulary, log)
         task_path = os.path.join(output_dir, TASK_FILE)
         if os.path.isfile(task_path):
             task_info = read_json(task_path)

@@ -2,12 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 import transformers
+from command_checks import command_peak_memory
 from torch_reference import CASED_TOKENS
 from torch_reference import bert_for_pretraining
 from torch_reference import write_vocabulary
@@ -132,24 +131,8 @@ def test_an_existing_output_is_replaced_only_when_asked(hf_dir, tmp_path, capsys
     assert "notes.txt" not in os.listdir(imported) and "imported.weights.h5" in os.listdir(imported)
 
 
-# Runs `spanbert-keras import` in a child; prints its exit status and peak memory (kB).
-PEAK_MEMORY = """\
-import resource, subprocess, sys
-result = subprocess.run([sys.executable, "-c", "import sys; from spanbert_keras_cli import main; "
-                         "sys.exit(main(sys.argv[1:]))", *sys.argv[1:]],
-                        capture_output=True, text=True)
-sys.stderr.write(result.stderr)
-print(result.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
-
-
 def import_peak(source, output):
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run([sys.executable, "-c", PEAK_MEMORY, "import", str(source),
-                             "--output", str(output)], capture_output=True, text=True,
-                            timeout=600, cwd=repo)
-    status, peak = map(int, result.stdout.split())
-    return status, peak, result.stderr.strip()
+    return command_peak_memory(["import", str(source), "--output", str(output)])
 
 
 @pytest.mark.parametrize("changes,message", [

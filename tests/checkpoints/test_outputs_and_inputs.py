@@ -1,26 +1,14 @@
 """`import` and `convert` never write over what they read: an output that is, contains or sits
 inside an input is refused, with or without --overwrite, and every input is left unchanged."""
 
-import hashlib
 import os
 
 import pytest
+from command_checks import checksums
 from torch_reference import bert_for_pretraining
 from torch_reference import write_vocabulary
 
 from spanbert_keras.cli import main
-
-
-def checksums(*roots):
-    """{path: sha256} of every file under `roots` (files or directories)."""
-    found = {}
-    for root in roots:
-        paths = [root] if os.path.isfile(root) else [
-            os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names]
-        for path in paths:
-            with open(path, "rb") as f:
-                found[path] = hashlib.sha256(f.read()).hexdigest()
-    return found
 
 
 @pytest.fixture(scope="module")

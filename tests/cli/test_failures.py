@@ -6,10 +6,9 @@ case costs no TensorFlow start-up; each refused run must leave nothing behind.
 
 import importlib.util
 import os
-import subprocess
-import sys
 
 import pytest
+from command_checks import command_peak_memory
 from lock_holder import held_lock
 
 from spanbert_keras import cli
@@ -179,17 +178,6 @@ g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
 h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
 i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
 """
-# Runs the command line in a child and prints its exit status and the child's peak memory.
-PEAK_MEMORY = """\
-import resource, subprocess, sys
-result = subprocess.run([sys.executable, "-c", "import sys; from spanbert_keras_cli import main; "
-                         "sys.exit(main(sys.argv[1:]))", *sys.argv[1:]],
-                        capture_output=True, text=True)
-sys.stderr.write(result.stderr)
-print(result.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
-
-
 @pytest.mark.parametrize("command,section", [("pretrain", "data:\n  corpus: *i\n"),
                                              ("finetune", "options:\n  doc_stride: *i\n")])
 def test_a_yaml_alias_bomb_is_refused_before_anything_loads(command, section, tmp_path):
@@ -199,12 +187,10 @@ def test_a_yaml_alias_bomb_is_refused_before_anything_loads(command, section, tm
             "finetune": ["finetune", "squad", "--config", str(config), "--train", "t.json",
                          "--dev", "d.json", "--init", "austen-tiny",
                          "--output", str(tmp_path / "run")]}[command]
-    result = subprocess.run([sys.executable, "-c", PEAK_MEMORY, *argv], capture_output=True,
-                            text=True, timeout=300, cwd=REPO)
-    status, peak_kb = map(int, result.stdout.split())
+    status, peak_kb, error = command_peak_memory(argv)
     assert status == 2
-    assert result.stderr.strip() == (f"spanbert-keras {command}: error: {config}: line 2: aliases "
-                                     "(*name) are not accepted in a config; write the value out.")
+    assert error == (f"spanbert-keras {command}: error: {config}: line 2: aliases "
+                     "(*name) are not accepted in a config; write the value out.")
     assert peak_kb < 500 * 1024, f"peak memory {peak_kb / 1024:.0f} MB"
     assert not (tmp_path / "run").exists()
 

@@ -14,9 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from task_data import ner_sentences
-from task_data import write_conll
-from task_data import write_encoder
+from task_data import ner_run_files
 
 from spanbert_keras.cli import main
 
@@ -48,10 +46,7 @@ def test_bad_values_exit_2_with_one_line_before_any_work(options, message, tmp_p
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grid-files")
-    return {"train": write_conll(root / "train.txt", ner_sentences(48, seed=1)),
-            "dev": write_conll(root / "dev.txt", ner_sentences(16, seed=2)),
-            "init": write_encoder(str(root / "init"))}
+    return ner_run_files(str(tmp_path_factory.mktemp("grid-files")), train=48, dev=16)
 
 
 def command(files, grid):

@@ -16,9 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from task_data import ner_sentences
-from task_data import write_conll
-from task_data import write_encoder
+from task_data import ner_run_files
 
 from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import apply_finetune_overrides
@@ -79,10 +77,7 @@ def quiet(*_):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("best")
-    return {"train": write_conll(root / "train.txt", ner_sentences(48, seed=1)),
-            "dev": write_conll(root / "dev.txt", ner_sentences(8, seed=2)),
-            "init": write_encoder(str(root / "init"))}
+    return ner_run_files(str(tmp_path_factory.mktemp("best")), train=48, dev=8)
 
 
 def finetune(task, data, run, config=SETTINGS, log=quiet):

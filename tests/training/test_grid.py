@@ -9,9 +9,7 @@ import os
 
 import pytest
 from lock_holder import held_lock
-from task_data import ner_sentences
-from task_data import write_conll
-from task_data import write_encoder
+from task_data import ner_run_files
 
 from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import finetune_config
@@ -96,10 +94,7 @@ def test_run_grid_refuses_bad_values_before_any_work(tmp_path):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grid-data")
-    return {"train": write_conll(root / "train.txt", ner_sentences(16, seed=1)),
-            "dev": write_conll(root / "dev.txt", ner_sentences(4, seed=2)),
-            "init": write_encoder(str(root / "init"))}
+    return ner_run_files(str(tmp_path_factory.mktemp("grid-data")), train=16, dev=4)
 
 
 def table(grid):
