@@ -69,6 +69,11 @@ class _Collector:
             text, start = answer.get("text"), answer.get("answer_start")
             if not isinstance(text, str) or isinstance(start, bool) or not isinstance(start, int):
                 return self.problem(where, f"answer without a text and an integer answer_start: {answer!r}")
+            if start >= 0 and (not text.strip() or start + len(text) > len(context)):
+                return self.problem(
+                    where, f"answer {text[:40]!r} at {start} is empty or runs past the context "
+                           f"({len(context):,} characters)"
+                )
             if start >= 0 and context[start : start + len(text)] != text:
                 found = context[start : start + len(text)]
                 return self.problem(

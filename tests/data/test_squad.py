@@ -51,6 +51,9 @@ def test_bad_records_are_counted_and_named(tmp_path):
         {"id": "ok", "question": "Again?", "answers": [{"text": "Emma", "answer_start": 0}]},
         {"id": "none", "question": "Nothing?", "answers": []},
         {"id": "text", "question": "Bad?", "answers": [{"answer_start": 0}]},
+        {"id": "far", "question": "Far?", "answers": [{"text": "", "answer_start": 1_000_000}]},
+        {"id": "past", "question": "Past?", "answers": [{"text": "Emma W", "answer_start": 44}]},
+        {"id": "list", "question": "List?", "answers": ["Emma"]},
     ])
     examples, problems = read_squad(path)
     assert [e["id"] for e in examples] == ["ok"]
@@ -61,6 +64,9 @@ def test_bad_records_are_counted_and_named(tmp_path):
         f"{path}: {where}[3] (id 'ok'): duplicate id 'ok'",
         f"{path}: {where}[4] (id 'none'): no answer in the context (and not marked is_impossible)",
         f"{path}: {where}[5] (id 'text'): answer without a text and an integer answer_start: {{'answer_start': 0}}",
+        f"{path}: {where}[6] (id 'far'): answer '' at 1000000 is empty or runs past the context (47 characters)",
+        f"{path}: {where}[7] (id 'past'): answer 'Emma W' at 44 is empty or runs past the context (47 characters)",
+        f"{path}: {where}[8]: 'answers' is not a list of objects",
     ]
     with pytest.raises(ValueError, match="id 'shifted'.*does not match"):
         read_squad(path, strict=True)
