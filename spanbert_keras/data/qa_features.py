@@ -27,6 +27,11 @@ from spanbert_keras.data.packing import pack_ids
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+# The longest passage read (Unicode characters): about 25,000 pieces, some 200
+# windows of 512 at stride 128. Longer ones are bad records in a data file, and
+# cut there by the exported model (its `context_truncated` output says so):
+# memory stays bounded whatever a file or a request holds.
+MAX_CONTEXT_CHARACTERS = 100_000
 LABELS = ("start_positions", "end_positions")
 
 

@@ -24,6 +24,7 @@ import json
 import os
 
 from spanbert_keras.data.bad_records import BadRecords
+from spanbert_keras.data.qa_features import MAX_CONTEXT_CHARACTERS
 from spanbert_keras.files import read_json
 from spanbert_keras.metrics.squad import normalize_answer
 
@@ -64,6 +65,9 @@ class _Collector:
                 return self.problem(where, f"missing or empty {name!r}")
         if qid in self.ids:
             return self.problem(where, f"duplicate id {qid!r}")
+        if len(context) > MAX_CONTEXT_CHARACTERS:
+            return self.problem(where, f"a context of {len(context):,} characters, more than "
+                                       f"the {MAX_CONTEXT_CHARACTERS:,} read; split it")
         checked = []
         for answer in answers:
             text, start = answer.get("text"), answer.get("answer_start")

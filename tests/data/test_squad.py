@@ -181,3 +181,15 @@ def test_mrqa_lists_every_occurrence_by_position(tmp_path):
     assert problems == []
     assert example["answers"] == [{"text": context[s : e + 1], "answer_start": s} for s, e in spans] + [
         {"text": "Highbury Hartfield", "answer_start": -1}]
+
+
+def test_a_context_past_the_limit_is_a_bad_record(tmp_path):
+    from spanbert_keras.data.qa_features import MAX_CONTEXT_CHARACTERS
+
+    long_context = CONTEXT + " x" * MAX_CONTEXT_CHARACTERS
+    path = squad_file(tmp_path, [
+        {"id": "long", "question": "Who?", "answers": [{"text": "Emma", "answer_start": 0}]},
+    ], context=long_context)
+    examples, problems = read_squad(path)
+    assert examples == [] and len(problems) == 1
+    assert f"a context of {len(long_context):,} characters, more than the 100,000 read" in problems[0]

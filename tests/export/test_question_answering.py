@@ -118,3 +118,24 @@ def test_v2_files_are_the_official_scripts_inputs(qa_model, tmp_path):
     scores = TASK.score(predictions, examples, task_info)
     assert {"HasAns_exact", "best_f1", "best_f1_thresh"} <= set(scores)
     assert scores["na_prob_thresh"] == THRESHOLD
+
+
+def test_a_context_past_the_limit_is_read_up_to_it_and_said_so(qa_model, tmp_path):
+    import tensorflow as tf
+
+    from spanbert_keras.data.qa_features import MAX_CONTEXT_CHARACTERS
+
+    model, vocabulary, config, task_info = (qa_model[k] for k in ("model", "vocabulary", "config", "task_info"))
+    export_dir = str(tmp_path / "saved_models" / "qa" / "1")
+    TASK.export(model, vocabulary, task_info, config, export_dir)
+    first = qa_model["examples"][0]
+    long_context = first["context"] + " and then" * (MAX_CONTEXT_CHARACTERS // 9 + 1000)
+    served = tf.saved_model.load(export_dir).signatures["serving_default"](
+        question=tf.constant([first["question"]] * 2),
+        context=tf.constant([long_context, first["context"]]))
+    assert served["context_truncated"].numpy().tolist() == [True, False]
+    # The answer is the Keras model's on the passage cut at the limit.
+    cut = dict(first, id="cut", context=long_context[:MAX_CONTEXT_CHARACTERS])
+    expected = TASK.predict(model, [cut], vocabulary, task_info, config)
+    assert served["answer"].numpy()[0].decode("utf-8") == expected["cut"]
+    assert served["char_end"].numpy()[0] <= MAX_CONTEXT_CHARACTERS

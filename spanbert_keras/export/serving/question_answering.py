@@ -5,7 +5,10 @@ writes one SavedModel in TF Serving's layout, the vocabulary in `assets/`:
 
 | signature | inputs | outputs |
 |---|---|---|
-| `serving_default` | `question`, `context` string [B] | `answer` string [B], `char_start`, `char_end` int32 [B], `score` float32 [B] (+ `no_answer_score` float32 [B] for a v2.0 model) |
+| `serving_default` | `question`, `context` string [B] | `answer` string [B], `char_start`, `char_end` int32 [B], `score` float32 [B], `context_truncated` bool [B] (+ `no_answer_score` float32 [B] for a v2.0 model) |
+
+A context longer than `MAX_CONTEXT_CHARACTERS` (100,000 characters) is read
+up to there, and `context_truncated` says so: a request's memory is bounded.
 
 The answer is `context[char_start:char_end]` (Unicode characters, as Python
 indexes a `str`), read from the passage itself; an unanswered question gives
@@ -31,6 +34,7 @@ import tensorflow as tf
 
 from spanbert_keras.data.qa_decoding import best_spans
 from spanbert_keras.data.qa_decoding import choose_answers
+from spanbert_keras.data.qa_features import MAX_CONTEXT_CHARACTERS
 from spanbert_keras.data.qa_features import MODEL_INPUTS
 from spanbert_keras.data.qa_features import QuestionAnswerFeatures
 from spanbert_keras.data.vocabulary import load_vocabulary
@@ -68,6 +72,8 @@ class QuestionAnsweringServing(TaskServing):
         return {"serving_default": (self.answer, [string_spec("question"), string_spec("context")])}
 
     def answer(self, question, context):
+        truncated = tf.strings.length(context, unit="UTF8_CHAR") > MAX_CONTEXT_CHARACTERS
+        context = tf.strings.substr(context, 0, MAX_CONTEXT_CHARACTERS, unit="UTF8_CHAR")
         features = self.features(question, context)
         logits = self.model({k: features[k] for k in MODEL_INPUTS}, training=False)
         spans = best_spans(logits["start_logits"], logits["end_logits"], features,
@@ -76,7 +82,8 @@ class QuestionAnsweringServing(TaskServing):
         start, end = chosen["char_start"], chosen["char_end"]
         text = tf.strings.substr(context, tf.maximum(start, 0), tf.maximum(end - start, 0),
                                  unit="UTF8_CHAR")
-        outputs = {"answer": text, "char_start": start, "char_end": end, "score": chosen["score"]}
+        outputs = {"answer": text, "char_start": start, "char_end": end, "score": chosen["score"],
+                   "context_truncated": truncated}
         if self.version_2:
             outputs["no_answer_score"] = chosen["no_answer_score"]
         return outputs
@@ -117,7 +124,7 @@ def export_question_answerer(model, vocabulary, export_dir, sequence_length=512,
     >>> sorted(os.listdir(paths["saved_model"])), os.listdir(os.path.join(paths["saved_model"], "assets"))
     (['assets', 'export_info.json', 'fingerprint.pb', 'saved_model.pb', 'variables'], ['vocab.txt'])
     >>> sorted(paths["export_info"]["signatures"]["serving_default"]["outputs"])
-    ['answer', 'char_end', 'char_start', 'score']
+    ['answer', 'char_end', 'char_start', 'context_truncated', 'score']
     """
     vocabulary = load_vocabulary(vocabulary)
     if sequence_length > model.backbone.max_sequence_length:
