@@ -570,6 +570,11 @@ def test_empty_batches_and_batches_without_masks(reloaded):
         signatures["encode"](token_ids=tf.zeros([2, 0], tf.int32), padding_mask=tf.zeros([2, 0], tf.int32))
     with pytest.raises(tf.errors.InvalidArgumentError, match="same shape"):
         signatures["encode"](token_ids=tf.zeros([2, 4], tf.int32), padding_mask=tf.zeros([2, 3], tf.int32))
+    ones = tf.ones([1, 3], tf.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="token_ids must be >= 0"):
+        signatures["encode"](token_ids=tf.constant([[2, -1, 3]]), padding_mask=ones)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"token_ids must be below the vocabulary size \(1000\)"):
+        signatures["encode"](token_ids=tf.constant([[2, 10**6, 3]]), padding_mask=ones)
 
 
 def test_export_info_lists_the_ops_and_the_oldest_tf_serving(exported):

@@ -246,6 +246,11 @@ class PretrainingServing:
                 tf.shape(token_ids)[1],
                 message="token_ids must hold at least one position ([CLS] ... [SEP])",
             ),
+            tf.debugging.assert_non_negative(token_ids, message="token_ids must be >= 0"),
+            tf.debugging.assert_less(
+                token_ids, tf.constant(self.vocabulary.size, token_ids.dtype),
+                message=f"token_ids must be below the vocabulary size ({self.vocabulary.size})",
+            ),
         ]
         with tf.control_dependencies(checks):
             token_ids = tf.identity(token_ids)
