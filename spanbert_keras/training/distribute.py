@@ -18,7 +18,10 @@ the cluster has one) is the chief: it alone writes the run directory. Every
 other worker runs the same program on a private copy of the run directory
 (`worker_run_directory`), removed at the end, so collective operations (saving
 reads variables across workers) stay in step and nothing it writes reaches
-the real run.
+the real run. What the chief prepares once for every worker (a vocabulary
+learned from the corpus, the corpus' token counts) the other workers wait
+for in the shared run directory and read from there (`wait_for_chief`), so
+every worker uses the same.
 
 Under every strategy the batch size in the configs is the global batch,
 split evenly over the replicas (`check_global_batch`); each worker's input
@@ -36,6 +39,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import zlib
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
@@ -44,10 +48,18 @@ _CLUSTER_TASKS = ("chief", "worker")
 # lock, temporary files of atomic writes.
 _NOT_COPIED = ("logs", "lock", ".*", "*.tmp")
 _STRATEGY = {}  # the process' strategy, by resolved name
+# How long a worker waits for a file the chief writes (seconds): the environment
+# variable, else the default (learning a vocabulary from a large corpus takes a while).
+CHIEF_WAIT_VARIABLE = "SPANBERT_KERAS_CHIEF_WAIT"
+CHIEF_WAIT_SECONDS = 7200.0
 
 
 class WorkerLostError(RuntimeError):
     """Another worker of a multi-worker run stopped answering (it was killed or lost)."""
+
+
+class ChiefFileMissingError(TimeoutError):
+    """A worker waited in vain for a file the chief writes into the shared run directory."""
 
 
 def tf_config_cluster(environ=None):
@@ -438,3 +450,107 @@ def lost_workers_as_errors(strategy):
             f"{first}). Restart every worker with the same command: training resumes from "
             "the last checkpoint."
         ) from None
+
+
+def chief_wait_seconds(environ=None):
+    """How long a worker waits for the chief's files: `SPANBERT_KERAS_CHIEF_WAIT` or 7200 s.
+
+    Example:
+
+    >>> chief_wait_seconds({"SPANBERT_KERAS_CHIEF_WAIT": "600"}), chief_wait_seconds({})
+    (600.0, 7200.0)
+    """
+    raw = (os.environ if environ is None else environ).get(CHIEF_WAIT_VARIABLE, "").strip()
+    if not raw:
+        return CHIEF_WAIT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"{CHIEF_WAIT_VARIABLE} must be a positive number of seconds. "
+                         f"Received: {raw!r}")
+    return seconds
+
+
+def wait_for_chief(path, what, read=None, timeout=None, chief_running=None, log=None,
+                   poll=0.5, report_every=60.0):
+    """Waits until the chief has written `path` into the shared run directory; returns it read.
+
+    A worker other than the chief calls it for what the chief prepares once
+    for every worker. The chief writes each file atomically, so a file that
+    is there is whole; `read` may still answer None for one that is not the
+    awaited one yet (the counts of another vocabulary, say): the wait goes on.
+
+    Args:
+        path: str, the file the chief writes.
+        what: str, what the file holds, for the messages.
+        read: callable `path -> value`, None while `path` is not (yet) the
+            one awaited; default: `path` itself once it exists.
+        timeout: seconds to wait at most (default `chief_wait_seconds()`).
+        chief_running: optional callable `() -> bool`: whether the chief is
+            working on the run (holds its lock). A chief seen running that
+            stops without having written `path` ends the wait at once.
+        log: optional callable, told once that this worker waits (and every
+            `report_every` seconds that it still does).
+        poll: seconds between looks.
+
+    Returns:
+        `read(path)`'s first value that is not None.
+
+    Raises:
+        ChiefFileMissingError: (a `TimeoutError`) the chief stopped, or
+            `timeout` passed, before `path` was written; the message names
+            the file and what it holds.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "vocab.txt")
+    >>> wait_for_chief(path, "the vocabulary", timeout=0.1, poll=0.05)
+    Traceback (most recent call last):
+    ...
+    spanbert_keras.training.distribute.ChiefFileMissingError: The chief did not write .../vocab.txt (the vocabulary) in 0.1 s, ...
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("[PAD]\\n")
+    >>> wait_for_chief(path, "the vocabulary", timeout=0.1) == path
+    True
+    """
+    read = read or (lambda name: name if os.path.exists(name) else None)
+    timeout = chief_wait_seconds() if timeout is None else float(timeout)
+    start = time.monotonic()
+    seen_running = False
+    reported = None
+    while True:
+        value = read(path)
+        if value is not None:
+            if reported is not None and log is not None:
+                log(f"the chief wrote {path} after {time.monotonic() - start:.1f} s")
+            return value
+        running = chief_running() if chief_running is not None else None
+        if running:
+            seen_running = True
+        elif seen_running:
+            value = read(path)  # written just before it stopped?
+            if value is not None:
+                return value
+            raise ChiefFileMissingError(
+                f"The chief stopped working on the run without writing {path} ({what}): "
+                "see the chief's output for why, then start every worker again with the "
+                "same command."
+            )
+        waited = time.monotonic() - start
+        if waited >= timeout:
+            raise ChiefFileMissingError(
+                f"The chief did not write {path} ({what}) in {timeout:g} s, the longest a "
+                "worker waits for it: the chief stopped, or sees another run directory (the "
+                "workers must share it), or is still preparing (set "
+                f"{CHIEF_WAIT_VARIABLE}=SECONDS to wait longer). Start every worker again "
+                "with the same command."
+            )
+        if log is not None and (reported is None or waited - reported >= report_every):
+            log(f"waiting for the chief to write {path} ({what}): "
+                + ("at most " if reported is None else f"{waited:.0f} s so far, at most ")
+                + f"{timeout:g} s")
+            reported = waited
+        time.sleep(max(0.0, min(poll, timeout - waited)))

@@ -23,12 +23,18 @@ interrupted at any moment, with the weights an uninterrupted run would have.
 Input that would train on nothing (a corpus without text, a vocabulary of
 special pieces only, a training split without a batch, non-positive steps)
 is refused before anything is written.
+
+Under a multi-worker strategy the chief alone learns the vocabulary and
+counts the corpus' tokens, into the shared run directory; the other workers
+wait for both there and copy them into their private run directory
+(`take_chiefs_files`), so every worker trains with the same.
 """
 
 import dataclasses
 import math
 import os
 import sys
+import time
 import zlib
 
 import keras
@@ -45,6 +51,7 @@ from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.data.vocabulary import corpus_token_counts
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.files import atomic_path
+from spanbert_keras.files import sha256_of
 from spanbert_keras.files import write_yaml
 from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import tensorboard_callbacks
@@ -53,6 +60,8 @@ from spanbert_keras.training.distribute import distribute_batches
 from spanbert_keras.training.distribute import get_strategy
 from spanbert_keras.training.distribute import lost_workers_as_errors
 from spanbert_keras.training.distribute import shard_by_data
+from spanbert_keras.training.distribute import task_id
+from spanbert_keras.training.distribute import wait_for_chief
 from spanbert_keras.training.distribute import weights_checksum
 from spanbert_keras.training.distribute import worker_run_directory
 from spanbert_keras.training.flops import flops_per_token
@@ -68,6 +77,7 @@ from spanbert_keras.training.run_directory import check_model_file
 from spanbert_keras.training.run_directory import check_run_vocabulary
 from spanbert_keras.training.run_directory import fit_progress
 from spanbert_keras.training.run_directory import latest_checkpoint
+from spanbert_keras.training.run_directory import lock_owner
 from spanbert_keras.training.run_directory import model_file_problem
 from spanbert_keras.training.run_directory import record_vocabulary
 from spanbert_keras.training.run_directory import restore_checkpoint
@@ -119,12 +129,16 @@ def _check_same_run(saved, config, run_dir):
                 )
 
 
-def prepare_run(config, run_dir, corpus=None, log=print):
+def prepare_run(config, run_dir, corpus=None, log=print, chief=None):
     """Creates or reopens a run directory; returns (config, vocabulary, files).
 
     The corpus comes from `corpus` or `config.data.corpus`; the vocabulary
     from the run directory (resume: checked against its fingerprint),
-    `config.data.vocabulary`, or is learned from the corpus. Everything is
+    `config.data.vocabulary`, or is learned from the corpus. `chief`: on a
+    worker other than the chief of a multi-worker run, `(the chief's run
+    directory, this worker's index)`: the vocabulary and token counts the
+    chief writes there are taken (`take_chiefs_files`) instead of being
+    learned and counted again. Everything is
     checked before anything is written: the schedule, the corpus (files with
     text), the architecture and vocabulary of a run being resumed, a
     vocabulary with wordpieces, and a training split that gives a batch.
@@ -143,7 +157,11 @@ def prepare_run(config, run_dir, corpus=None, log=print):
         config_path = os.path.join(run_dir, CONFIG_FILE)
         if os.path.exists(config_path):
             _check_same_run(load_config(config_path), config, run_dir)
+        if chief is not None:
+            take_chiefs_files(config, chief[0], run_dir, log=log, worker=chief[1])
         recorded = os.path.exists(os.path.join(run_dir, VOCAB_FILE))
+        unigram = config.masking.random_token_distribution != "uniform"
+        passes = None  # the passes over the corpus, when there are any
         if recorded:
             vocabulary = run_vocabulary(run_dir)
             if config.data.vocabulary:
@@ -152,12 +170,15 @@ def prepare_run(config, run_dir, corpus=None, log=print):
         elif config.data.vocabulary:
             vocabulary = load_vocabulary(config.data.vocabulary)
         else:
-            log(f"Learning a {config.data.vocabulary_size}-piece WordPiece vocabulary from "
-                f"{len(files)} file(s)...")
-            vocabulary = build_vocabulary(files, vocab_size=config.data.vocabulary_size,
-                                          show_progress=sys.stdout.isatty())
+            passes = CorpusPasses(files, 1 + unigram, log)
+            vocabulary = passes.run(
+                f"learning a {config.data.vocabulary_size:,}-piece WordPiece vocabulary",
+                lambda: build_vocabulary(files, vocab_size=config.data.vocabulary_size,
+                                         show_progress=sys.stdout.isatty()),
+                lambda learned: f"{learned.size:,} pieces")
         vocabulary.check_has_wordpieces()
-        counts = replacement_counts_of(run_dir, config, vocabulary, files, log=log, save=False)
+        counts = replacement_counts_of(run_dir, config, vocabulary, files, log=log, save=False,
+                                       passes=passes)
         _check_training_batch(config, vocabulary, files, counts)
         # Checked: write the run's files (the vocabulary is always RUN/vocab.txt).
         if not recorded or not os.path.exists(os.path.join(run_dir, VOCAB_FINGERPRINT_FILE)):
@@ -184,37 +205,179 @@ def _check_training_batch(config, vocabulary, files, counts):
         )
 
 
-def replacement_counts_of(run_dir, config, vocabulary, files=None, log=print, save=True):
+def replacement_counts_of(run_dir, config, vocabulary, files=None, log=print, save=True,
+                          passes=None):
     """The corpus' token counts a run draws random replacement tokens from (None: uniform).
 
     Counted once (`corpus_token_counts`, over every document of the run's
     corpus) and kept in `RUN/token_counts.txt` with the fingerprint of the
     vocabulary they count, so a resumed run, `evaluate`, `export` and
     `preview` use the same distribution (and a file counting another
-    vocabulary is counted again).
+    vocabulary is counted again). `passes`: the `CorpusPasses` this count
+    belongs to (default: a count is a pass of its own), for the progress lines.
     """
     if config.masking.random_token_distribution == "uniform":
         return None
     path = os.path.join(run_dir, TOKEN_COUNTS_FILE)
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            first = f.readline().split()
-        counted = first[-1] if first[:1] == ["#"] else None
-        if counted in (None, vocabulary.fingerprint):
-            counts = np.loadtxt(path, dtype=np.int64, ndmin=1)
-            if counts.shape != (vocabulary.size,):
-                raise ValueError(
-                    f"{path} holds {counts.size} counts but the run's vocabulary has "
-                    f"{vocabulary.size} ids; delete the file to count the corpus again."
-                )
-            return counts
+    counts = recorded_counts(path, vocabulary)
+    if counts is not None:
+        return counts
     files = files or config.data.corpus
-    log(f"Counting the corpus' tokens (the random replacement tokens' distribution) in "
-        f"{len(files)} file(s)...")
-    counts = corpus_token_counts(files, vocabulary)
+    passes = passes or CorpusPasses(files, 1, log)
+    counts = passes.run(
+        "counting the corpus' tokens (the random replacement tokens' distribution)",
+        lambda: corpus_token_counts(files, vocabulary),
+        lambda found: f"{int(found.sum()):,} tokens")
     if save:
         _write_counts(path, counts, vocabulary)
     return counts
+
+
+def recorded_counts(path, vocabulary, exact=False):
+    """The token counts of a `token_counts.txt` file when they count `vocabulary`, else None.
+
+    A file without a fingerprint (written by an older version) is taken as
+    counting `vocabulary` unless `exact`; one of the right fingerprint but
+    the wrong number of ids is refused.
+    """
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        first = f.readline().split()
+    counted = first[-1] if first[:1] == ["#"] else None
+    if counted != vocabulary.fingerprint and (exact or counted is not None):
+        return None
+    counts = np.loadtxt(path, dtype=np.int64, ndmin=1)
+    if counts.shape != (vocabulary.size,):
+        raise ValueError(
+            f"{path} holds {counts.size} counts but the run's vocabulary has "
+            f"{vocabulary.size} ids; delete the file to count the corpus again."
+        )
+    return counts
+
+
+class CorpusPasses:
+    """Progress lines of the passes a run's preparation makes over its corpus.
+
+    One line when a pass starts (what it does, which pass of how many, the
+    corpus' files and size) and one when it ends (its time, what it found,
+    the passes left): nothing per document.
+
+    Example:
+
+    >>> import tempfile
+    >>> path = tempfile.mkstemp(suffix=".txt")[1]
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("Some text.\\n")
+    >>> passes = CorpusPasses([path], 2, print)
+    >>> passes.run("counting", lambda: 42, lambda n: f"{n} things")  # doctest: +ELLIPSIS
+    pass 1 of 2 over the corpus (1 file, 11 bytes): counting...
+    pass 1 of 2 done in ... s: 42 things; 1 pass left
+    42
+    """
+
+    def __init__(self, files, total, log=print):
+        self.files, self.total, self.log, self.done = list(files), int(total), log, 0
+        self.size = sum(tf.io.gfile.stat(path).length for path in self.files)
+
+    def run(self, doing, work, found=lambda value: ""):
+        self.done += 1
+        self.total = max(self.total, self.done)
+        count = len(self.files)
+        self.log(f"pass {self.done} of {self.total} over the corpus ({count} file"
+                 f"{'s' * (count != 1)}, {_size(self.size)}): {doing}...")
+        start = time.monotonic()
+        value = work()
+        left = self.total - self.done
+        summary = found(value)
+        self.log(f"pass {self.done} of {self.total} done in {time.monotonic() - start:.1f} s"
+                 + (f": {summary}" if summary else "")
+                 + (f"; {left} pass{'es' * (left != 1)} left" if left else ""))
+        return value
+
+
+def _size(size):
+    """
+    >>> _size(11), _size(12_345_678)
+    ('11 bytes', '12.3 MB')
+    """
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def take_chiefs_files(config, chief_dir, run_dir, log=print, timeout=None, worker=1):
+    """A worker other than the chief: the chief's vocabulary and token counts, into `run_dir`.
+
+    What the chief prepares once, and the other workers must not prepare
+    themselves (learning a vocabulary gives another one in each process):
+    when the worker's private run directory `run_dir` does not hold the
+    vocabulary yet and the config names none, the worker waits for the
+    chief to write `vocab.txt` and its fingerprint into the shared run
+    directory `chief_dir`; when the run draws random tokens with the corpus'
+    frequencies, it waits the same way for the chief's `token_counts.txt` of
+    that vocabulary (instead of counting the corpus again). Both are copied
+    into `run_dir`, where `prepare_run` then finds them as a resumed run
+    does. A wait ends when the chief stops working on the run (releases its
+    lock) without writing the file, or after `timeout` seconds
+    (`spanbert_keras.training.distribute.wait_for_chief`).
+
+    Args:
+        config: the `PretrainConfig`.
+        chief_dir: str, the run directory the chief writes (shared).
+        run_dir: str, this worker's private copy of it.
+        log: callable for progress messages.
+        timeout: seconds to wait for each file (default
+            `spanbert_keras.training.distribute.chief_wait_seconds()`).
+        worker: int, this worker's index, for the messages.
+
+    Raises:
+        ChiefFileMissingError: (a `TimeoutError`) the chief did not write a
+            file; the message names it.
+    """
+    def chief_running():
+        return lock_owner(chief_dir) is not None
+
+    if os.path.exists(os.path.join(run_dir, VOCAB_FILE)):
+        vocabulary = run_vocabulary(run_dir)  # copied with the run directory
+    elif config.data.vocabulary:
+        vocabulary = load_vocabulary(config.data.vocabulary)  # the same file for every worker
+    else:
+        path = os.path.join(chief_dir, VOCAB_FILE)
+        vocabulary = wait_for_chief(
+            os.path.join(chief_dir, VOCAB_FINGERPRINT_FILE),
+            f"the fingerprint of {path}, the vocabulary the chief learns from the corpus",
+            read=lambda _: _finished_vocabulary(chief_dir), timeout=timeout,
+            chief_running=chief_running, log=log)
+        record_vocabulary(run_dir, vocabulary)
+        log(f"worker {worker}: the chief's vocabulary {path} ({vocabulary.size:,} pieces, "
+            f"sha256 {vocabulary.fingerprint})")
+    if config.masking.random_token_distribution == "uniform":
+        return
+    own = os.path.join(run_dir, TOKEN_COUNTS_FILE)
+    if recorded_counts(own, vocabulary) is not None:
+        return
+    path = os.path.join(chief_dir, TOKEN_COUNTS_FILE)
+    counts = wait_for_chief(
+        path, f"the corpus' token counts of the vocabulary {vocabulary.fingerprint[:12]}...",
+        read=lambda name: recorded_counts(name, vocabulary, exact=True), timeout=timeout,
+        chief_running=chief_running, log=log)
+    _write_counts(own, counts, vocabulary)
+    log(f"worker {worker}: the chief's token counts {path} ({int(counts.sum()):,} tokens)")
+
+
+def _finished_vocabulary(run_dir):
+    """The `Vocabulary` of `run_dir` once both vocab.txt and its fingerprint are written, else None."""
+    try:
+        with open(os.path.join(run_dir, VOCAB_FINGERPRINT_FILE), encoding="utf-8") as f:
+            recorded = (f.read().split() or [""])[0]
+        path = os.path.join(run_dir, VOCAB_FILE)
+        if sha256_of(path) != recorded:
+            return None  # vocab.txt and its fingerprint are written one after the other
+        return load_vocabulary(path)
+    except FileNotFoundError:
+        return None
 
 
 def _write_counts(path, counts, vocabulary):
@@ -340,10 +503,11 @@ def run_pretraining(config, run_dir, corpus=None, steps=None, log=print, verbose
     strategy = get_strategy(strategy, log=log)  # first: before any TensorFlow operation
     with worker_run_directory(run_dir, strategy, log=log) as own_dir, strategy.scope(), \
             lost_workers_as_errors(strategy):
-        return _run_pretraining(config, own_dir, corpus, steps, log, verbose)
+        chief = None if own_dir == run_dir else (run_dir, task_id(strategy))
+        return _run_pretraining(config, own_dir, corpus, steps, log, verbose, chief)
 
 
-def _run_pretraining(config, run_dir, corpus, steps, log, verbose):
+def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
     if not isinstance(config, PretrainConfig):
         config = load_config(config)
     if steps is not None:
@@ -351,7 +515,7 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose):
             config, training=dataclasses.replace(config.training, steps=int(steps)))
     schedule_of(config)
     with run_lock(run_dir, log=log):
-        config, vocabulary, files = prepare_run(config, run_dir, corpus, log=log)
+        config, vocabulary, files = prepare_run(config, run_dir, corpus, log=log, chief=chief)
         total, per_epoch, epochs = schedule_of(config)
         checkpoint = latest_checkpoint(run_dir, log=log)
         start_epoch = checkpoint.epoch if checkpoint is not None else 0

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 import keras
@@ -175,6 +176,154 @@ def _dead_pid():
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def _write_later(path, text, delay):
+    """A thread that writes `path` atomically after `delay` seconds (the chief, say)."""
+    def write():
+        time.sleep(delay)
+        temporary = f"{path}.part"
+        with open(temporary, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def test_a_worker_waits_for_the_file_the_chief_writes_later(tmp_path):
+    path = str(tmp_path / "run" / "token_counts.txt")  # its folder does not exist yet either
+    os.makedirs(tmp_path / "run")
+    _write_later(path + ".old", "", 0)  # another file does not end the wait
+    writer = _write_later(path, "# of the other vocabulary\n", 0.2)
+    final = _write_later(path, "# of this vocabulary\n7\n", 0.6)
+    messages = []
+
+    def read(name):  # the file of another vocabulary is not the one awaited
+        if not os.path.exists(name):
+            return None
+        with open(name) as f:
+            text = f.read()
+        return text.split()[-1] if "this vocabulary" in text else None
+
+    start = time.monotonic()
+    assert distribute.wait_for_chief(path, "the counts", read=read, timeout=30, poll=0.02,
+                                     log=messages.append) == "7"
+    assert 0.6 <= time.monotonic() - start < 10
+    writer.join()
+    final.join()
+    assert messages[0] == f"waiting for the chief to write {path} (the counts): at most 30 s"
+    assert messages[-1].startswith(f"the chief wrote {path} after ")
+
+
+def test_a_wait_in_vain_ends_naming_the_file(tmp_path):
+    path = str(tmp_path / "vocab.sha256")
+    start = time.monotonic()
+    with pytest.raises(distribute.ChiefFileMissingError) as error:
+        distribute.wait_for_chief(path, "the vocabulary's fingerprint", timeout=0.3, poll=0.05)
+    assert 0.3 <= time.monotonic() - start < 5
+    assert str(error.value).startswith(
+        f"The chief did not write {path} (the vocabulary's fingerprint) in 0.3 s")
+    assert "SPANBERT_KERAS_CHIEF_WAIT=SECONDS" in str(error.value)
+    assert isinstance(error.value, OSError)  # the command line reports it in one line
+
+
+def test_a_chief_that_stops_without_writing_ends_the_wait_at_once(tmp_path):
+    path = str(tmp_path / "vocab.sha256")
+    answers = iter([False, True, True, False])  # not started yet, working, stopped
+
+    start = time.monotonic()
+    with pytest.raises(distribute.ChiefFileMissingError,
+                       match=f"The chief stopped working on the run without writing {path} "
+                             r"\(the vocabulary\)"):
+        distribute.wait_for_chief(path, "the vocabulary", timeout=60, poll=0.01,
+                                  chief_running=lambda: next(answers))
+    assert time.monotonic() - start < 5
+    # A chief that wrote the file as it stopped: taken.
+    answers = iter([True, False])
+    _write_later(path, "x", 0).join()
+    assert distribute.wait_for_chief(path, "the vocabulary", timeout=60,
+                                     chief_running=lambda: next(answers)) == path
+
+
+def test_the_wait_for_the_chief_is_set_in_the_environment():
+    assert distribute.chief_wait_seconds({}) == distribute.CHIEF_WAIT_SECONDS
+    assert distribute.chief_wait_seconds({"SPANBERT_KERAS_CHIEF_WAIT": " 90 "}) == 90.0
+    for wrong in ("0", "-3", "an hour"):
+        with pytest.raises(ValueError, match="SPANBERT_KERAS_CHIEF_WAIT must be a positive"):
+            distribute.chief_wait_seconds({"SPANBERT_KERAS_CHIEF_WAIT": wrong})
+
+
+def _small_config(**masking):
+    from spanbert_keras.config import PretrainConfig
+
+    config = PretrainConfig()
+    config.data.vocabulary_size = 500
+    config.data.sequence_length = 128
+    for key, value in masking.items():
+        setattr(config.masking, key, value)
+    return config
+
+
+def test_another_worker_takes_the_vocabulary_and_counts_the_chief_writes(
+        tmp_path, demo_excerpt):
+    """The chief (a thread here) learns the vocabulary and counts the corpus into the
+    shared run directory, the worker waits for them and uses them: the same vocabulary
+    and counts, nothing learned or counted by the worker."""
+    from spanbert_keras.training.pretrain import prepare_run
+
+    corpus, config = demo_excerpt(4), _small_config()
+    shared, own = str(tmp_path / "shared"), str(tmp_path / "own")
+    chief_log, worker_log, chiefs = [], [], []
+
+    def chief():
+        time.sleep(0.3)  # the worker is waiting first
+        chiefs.append(prepare_run(config, shared, [corpus], log=chief_log.append))
+
+    thread = threading.Thread(target=chief)
+    thread.start()
+    try:
+        _, vocabulary, _ = prepare_run(config, own, [corpus], log=worker_log.append,
+                                       chief=(shared, 1))
+    finally:
+        thread.join()
+    assert any(line.startswith("pass 1 of 2 over the corpus") for line in chief_log)
+    assert vocabulary.tokens == chiefs[0][1].tokens
+    for name in ("vocab.txt", "vocab.sha256", "token_counts.txt"):
+        assert (tmp_path / "own" / name).read_text() == (tmp_path / "shared" / name).read_text()
+    fingerprint = (tmp_path / "shared" / "vocab.sha256").read_text().split()[0]
+    assert any(f"sha256 {fingerprint}" in line for line in worker_log), worker_log
+    assert not any("pass " in line for line in worker_log), worker_log  # learned nothing
+    assert any(line.startswith("waiting for the chief to write") for line in worker_log)
+
+
+def test_a_worker_whose_chief_stops_unprepared_says_what_it_waited_for(
+        tmp_path, demo_excerpt):
+    from spanbert_keras.training.pretrain import prepare_run
+    from spanbert_keras.training.run_directory import run_lock
+
+    shared = str(tmp_path / "shared")
+    started = threading.Event()
+
+    def chief():  # takes the run, then fails before writing anything
+        with run_lock(shared, log=_fail):
+            started.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=chief)
+    thread.start()
+    started.wait(10)
+    try:
+        start = time.monotonic()
+        with pytest.raises(distribute.ChiefFileMissingError,
+                           match=r"stopped working on the run without writing "
+                                 r".*shared/vocab.sha256 \(the fingerprint of .*shared/vocab.txt"):
+            prepare_run(_small_config(), str(tmp_path / "own"), [demo_excerpt(4)],
+                        log=lambda *_: None, chief=(shared, 1))
+        assert time.monotonic() - start < 10
+    finally:
+        thread.join()
 
 
 def test_weighted_mean_loss_is_kerass_mean_with_sample_weight_on_one_device():
