@@ -92,6 +92,10 @@ def _parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run `spanbert-keras COMMAND --help` for a command's options and examples.",
     )
+    from spanbert_keras import __version__
+
+    parser.add_argument("--version", action="version", version=f"spanbert-keras {__version__}",
+                        help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true",
@@ -337,12 +341,16 @@ def _evaluate(args):
 
 
 def _export(args):
+    from spanbert_keras.export.archive import version_dirs
     from spanbert_keras.export.bundle import check_bundle_free
     from spanbert_keras.export.bundle import export_bundle
+    from spanbert_keras.files import check_outside_inputs
     from spanbert_keras.training.finetune import export_finetuned
     from spanbert_keras.training.finetune import is_finetuning_run
     from spanbert_keras.training.pretrain import load_pretrainer
 
+    for output in version_dirs(args.output):  # an export never replaces what it reads
+        check_outside_inputs(output, [args.checkpoint])
     if is_finetuning_run(args.checkpoint):
         if args.tflite or args.include_masker:
             raise ValueError("--tflite and --include-masker export pre-training runs; "

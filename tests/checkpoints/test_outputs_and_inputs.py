@@ -21,6 +21,8 @@ def workspace(tmp_path_factory):
     run = root / "runs" / "s1d"
     assert main(["import", str(checkpoint), "--output", str(run)]) == 0
     (root / "runs" / "notes.txt").write_text("unrelated")
+    # A run that sits, by mistake, where an export version would go.
+    assert main(["import", str(checkpoint), "--output", str(root / "saved" / "1" / "run")]) == 0
     return root
 
 
@@ -35,6 +37,9 @@ CASES = {
                                            "--output", "{ckpt}"],
     "import over its vocabulary's folder": ["import", "{ckpt}", "--vocab", "{runs}/s1d/vocab.txt",
                                             "--output", "{runs}"],
+    "export into its own run": ["export", "--checkpoint", "{run}", "--output", "{run}/m/1"],
+    "export over a version holding the run": ["export", "--checkpoint", "{versioned}",
+                                              "--output", "{saved}/1"],
 }
 
 
@@ -42,7 +47,8 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_an_output_over_an_input_is_refused_and_nothing_changes(workspace, case, overwrite, capsys):
     paths = {"run": str(workspace / "runs" / "s1d"), "runs": str(workspace / "runs"),
-             "ckpt": str(workspace / "bert")}
+             "ckpt": str(workspace / "bert"), "saved": str(workspace / "saved"),
+             "versioned": str(workspace / "saved" / "1" / "run")}
     argv = [arg.format(**paths) for arg in CASES[case]] + (["--overwrite"] if overwrite else [])
     before = checksums(str(workspace))
     assert main(argv) == 2
