@@ -8,6 +8,12 @@ it and renamed into place the same way. Temporary names start with
 `TEMPORARY_PREFIX`, so what a killed process left behind is recognised and
 removed (`remove_temporaries`).
 
+What is written gets the mode the umask gives (`0o666 & ~umask` for a file,
+`0o777 & ~umask` for a directory), as `open` and `mkdir` give it: the
+temporary files and staging directories are not private (`tempfile`'s
+0600 and 0700), so a model server running as another user can read an
+export.
+
 Nothing here imports TensorFlow: the command line checks its input files
 before loading it.
 """
@@ -18,8 +24,9 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
+import stat
 import zipfile
 
 import yaml
@@ -43,6 +50,91 @@ def fsync_path(path):
         pass
     finally:
         os.close(handle)
+
+
+def current_umask():
+    """The process' umask (read from /proc where it can be, without changing it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting it, and set it back at once
+    os.umask(mask)
+    return mask
+
+
+def _fresh_name(folder, prefix, suffix=""):
+    return os.path.join(folder, f"{prefix}{secrets.token_hex(6)}{suffix}")
+
+
+def new_temporary_file(folder, prefix, suffix=""):
+    """Creates an empty file of a new name in `folder`; returns its path.
+
+    Unlike `tempfile.mkstemp` (mode 0600), the file gets the mode the umask
+    gives a new file, so it keeps it when renamed into place.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = new_temporary_file(folder, ".tmp-", "-vocab.txt")
+    >>> os.stat(path).st_mode & 0o777 == 0o666 & ~current_umask()
+    True
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = _fresh_name(folder, prefix, suffix)
+        try:
+            handle = os.open(path, flags, 0o666)
+        except FileExistsError:
+            continue
+        os.close(handle)
+        return path
+    raise FileExistsError(f"No free temporary name for {prefix}...{suffix} in {folder}.")
+
+
+def new_temporary_dir(folder, prefix, suffix=""):
+    """Creates an empty directory of a new name in `folder` (mode 0777 less the umask; not
+    `tempfile.mkdtemp`'s 0700); returns its path."""
+    for _ in range(100):
+        path = _fresh_name(folder, prefix, suffix)
+        try:
+            os.mkdir(path, 0o777)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"No free temporary name for {prefix}...{suffix} in {folder}.")
+
+
+def apply_umask(path):
+    """Gives `path` and, for a directory, everything under it, the mode the umask gives a new one.
+
+    Files become `0o666 & ~umask` (`0o777 & ~umask` if executable by
+    anyone), directories `0o777 & ~umask`; symbolic links are left alone.
+    Used on what a writer staged (TensorFlow creates its directories 0755,
+    whatever the umask) before it is moved into place.
+    """
+    mask = current_umask()
+
+    def set_mode(name):
+        status = os.lstat(name)
+        if stat.S_ISLNK(status.st_mode):
+            return
+        if stat.S_ISDIR(status.st_mode) or status.st_mode & 0o111:
+            wanted = 0o777 & ~mask
+        else:
+            wanted = 0o666 & ~mask
+        if stat.S_IMODE(status.st_mode) != wanted:
+            os.chmod(name, wanted)
+
+    set_mode(path)
+    if os.path.isdir(path) and not os.path.islink(path):
+        for root, folders, names in os.walk(path):
+            for name in folders + names:
+                set_mode(os.path.join(root, name))
 
 
 def _folder_of(path):
@@ -96,12 +188,12 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     folder = _folder_of(path)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-", suffix=f"-{os.path.basename(path)}", dir=folder
+    temporary = new_temporary_file(
+        folder, f"{TEMPORARY_PREFIX}{os.getpid()}-", f"-{os.path.basename(path)}"
     )
-    os.close(handle)
     try:
         yield temporary
+        apply_umask(temporary)  # in case the writer made the file anew, private
         fsync_path(temporary)
         os.replace(temporary, path)
     except BaseException:
@@ -143,7 +235,7 @@ def check_directory_path(path):
 def stage_dir(final_dir):
     """A fresh, not yet existing staging path beside `final_dir` (its name is not an integer)."""
     parent = _folder_of(final_dir)
-    stage = tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{os.path.basename(final_dir)}-", dir=parent)
+    stage = new_temporary_dir(parent, f"{TEMPORARY_PREFIX}{os.path.basename(final_dir)}-")
     os.rmdir(stage)  # the writer creates it (ExportArchive.write_out does)
     return stage
 
@@ -152,9 +244,11 @@ def move_into_place(staged):
     """Renames each `(stage, final)` pair into place, replacing what was at `final`.
 
     A file is replaced atomically; a directory that exists is first renamed
-    aside, so `final` is missing only between two renames.
+    aside, so `final` is missing only between two renames. What is moved
+    first gets the modes the umask gives (`apply_umask`).
     """
     for stage, final in staged:
+        apply_umask(stage)
         for root, _, names in os.walk(stage):
             for name in names:
                 fsync_path(os.path.join(root, name))
