@@ -8,6 +8,8 @@ and values of the wrong type with an error that names them.
 
 import dataclasses
 import os
+import types
+import typing
 
 import yaml
 
@@ -212,20 +214,62 @@ def _renamed(values):
     return values
 
 
+# The dtype policies training supports: float32, and Keras' mixed precision
+# (float16 or bfloat16 compute, float32 variables). A policy of one dtype
+# throughout (float16, bfloat16, float64) fails in the losses, which are float32.
+DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+# `model.compile(jit_compile=...)`: XLA always, never, or where Keras chooses.
+JIT_COMPILE_VALUES = (True, False, "auto")
+# The values a field of this name may take, in every config dataclass
+# (`PretrainConfig`'s [training] and `FinetuneConfig` alike).
+FIELD_CHOICES = {"dtype_policy": DTYPE_POLICIES, "jit_compile": JIT_COMPILE_VALUES}
+
+
 def check_fields(section_cls, given, where):
-    """Refuses keys `section_cls` lacks and coerces `given`'s values to its field types, in place."""
+    """Refuses keys `section_cls` lacks and coerces `given`'s values to its field types, in place.
+
+    A field typed as a union (`int | None`, `bool | str`) takes a value of
+    any of its types; a field named in `FIELD_CHOICES` only the values
+    listed there.
+
+    Example:
+
+    >>> check_fields(TrainingConfig, {"jit_compile": "maybe"}, "config.yaml [training]")
+    Traceback (most recent call last):
+    ...
+    ValueError: config.yaml [training] jit_compile must be one of true, false, 'auto' (default 'auto'). Received: 'maybe'
+    """
     fields = {f.name: f for f in dataclasses.fields(section_cls)}
     for key, value in given.items():
         if key not in fields:
             raise ValueError(
                 f"Unknown key {key!r} in {where}; known keys: {sorted(fields)}."
             )
-        given[key] = _coerce(value, fields[key], f"{where} {key}")
+        field = fields[key]
+        default = field.default if field.default is not dataclasses.MISSING else None
+        choices = FIELD_CHOICES.get(key)
+        if choices is not None:
+            if not any(type(value) is type(choice) and value == choice for choice in choices):
+                raise ValueError(
+                    f"{where} {key} must be one of {', '.join(map(_yaml_value, choices))} "
+                    f"(default {_yaml_value(default)}). Received: {_yaml_value(value)}"
+                )
+            continue
+        given[key] = _coerce(value, field.type, default, f"{where} {key}")
 
 
-def _coerce(value, field, where):
-    default = field.default if field.default is not dataclasses.MISSING else None
-    kind = field.type if isinstance(field.type, type) else None
+def _yaml_value(value):
+    """A value as a config writes it: true / false, null, a string quoted."""
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def _coerce(value, kind, default, where):
+    """`value` as a value of the type `kind` (a class, or a union of classes), or ValueError."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return _coerce_union(value, typing.get_args(kind), default, where)
+    kind = kind if isinstance(kind, type) else None
     if value is None or kind is None or kind is list:
         if kind is list and isinstance(value, str):
             return [value]
@@ -242,6 +286,26 @@ def _coerce(value, field, where):
             f"Received: {value!r}"
         )
     return value
+
+
+def _coerce_union(value, kinds, default, where):
+    """`value` as the first of `kinds` that takes it (`int | None`: an int, or None)."""
+    if value is None and type(None) in kinds:
+        return None
+    members = [k for k in kinds if k is not type(None)]
+    if not all(isinstance(k, type) for k in members):
+        return value  # a member this check does not know (a generic alias): as given
+    for kind in members:
+        try:
+            return _coerce(value, kind, default, where)
+        except ValueError:
+            continue
+    names = ["bool" if k is bool else k.__name__ for k in members]
+    names += ["null"] if type(None) in kinds else []
+    raise ValueError(
+        f"{where} must be of type {' or '.join(names)} (default {default!r}). "
+        f"Received: {value!r}"
+    )
 
 
 def read_yaml_mapping(path, what):

@@ -145,3 +145,53 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path, corpus):
     too_long = cli("pretrain", "--config", TINY, "--corpus", corpus, "--output",
                    str(tmp_path / "r2"), "--set", "data.sequence_length=1024", check=False)
     assert too_long.returncode == 2 and "position table" in too_long.stderr
+
+
+def test_version_prints_the_package_version_without_loading_tensorflow():
+    from spanbert_keras import __version__
+
+    result = cli("--version")
+    assert result.stdout == f"spanbert-keras {__version__}\n" and result.stderr == ""
+    script = """
+import contextlib, io, json, sys
+import spanbert_keras_cli
+out = io.StringIO()
+try:
+    with contextlib.redirect_stdout(out):
+        spanbert_keras_cli.main(["--version"])
+except SystemExit as exit:
+    code = exit.code
+print(json.dumps({"code": code, "out": out.getvalue(), "tensorflow": "tensorflow" in sys.modules}))
+"""
+    started = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             timeout=60)
+    report = json.loads(started.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "out": f"spanbert-keras {__version__}\n", "tensorflow": False}
+
+
+@pytest.mark.parametrize("setting,key,allowed", [
+    ("dtype_policy=float64", "dtype_policy", "'float32', 'mixed_float16', 'mixed_bfloat16'"),
+    ("jit_compile=maybe", "jit_compile", "true, false, 'auto'"),
+])
+def test_bad_precision_and_xla_settings_are_refused_before_a_run_starts(
+        setting, key, allowed, corpus, tmp_path, capsys):
+    from spanbert_keras.cli import main
+
+    received = setting.split("=")[1]
+    run = tmp_path / "run"
+    commands = {
+        "pretrain": ["pretrain", "--config", TINY, "--corpus", corpus, "--output", str(run),
+                     *SMALL_RUN, "--set", f"training.{setting}"],
+        "finetune": ["finetune", "squad", "--train", str(tmp_path / "train.json"),
+                     "--dev", str(tmp_path / "dev.json"), "--init", str(tmp_path / "encoder"),
+                     "--output", str(run), "--set", setting],
+    }
+    for command, argv in commands.items():
+        assert main(argv) == 2, command
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1, (command, lines)
+        assert lines[0].startswith(f"spanbert-keras {command}: error: ")
+        assert f"{key} must be one of {allowed}" in lines[0] and f"Received: '{received}'" in lines[0]
+        if command == "pretrain":
+            assert "[training] " + key in lines[0]
+        assert not run.exists(), command  # no run directory, no vocabulary learned
