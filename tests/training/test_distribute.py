@@ -584,9 +584,9 @@ def _free_ports(count):
     return ports
 
 
-def _pretrain_command(pretraining, run):
+def _pretrain_command(pretraining, run, steps=STEPS):
     command = ["pretrain", "--config", pretraining["config"], "--corpus", pretraining["corpus"],
-               "--output", str(run), "--steps", str(STEPS), "--strategy", "multi_worker"]
+               "--output", str(run), "--steps", str(steps), "--strategy", "multi_worker"]
     for value in pretraining["overrides"]:
         command += ["--set", value]
     return command
@@ -671,6 +671,38 @@ def test_two_workers_through_the_cli_end_with_the_weights_of_one_process(
     copy = re.findall(r"worker 1: the chief writes .*; this worker writes a copy, (.*), removed",
                       _output(tmp_path, "run", 1))
     assert copy and copy[0].startswith(str(tmp_path / "tmp")) and _worker_copies(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_two_workers_from_text_use_the_vocabulary_and_counts_the_chief_learns(
+        pretraining, tmp_path):
+    """The scale-out command on a text corpus with no vocabulary given (and the corpus'
+    token frequencies for the random tokens): the chief learns the vocabulary and counts
+    the corpus into the shared run directory, worker 1 waits for both and uses them;
+    the workers end with the same weights and the vocabulary of RUN/vocab.sha256."""
+    from spanbert_keras.files import sha256_of
+
+    overrides = [value for value in SMALL if not value.startswith("masking.")]
+    text = dict(pretraining, overrides=overrides + ["data.vocabulary_size=1000"])
+    run, workers = tmp_path / "run", []
+    try:
+        workers = _start_workers(_pretrain_command(text, run, steps=2), tmp_path, "text")
+        _finish(workers, tmp_path, "text", timeout=150)
+    finally:
+        _stop(workers)
+    print("final weights checksum", _agreed_weights(tmp_path, "text"))
+    chief, other = _output(tmp_path, "text", 0), _output(tmp_path, "text", 1)
+    assert "learning a 1,000-piece WordPiece vocabulary" in chief, chief[-3000:]
+    assert "counting the corpus' tokens" in chief, chief[-3000:]
+    fingerprint = (run / "vocab.sha256").read_text().split()[0]
+    assert sha256_of(str(run / "vocab.txt")) == fingerprint
+    used = re.findall(r"worker 1: the chief's vocabulary (.*) \(.* pieces, sha256 (\w+)\)", other)
+    assert used == [(str(run / "vocab.txt"), fingerprint)], other[-3000:]
+    assert f"worker 1: the chief's token counts {run / 'token_counts.txt'}" in other
+    assert "pass 1 of" not in other  # worker 1 learned and counted nothing itself
+    with open(run / "token_counts.txt") as f:
+        assert f.readline().split()[-1] == fingerprint
+    assert _worker_copies(tmp_path) == []
 
 
 @pytest.mark.slow
