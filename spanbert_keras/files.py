@@ -386,7 +386,13 @@ def member_path(directory, name, source):
         raise ValueError(
             f"{source} names {name!r}, which is not a plain file name in {directory}; refused."
         )
-    return os.path.join(directory, name)
+    path = os.path.join(directory, name)
+    inside = os.path.realpath(directory)
+    if os.path.commonpath([inside, os.path.realpath(path)]) != inside:
+        raise ValueError(
+            f"{source} names {name!r}, a link in {directory} to a file outside it; refused."
+        )
+    return path
 
 
 @contextlib.contextmanager
@@ -606,12 +612,36 @@ def write_yaml(path, value):
     return atomic_write(path, lambda f: yaml.safe_dump(value, f, sort_keys=False))
 
 
+def parse_json(text, source, line=None):
+    """The value of JSON `text`; bad or too deeply nested JSON raises `ValueError` naming `source`.
+
+    `line`: the line of `source` that `text` is (a JSON-lines record), else
+    the error names the line within `text`.
+
+    Example:
+
+    >>> parse_json('{"a": [1, 2]}', "x.json")
+    {'a': [1, 2]}
+    >>> parse_json("[" * 200_000, "deep.json")
+    Traceback (most recent call last):
+    ...
+    ValueError: deep.json: JSON nested too deeply to read (thousands of levels); refused.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        where = line if line is not None else error.lineno
+        raise ValueError(f"{source}: line {where}: not valid JSON: {error.msg}") from None
+    except RecursionError:
+        raise ValueError(f"{source}: JSON nested too deeply to read (thousands of levels); "
+                         "refused.") from None
+
+
 def read_json(path):
     """Reads a UTF-8 JSON file; bad JSON or bad UTF-8 raises `ValueError` naming the file and line."""
     with open(path, encoding="utf-8") as f:
         try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
+            text = f.read()
         except UnicodeDecodeError as error:
             raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    return parse_json(text, path)

@@ -6,8 +6,9 @@ at once (`spanbert_keras.files.staged_output`), are the package's shared
 file rules.
 """
 
-import json
 import os
+
+from spanbert_keras.files import parse_json
 
 
 def read_json(path, what):
@@ -16,8 +17,8 @@ def read_json(path, what):
         raise FileNotFoundError(f"No {what} at {path}.")
     try:
         with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except (OSError, ValueError) as error:
+            values = parse_json(f.read(), path)
+    except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not a readable JSON file: {error}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a JSON object.")

@@ -273,6 +273,9 @@ def read_mrqa(path, strict=False):
         except json.JSONDecodeError as error:
             collector.problem(f"line {number}", f"not valid JSON: {error.msg}")
             continue
+        except RecursionError:  # a record is skipped here, as every other bad record
+            collector.problem(f"line {number}", "JSON nested too deeply to read")
+            continue
         if not isinstance(record, dict) or "header" in record:
             continue
         context, qas = record.get("context"), record.get("qas")

@@ -42,7 +42,6 @@ features:
 """
 
 import collections
-import json
 import os
 
 import tensorflow as tf
@@ -51,6 +50,7 @@ from spanbert_keras.data.bad_records import BadRecords
 from spanbert_keras.data.features import ragged_strings
 from spanbert_keras.data.tokenizer import SpanBertTokenizer
 from spanbert_keras.files import check_text
+from spanbert_keras.files import parse_json
 from spanbert_keras.metrics.tacred import NO_RELATION
 
 MODES = ("ner", "text")
@@ -112,21 +112,14 @@ def _records(path):
         check_text(path)  # raises ValueError naming the line
         raise
     if text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
+        records = parse_json(text, path)
         for index, record in enumerate(records):
             yield f"record {index}", record
         return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: line {number}: not valid JSON: {error.msg}") from None
-        yield f"line {number}", record
+        yield f"line {number}", parse_json(line, path, number)
 
 
 def _example(record, where, problems):

@@ -131,7 +131,7 @@ def grid_cells(config, learning_rates, batch_sizes):
 @contextlib.contextmanager
 def _table_lock(grid_dir):
     """Holds `GRID/grid.lock` (waiting for another process' turn) while the tables are rewritten."""
-    handle = os.open(os.path.join(grid_dir, TABLE_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    handle = os.open(os.path.join(grid_dir, TABLE_LOCK), os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield

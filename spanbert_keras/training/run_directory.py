@@ -145,7 +145,7 @@ def run_lock(run_dir, log=print):
 def _acquire(path, run_dir, log):
     owner = {"pid": os.getpid(), "host": socket.gethostname()}
     while True:
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
