@@ -52,6 +52,8 @@ _STRATEGY = {}  # the process' strategy, by resolved name
 # variable, else the default (learning a vocabulary from a large corpus takes a while).
 CHIEF_WAIT_VARIABLE = "SPANBERT_KERAS_CHIEF_WAIT"
 CHIEF_WAIT_SECONDS = 7200.0
+# How long a worker gives the chief to take the shared run directory (its lock).
+CHIEF_APPEARS_SECONDS = 120.0
 
 
 class WorkerLostError(RuntimeError):
@@ -473,8 +475,8 @@ def chief_wait_seconds(environ=None):
     return seconds
 
 
-def wait_for_chief(path, what, read=None, timeout=None, chief_running=None, log=None,
-                   poll=0.5, report_every=60.0):
+def wait_for_chief(path, what, read=None, timeout=None, chief_running=None, appear_within=None,
+                   log=None, poll=0.5, report_every=60.0):
     """Waits until the chief has written `path` into the shared run directory; returns it read.
 
     A worker other than the chief calls it for what the chief prepares once
@@ -491,6 +493,11 @@ def wait_for_chief(path, what, read=None, timeout=None, chief_running=None, log=
         chief_running: optional callable `() -> bool`: whether the chief is
             working on the run (holds its lock). A chief seen running that
             stops without having written `path` ends the wait at once.
+        appear_within: optional seconds: a chief not seen running by then
+            works elsewhere (the workers do not share the run directory) or
+            never started, and the wait ends. (Making the strategy waits for
+            every worker, so a chief that runs takes its run directory at
+            about the time the other workers start waiting.)
         log: optional callable, told once that this worker waits (and every
             `report_every` seconds that it still does).
         poll: seconds between looks.
@@ -540,6 +547,13 @@ def wait_for_chief(path, what, read=None, timeout=None, chief_running=None, log=
                 "same command."
             )
         waited = time.monotonic() - start
+        if not seen_running and appear_within is not None and waited >= appear_within:
+            raise ChiefFileMissingError(
+                f"The chief did not take the run directory of {path} in {appear_within:g} s, "
+                f"so it will not write {path} ({what}) there: every worker must see the "
+                "chief's run directory (the same --output on a filesystem all workers share), "
+                "and the chief must be running. Start every worker again with the same command."
+            )
         if waited >= timeout:
             raise ChiefFileMissingError(
                 f"The chief did not write {path} ({what}) in {timeout:g} s, the longest a "

@@ -55,6 +55,7 @@ from spanbert_keras.files import sha256_of
 from spanbert_keras.files import write_yaml
 from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import tensorboard_callbacks
+from spanbert_keras.training.distribute import CHIEF_APPEARS_SECONDS
 from spanbert_keras.training.distribute import check_workers_agree
 from spanbert_keras.training.distribute import distribute_batches
 from spanbert_keras.training.distribute import get_strategy
@@ -320,7 +321,9 @@ def take_chiefs_files(config, chief_dir, run_dir, log=print, timeout=None, worke
     that vocabulary (instead of counting the corpus again). Both are copied
     into `run_dir`, where `prepare_run` then finds them as a resumed run
     does. A wait ends when the chief stops working on the run (releases its
-    lock) without writing the file, or after `timeout` seconds
+    lock) without writing the file, when the chief has not taken the shared
+    run directory within `CHIEF_APPEARS_SECONDS` (the workers do not share
+    it), or after `timeout` seconds
     (`spanbert_keras.training.distribute.wait_for_chief`).
 
     Args:
@@ -339,6 +342,9 @@ def take_chiefs_files(config, chief_dir, run_dir, log=print, timeout=None, worke
     def chief_running():
         return lock_owner(chief_dir) is not None
 
+    waits = dict(timeout=timeout, chief_running=chief_running, log=log,
+                 appear_within=CHIEF_APPEARS_SECONDS)
+
     if os.path.exists(os.path.join(run_dir, VOCAB_FILE)):
         vocabulary = run_vocabulary(run_dir)  # copied with the run directory
     elif config.data.vocabulary:
@@ -348,8 +354,7 @@ def take_chiefs_files(config, chief_dir, run_dir, log=print, timeout=None, worke
         vocabulary = wait_for_chief(
             os.path.join(chief_dir, VOCAB_FINGERPRINT_FILE),
             f"the fingerprint of {path}, the vocabulary the chief learns from the corpus",
-            read=lambda _: _finished_vocabulary(chief_dir), timeout=timeout,
-            chief_running=chief_running, log=log)
+            read=lambda _: _finished_vocabulary(chief_dir), **waits)
         record_vocabulary(run_dir, vocabulary)
         log(f"worker {worker}: the chief's vocabulary {path} ({vocabulary.size:,} pieces, "
             f"sha256 {vocabulary.fingerprint})")
@@ -361,8 +366,7 @@ def take_chiefs_files(config, chief_dir, run_dir, log=print, timeout=None, worke
     path = os.path.join(chief_dir, TOKEN_COUNTS_FILE)
     counts = wait_for_chief(
         path, f"the corpus' token counts of the vocabulary {vocabulary.fingerprint[:12]}...",
-        read=lambda name: recorded_counts(name, vocabulary, exact=True), timeout=timeout,
-        chief_running=chief_running, log=log)
+        read=lambda name: recorded_counts(name, vocabulary, exact=True), **waits)
     _write_counts(own, counts, vocabulary)
     log(f"worker {worker}: the chief's token counts {path} ({int(counts.sum()):,} tokens)")
 

@@ -247,6 +247,27 @@ def test_a_chief_that_stops_without_writing_ends_the_wait_at_once(tmp_path):
                                      chief_running=lambda: next(answers)) == path
 
 
+def test_a_chief_never_seen_in_the_run_directory_ends_the_wait(tmp_path, demo_excerpt,
+                                                              monkeypatch):
+    """Workers that do not share the run directory: the chief never takes the one this
+    worker looks at (making the strategy waited for every worker, so it runs)."""
+    from spanbert_keras.training import pretrain
+
+    path = str(tmp_path / "vocab.sha256")
+    start = time.monotonic()
+    with pytest.raises(distribute.ChiefFileMissingError,
+                       match=f"The chief did not take the run directory of {path} in 0.3 s"):
+        distribute.wait_for_chief(path, "the vocabulary", timeout=60, poll=0.01,
+                                  chief_running=lambda: False, appear_within=0.3)
+    assert time.monotonic() - start < 5
+    monkeypatch.setattr(pretrain, "CHIEF_APPEARS_SECONDS", 0.3)
+    with pytest.raises(distribute.ChiefFileMissingError,
+                       match=r"did not take the run directory of .*elsewhere/vocab.sha256 .*"
+                             r"a filesystem all workers share"):
+        pretrain.prepare_run(_small_config(), str(tmp_path / "own"), [demo_excerpt(4)],
+                             log=lambda *_: None, chief=(str(tmp_path / "elsewhere"), 1))
+
+
 def test_the_wait_for_the_chief_is_set_in_the_environment():
     assert distribute.chief_wait_seconds({}) == distribute.CHIEF_WAIT_SECONDS
     assert distribute.chief_wait_seconds({"SPANBERT_KERAS_CHIEF_WAIT": " 90 "}) == 90.0
