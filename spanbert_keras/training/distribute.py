@@ -337,8 +337,9 @@ def worker_run_directory(run_dir, strategy, log=print):
     checkpoints; the copies of workers of this machine that were killed
     are removed first. The run
     directory must therefore be one the workers share (a network
-    filesystem) to resume a multi-worker run; `check_workers_agree` stops a
-    run whose workers would resume from different epochs.
+    filesystem): to resume a multi-worker run (`check_workers_agree` stops a
+    run whose workers would resume from different epochs), and for the
+    other workers to read what the chief prepares for them (`wait_for_chief`).
 
     Yields:
         The directory to run in.
