@@ -15,7 +15,7 @@ converts them to IOB2. An example is a dict:
 - `where`: str, `"path: line N"` (the sentence's first line), for messages.
 
 `problems` names each skipped sentence and the line at fault: a line with
-another number of columns than the file's first token line (its tag
+another number of columns than most of the file's token lines (its tag
 would be missing or taken from another column, so the tag sequence would not
 match the tokens) or a tag that is not BIO; with `strict=True` the first one
 raises.
@@ -25,6 +25,7 @@ predicted at its first piece (`first_positions`), the other pieces are
 ignored by the loss (weight 0) and the decoding.
 """
 
+import collections
 import os
 
 import tensorflow as tf
@@ -77,7 +78,7 @@ def read_columns(path, strict=False):
         `(sentences, problems)`: each sentence a dict `id` (its index),
         `tokens`, `columns` (the fields of each token line), `lines` (their
         numbers), `where`; problems name the lines whose number of columns
-        differs from the file's first token line (the sentence is skipped).
+        differs from most of the file's token lines (the sentence is skipped).
 
     Raises:
         FileNotFoundError: no such file.
@@ -89,10 +90,13 @@ def read_columns(path, strict=False):
         raise FileNotFoundError(f"CoNLL file not found: {path}")
     problems = BadRecords(path, strict)
     sentences = []
-    width = None  # every token line has as many columns as the first one
-    for first_line, lines in _sentences(path):
+    read = list(_sentences(path))
+    # Every token line has as many columns as most lines of the file have: one
+    # short line is that line's problem, whichever line it is.
+    counts = collections.Counter(len(line.split()) for _, lines in read for _, line in lines)
+    width = counts.most_common(1)[0][0] if counts else None
+    for first_line, lines in read:
         columns = [line.split() for _, line in lines]
-        width = len(columns[0]) if width is None else width
         bad = [(n, line) for (n, line), f in zip(lines, columns) if len(f) != width]
         if bad:
             number, line = bad[0]

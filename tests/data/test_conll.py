@@ -127,3 +127,13 @@ def test_bytes_that_are_not_utf8_are_refused_naming_the_line(tmp_path):
     with pytest.raises(ValueError, match=rf"latin1.txt: line {line} is not UTF-8 text") as error:
         read_conll(str(path))
     assert "codec can't decode" not in str(error.value)
+
+
+def test_a_short_first_line_is_the_one_named(tmp_path):
+    path = tmp_path / "eng.train"
+    path.write_text("Emma B-PER\n\nHarriet NNP I-NP B-PER\nwalked VBD I-VP O\n\n"
+                    "Jane NNP I-NP B-PER\n.  . O O\n", encoding="utf-8")
+    examples, problems = read_conll(str(path))
+    assert [e["tokens"] for e in examples] == [["Harriet", "walked"], ["Jane", "."]]
+    assert problems == [f"{path}: line 1: 2 column(s), expected 4 (the tags would not match "
+                        "the tokens): 'Emma B-PER'"]
