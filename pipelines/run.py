@@ -30,6 +30,7 @@ from spanbert_keras.config import load_config  # noqa: E402
 from spanbert_keras.export.archive import export_path  # noqa: E402
 from spanbert_keras.export.bundle import check_bundle_free  # noqa: E402
 from spanbert_keras.export.bundle import export_bundle  # noqa: E402
+from spanbert_keras.files import check_outside_inputs  # noqa: E402
 from spanbert_keras.files import write_json  # noqa: E402
 from spanbert_keras.training import pretrain  # noqa: E402
 from spanbert_keras.training.distribute import STRATEGIES  # noqa: E402
@@ -73,6 +74,9 @@ def main(argv=None):
             pretrain.run_pretraining(config, args.output, corpus=args.corpus, steps=args.steps,
                                      strategy=strategy)
             return
+        config = apply_overrides(load_config(args.config), args.set)
+        inputs = [args.config, config.data.vocabulary, *(args.corpus or config.data.corpus)]
+        check_outside_inputs(args.output, inputs)  # never writes over what it reads
         with run_lock(args.output):
             run(args, strategy)
 
@@ -89,6 +93,7 @@ def run(args, strategy=None):
                               args.export_name or os.path.basename(os.path.abspath(run_dir)))
     if not _exported_here(record_path, version_dir):
         check_bundle_free(version_dir, tflite=True, overwrite=args.overwrite)
+        check_outside_inputs(version_dir, [run_dir, args.config, *(args.corpus or config.data.corpus)])
 
     stage(1, "corpus and vocabulary")
     config, vocabulary, files = pretrain.prepare_run(config, run_dir, args.corpus)

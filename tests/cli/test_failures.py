@@ -8,6 +8,7 @@ import importlib.util
 import os
 
 import pytest
+from command_checks import checksums
 from command_checks import command_peak_memory
 from lock_holder import held_lock
 
@@ -203,3 +204,14 @@ def test_config_numbers_in_any_notation_and_duplicate_keys(tmp_path):
     path.write_text("training:\n  steps: 10\n  steps: 20\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"config.yaml: line 3: the key 'steps' is given twice"):
         load_config(str(path))
+
+
+def test_the_pipeline_never_writes_over_its_inputs(files, tmp_path, capsys):
+    main = pipeline_main()
+    folder = os.path.dirname(files["corpus"])
+    before = checksums(folder)
+    for output in (folder, files["corpus"], os.path.dirname(folder)):
+        refused(capsys, ["--config", TINY, "--corpus", files["corpus"], "--output", output,
+                         "--saved-models", str(tmp_path / "saved_models")],
+                "writing it would destroy what is read", main=main)
+    assert checksums(folder) == before
