@@ -98,19 +98,22 @@ class EncoderTask(FinetuneTask):
         """`(y, weights, problem lines)`; default: class ids of `task_info["labels"]`."""
         return encode_labels(examples, task_info["labels"])
 
+    @abc.abstractmethod
     def features(self, vocabulary, task_info, config):
-        raise NotImplementedError
+        """The task's in-graph features (a `tf.Module` mapping raw inputs to the model's)."""
 
     def model_batch(self, features, inputs, y, weights):
         """`(x, y, sample_weight)` of a batch; default: the features of `inputs` as x."""
         out = features(**inputs)
         return {k: out[k] for k in MODEL_INPUTS}, y, weights
 
+    @abc.abstractmethod
     def serving(self, model, vocabulary, task_info, config):
-        raise NotImplementedError
+        """The task's `TaskServing` (the signatures the export and `predict` share)."""
 
+    @abc.abstractmethod
     def serving_inputs(self, examples):
-        raise NotImplementedError
+        """The examples as the `predict_signature`'s inputs (a dict of tensors)."""
 
     def decode(self, outputs, row):
         return outputs["label"][row].decode("utf-8")

@@ -9,6 +9,7 @@ into one TF Serving version directory (`archive.write_version`: staged,
 `export_info.json`, moved into place), the vocabulary in `assets/vocab.txt`.
 """
 
+import abc
 import os
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ from spanbert_keras.export.archive import write_version
 LOAD = "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)"
 
 
-class TaskServing:
+class TaskServing(abc.ABC):
     """The signatures of one task model (plain methods; `functions` traces them).
 
     Subclasses define `endpoints()`: `{signature name: (method, [tf.TensorSpec,
@@ -44,8 +45,9 @@ class TaskServing:
         self.features = features
         self._functions = None
 
+    @abc.abstractmethod
     def endpoints(self):
-        raise NotImplementedError
+        """`{signature name: (method, [tf.TensorSpec, ...])}`."""
 
     def logits(self, features):
         """The model's float32 output on the features' encoder inputs."""
