@@ -29,10 +29,10 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 
 from spanbert_keras.config import ModelConfig  # noqa: E402
+from spanbert_keras.finetuning.runner import finetune_optimizer  # noqa: E402
 from spanbert_keras.models.backbone import build_backbone  # noqa: E402
 from spanbert_keras.models.span_bert_question_answerer import SpanBertQuestionAnswerer  # noqa: E402
 from spanbert_keras.tasks.base import FinetuneConfig  # noqa: E402
-from spanbert_keras.training.finetune import finetune_optimizer  # noqa: E402
 
 
 def batch(batch_size, seq_len, vocabulary_size, seed=0):

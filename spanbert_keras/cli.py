@@ -322,8 +322,8 @@ def _pretrain(args):
 
 
 def _evaluate(args):
-    from spanbert_keras.training.finetune import evaluate_finetuned
-    from spanbert_keras.training.finetune import is_finetuning_run
+    from spanbert_keras.finetuning.runner import evaluate_finetuned
+    from spanbert_keras.finetuning.runner import is_finetuning_run
     from spanbert_keras.training.pretrain import evaluate_run
 
     if is_finetuning_run(args.checkpoint):
@@ -345,8 +345,8 @@ def _export(args):
     from spanbert_keras.export.bundle import check_bundle_free
     from spanbert_keras.export.bundle import export_bundle
     from spanbert_keras.files import check_outside_inputs
-    from spanbert_keras.training.finetune import export_finetuned
-    from spanbert_keras.training.finetune import is_finetuning_run
+    from spanbert_keras.finetuning.runner import export_finetuned
+    from spanbert_keras.finetuning.runner import is_finetuning_run
     from spanbert_keras.training.pretrain import load_pretrainer
 
     for output in version_dirs(args.output):  # an export never replaces what it reads
@@ -377,7 +377,7 @@ def _export(args):
 
 def _import(args):
     from spanbert_keras.checkpoints import import_checkpoint
-    from spanbert_keras.checkpoints import import_finetuned
+    from spanbert_keras.finetuning.released import import_finetuned
 
     log = lambda message: print(message, flush=True)  # noqa: E731
     if args.task is None and (args.train or args.dev):
@@ -436,7 +436,7 @@ def _finetune_settings(args):
 
 
 def _finetune(args):
-    from spanbert_keras.training.finetune import run_finetuning
+    from spanbert_keras.finetuning.runner import run_finetuning
 
     config = _finetune_settings(args)
     metrics = run_finetuning(
@@ -450,15 +450,15 @@ def _finetune(args):
 
 
 def _evaluate_squad(args):
-    from spanbert_keras.training.finetune import evaluate_finetuned
+    from spanbert_keras.finetuning.runner import evaluate_finetuned
 
     _print_metrics(evaluate_finetuned(args.model, args.dev, strict=args.strict,
                                       log=lambda message: print(message, flush=True)))
 
 
 def _grid(args):
-    from spanbert_keras.training.grid import check_values
-    from spanbert_keras.training.grid import run_grid
+    from spanbert_keras.finetuning.grid import check_values
+    from spanbert_keras.finetuning.grid import run_grid
 
     learning_rates = check_values(args.learning_rates, float, "--learning-rates")
     batch_sizes = check_values(args.batch_sizes, int, "--batch-sizes")

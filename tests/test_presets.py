@@ -8,11 +8,11 @@ import pytest
 from spanbert_keras.checkpoints import import_checkpoint
 from spanbert_keras.checkpoints import load_pretrained
 from spanbert_keras.checkpoints.presets import evaluate_preset
+from spanbert_keras.finetuning.runner import load_encoder
 from spanbert_keras.resources.presets import PRESETS_DIR
 from spanbert_keras.resources.presets import preset_config
 from spanbert_keras.resources.presets import preset_names
 from spanbert_keras.resources.presets import resolve_preset
-from spanbert_keras.training.finetune import load_encoder
 
 NAME = "austen-tiny"
 FOLDER = os.path.join(PRESETS_DIR, NAME)

@@ -8,12 +8,13 @@
   (`BertForPreTraining` layout, SBO head under `cls.pair_target_predictions`)
   or a keras-hub preset;
 - `import_checkpoint` / `convert_run`: the same for run directories
-  (`spanbert-keras import` / `convert`);
-- `import_finetuned`: the authors' fine-tuned SQuAD 1.1 / 2.0 and TACRED
-  models as fine-tuning run directories (`spanbert-keras import --task`).
+  (`spanbert-keras import` / `convert`).
+
+The authors' fine-tuned models are imported by
+`spanbert_keras.finetuning.released.import_finetuned` (fine-tuning sits above
+this package).
 """
 
-from spanbert_keras.checkpoints.finetuned import import_finetuned
 from spanbert_keras.checkpoints.load import ImportReport
 from spanbert_keras.checkpoints.load import load_pretrained
 from spanbert_keras.checkpoints.run_directory import convert_run
@@ -24,7 +25,6 @@ __all__ = [
     "ImportReport",
     "convert_run",
     "import_checkpoint",
-    "import_finetuned",
     "load_pretrained",
     "save_pretrained",
 ]

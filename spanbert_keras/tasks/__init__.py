@@ -1,7 +1,7 @@
 """Fine-tuning tasks: one module per task, each defining a `FinetuneTask` named `TASK`.
 
 `get_task("squad")` imports `spanbert_keras.tasks.squad` and returns its
-`TASK`; the runner (`spanbert_keras.training.finetune`) and the CLI
+`TASK`; the runner (`spanbert_keras.finetuning.runner`) and the CLI
 (`spanbert-keras finetune TASK ...`) know tasks only through it.
 """
 

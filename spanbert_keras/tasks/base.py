@@ -5,7 +5,7 @@ features -> model -> decoding + metric -> serving). The parts live by role
 (`data/` readers and features, `layers/` heads, `models/` task models,
 `metrics/`, `export/serving/`); a task module in `spanbert_keras/tasks/`
 ties them together by subclassing `FinetuneTask`. The runner
-(`spanbert_keras.training.finetune`) owns everything shared: the run
+(`spanbert_keras.finetuning.runner`) owns everything shared: the run
 directory, resume, TensorBoard, the optimiser, `fit`, the predictions file,
 the metrics line and the export.
 """

@@ -20,7 +20,7 @@ from torch_reference import randomized
 from spanbert_keras.cli import main
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import build_vocabulary
-from spanbert_keras.training.finetune import load_finetuned
+from spanbert_keras.finetuning.runner import load_finetuned
 
 HIDDEN = 16
 

@@ -498,8 +498,8 @@ import json
 from task_data import VOCABULARY, ner_sentences, tiny_backbone, write_conll, write_encoder
 from spanbert_keras.tasks import get_task
 from spanbert_keras.tasks.base import finetune_config
-from spanbert_keras.training.finetune import finetune_optimizer, finetuning_backbone
-from spanbert_keras.training.finetune import run_finetuning
+from spanbert_keras.finetuning.runner import finetune_optimizer, finetuning_backbone
+from spanbert_keras.finetuning.runner import run_finetuning
 
 task = get_task("ner")
 train = write_conll("train.txt", ner_sentences(48, seed=1))

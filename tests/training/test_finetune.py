@@ -13,6 +13,11 @@ from qa_data import synthetic_squad
 from test_case import tiny_model_config
 
 from spanbert_keras.data.vocabulary import build_vocabulary
+from spanbert_keras.finetuning.runner import evaluate_finetuned
+from spanbert_keras.finetuning.runner import finetune_optimizer
+from spanbert_keras.finetuning.runner import finetuning_backbone
+from spanbert_keras.finetuning.runner import load_encoder
+from spanbert_keras.finetuning.runner import run_finetuning
 from spanbert_keras.models.backbone import build_backbone
 from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import apply_finetune_overrides
@@ -20,11 +25,6 @@ from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.base import load_finetune_config
 from spanbert_keras.tasks.squad import TASK
 from spanbert_keras.training.build import build_pretrainer
-from spanbert_keras.training.finetune import evaluate_finetuned
-from spanbert_keras.training.finetune import finetune_optimizer
-from spanbert_keras.training.finetune import finetuning_backbone
-from spanbert_keras.training.finetune import load_encoder
-from spanbert_keras.training.finetune import run_finetuning
 
 SETTINGS = {"sequence_length": 32, "batch_size": 8, "epochs": 1, "learning_rate": 1e-3,
             "jit_compile": False, "options": {"max_query_length": 8, "doc_stride": 8}}

@@ -51,12 +51,12 @@ epoch and part (`epoch 2/4, part 3/5`).
   a keras-hub preset), read by `spanbert_keras.checkpoints.load_pretrained`.
 """
 
-import importlib
 import os
 
 import keras
 import tensorflow as tf
 
+from spanbert_keras.checkpoints import load_pretrained
 from spanbert_keras.config import TrainingConfig
 from spanbert_keras.config import read_yaml_mapping
 from spanbert_keras.data.bad_records import summarize
@@ -132,15 +132,6 @@ def _is_backbone(obj):
 
 
 def _from_checkpoint(path, vocab, log):
-    try:
-        checkpoints = importlib.import_module("spanbert_keras.checkpoints")
-        load_pretrained = checkpoints.load_pretrained
-    except (ImportError, AttributeError):
-        raise ValueError(
-            f"{path} is neither a run directory nor a .keras file, and reading released "
-            "checkpoints needs spanbert_keras.checkpoints.load_pretrained, which this "
-            "installation lacks."
-        ) from None
     model = load_pretrained(path, vocabulary=vocab, log=log)
     return model.backbone, model.import_report.vocabulary
 

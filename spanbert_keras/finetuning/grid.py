@@ -8,7 +8,7 @@ training, the best weights kept), and reports the best cell by the dev
 metric:
 
     GRID/
-      lr5e-06_batch16/   a fine-tuning run directory (spanbert_keras.training.finetune)
+      lr5e-06_batch16/   a fine-tuning run directory (spanbert_keras.finetuning.runner)
       lr5e-06_batch32/
       ...
       grid.csv           every cell: learning_rate, batch_size, state, the dev
@@ -141,7 +141,7 @@ def _table_lock(grid_dir):
 
 def cell_state(task, cell, grid_dir):
     """`(state, dev metrics or None)` of a cell, from its run directory (see the module docstring)."""
-    from spanbert_keras.training.finetune import finished_metrics
+    from spanbert_keras.finetuning.runner import finished_metrics
     from spanbert_keras.training.run_directory import CONFIG_FILE
     from spanbert_keras.training.run_directory import lock_owner
 
@@ -159,8 +159,8 @@ def cell_state(task, cell, grid_dir):
 def _metric_of(task, cells, grid_dir):
     """The dev metric that ranks the cells: the task's, for the first cell that has its task.json."""
     from spanbert_keras.files import read_json
-    from spanbert_keras.training.finetune import TASK_FILE
-    from spanbert_keras.training.finetune import dev_metric_name
+    from spanbert_keras.finetuning.runner import TASK_FILE
+    from spanbert_keras.finetuning.runner import dev_metric_name
 
     for cell in cells:
         path = os.path.join(grid_dir, cell.name, TASK_FILE)
@@ -319,13 +319,13 @@ def run_grid(task, config, train_file, dev_file, init, grid_dir,
     import keras
 
     from spanbert_keras.files import check_directory_path
+    from spanbert_keras.finetuning.runner import finished_metrics
+    from spanbert_keras.finetuning.runner import resolve_config
+    from spanbert_keras.finetuning.runner import run_finetuning
     from spanbert_keras.models.distributed import is_multi_worker
     from spanbert_keras.tasks import get_task
     from spanbert_keras.tasks.base import FinetuneTask
     from spanbert_keras.training.distribute import get_strategy
-    from spanbert_keras.training.finetune import finished_metrics
-    from spanbert_keras.training.finetune import resolve_config
-    from spanbert_keras.training.finetune import run_finetuning
     from spanbert_keras.training.run_directory import CONFIG_FILE
     from spanbert_keras.training.run_directory import run_lock
 

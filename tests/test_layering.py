@@ -1,0 +1,43 @@
+"""The package's folders import one way: no two import each other, and fine-tuning sits on
+top of training and checkpoints (the source is scanned, lazy imports included)."""
+
+import collections
+import os
+import re
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "spanbert_keras")
+IMPORT = re.compile(r"^\s*(?:from|import) spanbert_keras\.([a-z_]+)"
+                    r"|import_module\(\s*[\"']spanbert_keras\.([a-z_]+)", re.M)
+
+
+def imports_between_folders():
+    """{folder or top-level module: the others it imports}."""
+    edges = collections.defaultdict(set)
+    for folder, _, names in os.walk(PACKAGE):
+        for name in names:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            parts = os.path.relpath(path, PACKAGE).split(os.sep)
+            owner = parts[0] if len(parts) > 1 else parts[0][:-3]
+            with open(path, encoding="utf-8") as f:
+                for found in IMPORT.findall(f.read()):
+                    target = found[0] or found[1]
+                    if target != owner:
+                        edges[owner].add(target)
+    return edges
+
+
+def test_no_two_folders_import_each_other():
+    edges = imports_between_folders()
+    assert edges["finetuning"] >= {"training", "checkpoints"}  # the scan sees imports
+    both_ways = sorted((a, b) for a, targets in dict(edges).items() for b in targets
+                       if a < b and a in edges.get(b, ()))
+    assert both_ways == []
+
+
+def test_lower_layers_never_import_fine_tuning_or_the_command_line():
+    edges = imports_between_folders()
+    for lower in ("data", "layers", "models", "training", "checkpoints", "export", "tasks"):
+        assert not edges[lower] & {"finetuning", "cli"}, (lower, sorted(edges[lower]))
