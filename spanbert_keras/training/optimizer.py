@@ -34,17 +34,49 @@ class AdamWeightDecay(keras.optimizers.AdamW):
     (`SpanBertPretrainer` does, to clip by the true global norm) applies them
     inside `with optimizer.gradients_summed():`, and they cross the wire once.
 
+    Two learning rates (coreference, as the authors train it): with a
+    `task_learning_rate`, the variables given to `set_task_variables` (the
+    task's scorer) follow that rate instead, as plain Adam (no weight decay);
+    the others (the encoder) follow `learning_rate`. Which variables are the
+    task's is not saved: set them again after loading.
+
     Args:
         no_decay_names: sequence of str; a variable whose name contains one of
             them is not decayed.
+        task_learning_rate: optional float or schedule, the rate of the task
+            variables.
         **kwargs: `keras.optimizers.AdamW` arguments.
     """
 
-    def __init__(self, no_decay_names=NO_DECAY_NAMES, **kwargs):
+    def __init__(self, no_decay_names=NO_DECAY_NAMES, task_learning_rate=None, **kwargs):
         super().__init__(**kwargs)
         self.no_decay_names = tuple(no_decay_names or ())
         self.exclude_from_weight_decay(var_names=list(self.no_decay_names))
         self._summed = False
+        if isinstance(task_learning_rate, dict):
+            task_learning_rate = keras.optimizers.schedules.deserialize(task_learning_rate)
+        self.task_learning_rate = task_learning_rate
+        self._task_variable_ids = set()
+
+    def set_task_variables(self, variables):
+        """The variables that follow `task_learning_rate` (needs one)."""
+        if self.task_learning_rate is None:
+            raise ValueError("set_task_variables needs an optimizer with a task_learning_rate.")
+        self._task_variable_ids = {id(v) for v in variables}
+
+    def _is_task_variable(self, variable):
+        return id(variable) in self._task_variable_ids
+
+    def _use_weight_decay(self, variable):
+        return not self._is_task_variable(variable) and super()._use_weight_decay(variable)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._is_task_variable(variable):
+            rate = self.task_learning_rate
+            if callable(rate):
+                rate = rate(self.iterations)
+            learning_rate = keras.ops.cast(rate, variable.dtype)
+        return super().update_step(gradient, variable, learning_rate)
 
     @contextlib.contextmanager
     def gradients_summed(self):
@@ -63,6 +95,10 @@ class AdamWeightDecay(keras.optimizers.AdamW):
     def get_config(self):
         config = super().get_config()
         config["no_decay_names"] = list(self.no_decay_names)
+        rate = self.task_learning_rate
+        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            rate = keras.optimizers.schedules.serialize(rate)
+        config["task_learning_rate"] = rate
         return config
 
 
@@ -76,7 +112,7 @@ def effective_warmup_steps(training_config, total_steps):
     return max(min(int(training_config.warmup_steps), int(total_steps) - 1), 0)
 
 
-def build_optimizer(training_config=None, total_steps=None):
+def build_optimizer(training_config=None, total_steps=None, task_learning_rate=None):
     """AdamW with the warm-up / linear-decay schedule from a `TrainingConfig`.
 
     Gradient clipping is not set here: `SpanBertPretrainer` clips by the true
@@ -89,6 +125,8 @@ def build_optimizer(training_config=None, total_steps=None):
         total_steps: optional int overriding `training_config.steps`, the step
             at which the learning rate reaches 0. A warm-up as long as the
             whole run is shortened to `total_steps - 1`.
+        task_learning_rate: optional rate or schedule of the variables later
+            given to `set_task_variables` (see `AdamWeightDecay`).
 
     Returns:
         An `AdamWeightDecay` optimizer.
@@ -117,4 +155,5 @@ def build_optimizer(training_config=None, total_steps=None):
         beta_1=config.beta_1,
         beta_2=config.beta_2,
         epsilon=config.epsilon,
+        task_learning_rate=task_learning_rate,
     )
