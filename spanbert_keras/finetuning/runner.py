@@ -106,6 +106,7 @@ from spanbert_keras.training.run_directory import restore_checkpoint
 from spanbert_keras.training.run_directory import run_lock
 from spanbert_keras.training.run_directory import run_vocabulary
 from spanbert_keras.training.run_directory import save_model_file
+from spanbert_keras.training.schedule import WarmupLinearDecay
 
 TASK_FILE = "task.json"
 PREDICTIONS_FILE = "predictions.json"
@@ -196,13 +197,15 @@ def finetuning_backbone(backbone, config):
 # ---------------------------------------------------------------- optimiser
 
 
-def finetune_optimizer(config, total_steps):
+def finetune_optimizer(config, total_steps, task_rate=None):
     """AdamW of the fine-tuning recipe (`build_optimizer` with `FinetuneConfig` values).
 
     Warm-up: `int(warmup_fraction * total_steps)` steps, then linear decay to
     0 at `total_steps`; decay excluded from LayerNorm and biases unless
     `decay_norms_and_biases`; gradients clipped by their global norm at
-    `clip_norm` (0 or None: no clipping).
+    `clip_norm` (0 or None: no clipping). `task_rate`: optional `(rate,
+    variables)` (`FinetuneTask.task_learning_rate`): those variables train
+    as Adam without decay at `rate`, decayed linearly to 0 with no warm-up.
 
     Example:
 
@@ -223,8 +226,15 @@ def finetune_optimizer(config, total_steps):
         dtype_policy=config.dtype_policy,
         jit_compile=config.jit_compile,
     )
-    optimizer = build_optimizer(training, total_steps=total_steps)
+    task_schedule = None
+    if task_rate is not None:
+        task_schedule = WarmupLinearDecay(peak_learning_rate=task_rate[0], warmup_steps=0,
+                                          total_steps=total_steps)
+    optimizer = build_optimizer(training, total_steps=total_steps,
+                                task_learning_rate=task_schedule)
     optimizer.global_clipnorm = float(config.clip_norm) if config.clip_norm else None
+    if task_rate is not None:
+        optimizer.set_task_variables(task_rate[1])
     return optimizer
 
 
@@ -532,7 +542,7 @@ def _train(task, task_info, config, backbone, vocabulary, examples, dev_examples
     checkpoint = latest_checkpoint(run_dir, log=log)
     start = min(checkpoint.epoch, epochs) if checkpoint is not None else 0
     check_workers_agree(tf.distribute.get_strategy(), start_epoch=start)
-    optimizer = finetune_optimizer(config, total)
+    optimizer = finetune_optimizer(config, total, task.task_learning_rate(task_info, config, model))
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
                   **task.compile_args(task_info, config))
     metric = dev_metric_name(task, task_info, config) if config.eval_per_epoch else None
@@ -580,7 +590,7 @@ def _train(task, task_info, config, backbone, vocabulary, examples, dev_examples
 def predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log):
     """Predicts `examples`, writes the predictions into `folder`, returns the task's metrics."""
     predictions = task.predict(model, examples, vocabulary, task_info, config)
-    path = task.write_predictions(predictions, os.path.join(folder, PREDICTIONS_FILE))
+    path = task.write_predictions(predictions, os.path.join(folder, PREDICTIONS_FILE), examples)
     log(f"Dev predictions: {path}")
     return {k: (float(v) if isinstance(v, float) else v)
             for k, v in task.score(predictions, examples, task_info).items()}

@@ -7,7 +7,7 @@
 
 import importlib
 
-TASK_NAMES = ("squad", "tacred", "glue", "ner")
+TASK_NAMES = ("squad", "tacred", "glue", "ner", "coref")
 
 
 def get_task(name):

@@ -272,9 +272,17 @@ class FinetuneTask(abc.ABC):
         """`task_info` updated from the run's dev `metrics` (default: unchanged)."""
         return task_info
 
-    def write_predictions(self, predictions, path):
-        """Writes `predictions` as JSON, atomically (override for another official format)."""
+    def write_predictions(self, predictions, path, examples=()):
+        """Writes `predictions` (of `examples`) as JSON, atomically (override for other formats)."""
         return write_json(path, predictions)
+
+    def task_learning_rate(self, task_info, config, model):
+        """`(rate, variables)` trained at a rate of their own (default None: one rate).
+
+        Coreference trains its scorer at `options.task_learning_rate` and the
+        encoder at `learning_rate`, as the authors do.
+        """
+        return None
 
     @abc.abstractmethod
     def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):

@@ -266,7 +266,7 @@ class SquadTask(FinetuneTask):
             return task_info
         return {**task_info, "no_answer_threshold": float(metrics["best_f1_thresh"])}
 
-    def write_predictions(self, predictions, path):
+    def write_predictions(self, predictions, path, examples=()):
         """`predictions.json` (id -> text) and, for v2.0, `na_probs.json` beside it."""
         write_json(path, dict(predictions))
         na_probs = getattr(predictions, "na_probs", None)

@@ -62,7 +62,9 @@ class AdamWeightDecay(keras.optimizers.AdamW):
         """The variables that follow `task_learning_rate` (needs one)."""
         if self.task_learning_rate is None:
             raise ValueError("set_task_variables needs an optimizer with a task_learning_rate.")
-        self._task_variable_ids = {id(v) for v in variables}
+        # The TensorFlow backend updates the Keras variable's TF variable (`.value`).
+        self._task_variable_ids = {id(v) for v in variables} | {
+            id(v.value) for v in variables if hasattr(v, "value")}
 
     def _is_task_variable(self, variable):
         return id(variable) in self._task_variable_ids
