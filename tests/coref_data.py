@@ -495,3 +495,35 @@ def corpus_statistics(documents):
         "mentions_per_document": mentions / max(len(documents), 1),
         "pronoun_fraction": pronoun_mentions / max(mentions, 1),
     }
+
+
+def resolve_words_inputs(documents):
+    """The `resolve_words` inputs of a coreference export for `documents` (NumPy arrays)."""
+    import numpy as np
+
+    width = max(sum(len(s) for s in d["sentences"]) for d in documents)
+
+    def padded(rows, fill):
+        return np.array([row + [fill] * (width - len(row)) for row in rows], dtype=object)
+
+    return {
+        "resolve_words/words": padded([[w for s in d["sentences"] for w in s]
+                                       for d in documents], ""),
+        "resolve_words/sentence_ids": padded(
+            [[i for i, s in enumerate(d["sentences"]) for _ in s] for d in documents], 0
+        ).astype(np.int32),
+        "resolve_words/speakers": padded([[p for s in d["speakers"] for p in s]
+                                          for d in documents], ""),
+        "resolve_words/genre": np.array([d["genre"] for d in documents], object),
+    }
+
+
+def exported_clusters(outputs, row, signature="resolve_words"):
+    """The clusters (lists of `[first word, last word]`) of one row of an export's outputs."""
+    count = int(outputs[f"{signature}/num_mentions"][row])
+    found = {}
+    for start, end, cluster in zip(outputs[f"{signature}/mention_starts"][row][:count],
+                                   outputs[f"{signature}/mention_ends"][row][:count],
+                                   outputs[f"{signature}/cluster_ids"][row][:count]):
+        found.setdefault(int(cluster), []).append([int(start), int(end)])
+    return list(found.values())

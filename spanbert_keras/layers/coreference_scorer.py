@@ -371,7 +371,7 @@ class CoreferenceScorer(keras.layers.Layer):
             scores = top_fast + self._score(self.antecedent_ffnn, pairs, training)
             if depth == self.coref_depth - 1:
                 break
-            weights = tf.nn.softmax(tf.concat([tf.zeros_like(scores[:, :1]), scores], 1), axis=1)
+            weights = tf.nn.softmax(tf.concat([tf.zeros([kept, 1], scores.dtype), scores], 1), axis=1)
             candidates = tf.concat([top_spans[:, tf.newaxis], antecedent_spans], axis=1)
             attended = tf.reduce_sum(weights[..., tf.newaxis] * candidates, axis=1)
             gate = self.gate(tf.concat([top_spans, attended], axis=-1))
@@ -382,7 +382,7 @@ class CoreferenceScorer(keras.layers.Layer):
             "top_span_mention_scores": top_scores,
             "top_antecedents": top_antecedents,
             "top_antecedent_mask": top_mask,
-            "top_antecedent_scores": tf.concat([tf.zeros_like(scores[:, :1]), scores], axis=1),
+            "top_antecedent_scores": tf.concat([tf.zeros([kept, 1], scores.dtype), scores], axis=1),
         }
 
     def get_config(self):

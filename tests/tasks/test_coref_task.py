@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from coref_data import coref_documents
+from coref_data import exported_clusters
+from coref_data import resolve_words_inputs
 from coref_data import write_conll
 from task_data import load_without_package
 
@@ -171,28 +173,30 @@ def test_predictions_files_and_export_agree(documents, vocabulary, tmp_path):
     TASK.export(model, vocabulary, info, run_config, export)
     with open(os.path.join(export, "export_info.json"), encoding="utf-8") as f:
         assert json.load(f)["kind"] == "coref"
-    width = max(sum(len(s) for s in d["sentences"]) for d in examples)
-
-    def padded(rows, fill):
-        return np.array([row + [fill] * (width - len(row)) for row in rows])
-
-    words = [[w for s in d["sentences"] for w in s] for d in examples]
-    inputs = {
-        "resolve_words/words": padded(words, "").astype(object),
-        "resolve_words/sentence_ids": padded(
-            [[i for i, s in enumerate(d["sentences"]) for _ in s] for d in examples], 0
-        ).astype(np.int32),
-        "resolve_words/speakers": padded(
-            [[p for s in d["speakers"] for p in s] for d in examples], "").astype(object),
-        "resolve_words/genre": np.array([d["genre"] for d in examples], object),
-        "serving_default/text": np.array([" ".join(w) for w in words], object),
-    }
+    inputs = resolve_words_inputs(examples)
+    inputs["serving_default/text"] = np.array(
+        [" ".join(w for s in d["sentences"] for w in s) for d in examples], object)
     _, outputs = load_without_package(export, inputs, tmp_path)
     for row, document in enumerate(examples):
-        count = int(outputs["resolve_words/num_mentions"][row])
-        found = {}
-        for start, end, cluster in zip(outputs["resolve_words/mention_starts"][row][:count],
-                                       outputs["resolve_words/mention_ends"][row][:count],
-                                       outputs["resolve_words/cluster_ids"][row][:count]):
-            found.setdefault(int(cluster), []).append([int(start), int(end)])
-        assert [sorted(c) for c in found.values()] == predictions[document["id"]]
+        assert exported_clusters(outputs, row) == predictions[document["id"]]
+
+
+def test_text_is_split_into_words_and_sentences_titles_kept_inside(vocabulary):
+    run_config = config()
+    serving = TASK.serving(tiny_model(vocabulary, run_config), vocabulary, run_config)
+    text = ["Mr. Knightley came in. He smiled at Emma, and she laughed!", "", "Emma sang"]
+    out = serving.functions()["serving_default"](text=tf.constant(text))
+    words = [[w.decode() for w in row if w] for row in out["words"].numpy()]
+    assert words[0] == ["Mr", ".", "Knightley", "came", "in", ".", "He", "smiled", "at", "Emma",
+                        ",", "and", "she", "laughed", "!"]
+    assert words[1:] == [[], ["Emma", "sang"]]
+    assert out["sentence_ids"].numpy()[0].tolist() == [0] * 6 + [1] * 9
+    assert out["num_words"].numpy().tolist() == [15, 0, 2]
+    begins, ends = out["word_start_chars"].numpy()[0], out["word_end_chars"].numpy()[0]
+    assert [text[0][b:e] for b, e in zip(begins, ends)] == words[0]
+    found = out["mention_starts"].numpy()[0] >= 0
+    for start, end, first, last in zip(out["mention_start_chars"].numpy()[0][found],
+                                       out["mention_end_chars"].numpy()[0][found],
+                                       out["mention_starts"].numpy()[0][found],
+                                       out["mention_ends"].numpy()[0][found]):
+        assert (start, end) == (begins[first], ends[last])

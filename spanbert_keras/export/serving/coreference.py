@@ -2,11 +2,12 @@
 
 | signature | inputs | outputs |
 |---|---|---|
-| `serving_default` | `text` string [B], one document each | `words` string [B, W], `word_start_chars` / `word_end_chars` int32 [B, W] (byte offsets, end exclusive), `mention_starts` / `mention_ends` int32 [B, M] (first and last word, inclusive), `mention_start_chars` / `mention_end_chars` int32 [B, M] (bytes, end exclusive), `cluster_ids` int32 [B, M], `num_words`, `num_mentions` int32 [B] |
+| `serving_default` | `text` string [B], one document each | `words` string [B, W], `sentence_ids` int32 [B, W], `word_start_chars` / `word_end_chars` int32 [B, W] (byte offsets, end exclusive), `mention_starts` / `mention_ends` int32 [B, M] (first and last word, inclusive), `mention_start_chars` / `mention_end_chars` int32 [B, M] (bytes, end exclusive), `cluster_ids` int32 [B, M], `num_words`, `num_mentions` int32 [B] |
 | `resolve_words` | `words` string [B, W] (pre-split, "" = padding), `sentence_ids` int32 [B, W] (each word's sentence), `speakers` string [B, W], `genre` string [B] (e.g. "nw"; "" for none) | the word outputs above (no character offsets) |
 
 Text is split into words at whitespace and before and after every
-punctuation character; a sentence ends after `.`, `!` or `?`. Padding is
+punctuation character; a sentence ends after `.`, `!` or `?` (not after the
+`.` of a title such as `Mr.` or `Dr.`). Padding is
 -1 (mentions) or "" (words). A long document is cut into segments at
 sentence boundaries as in training (`CorefFeatures`); there is no length
 limit besides memory.
@@ -29,7 +30,14 @@ from spanbert_keras.layers.coreference_scorer import predicted_clusters
 from spanbert_keras.models.span_bert_coreference import DOCUMENT_INPUTS
 
 SENTENCE_END = (".", "!", "?")
+# Words whose following "." does not end a sentence.
+ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "St", "Mt", "Jr", "Sr", "Prof", "Rev", "Capt",
+                 "Col", "Gen", "Lt", "Sgt", "Hon", "Messrs", "vs", "etc")
 _PUNCTUATION = r"[^\w\s]"
+
+
+def _any_of(strings, choices):
+    return tf.reduce_any(tf.equal(strings[:, tf.newaxis], tf.constant(choices)), axis=1)
 
 
 def _ragged(spec_dtype):
@@ -106,8 +114,14 @@ class CoreferenceServing(TaskServing):
         words, begins, ends = tf_text.regex_split_with_offsets(
             text, delim_regex_pattern=rf"\s+|{_PUNCTUATION}",
             keep_delim_regex_pattern=_PUNCTUATION)
-        is_end = tf.reduce_any(tf.equal(words.flat_values[:, tf.newaxis],
-                                        tf.constant(SENTENCE_END)), axis=1)
+        flat = words.flat_values
+        previous = tf.concat([[""], flat], axis=0)[:-1]
+        starts = tf.cast(words.row_starts(), tf.int32)
+        starts = tf.boolean_mask(starts, starts < tf.size(flat))  # empty last rows
+        first = tf.scatter_nd(starts[:, tf.newaxis], tf.ones_like(starts), tf.shape(flat)) > 0
+        previous = tf.where(first, "", previous)
+        is_end = (_any_of(flat, SENTENCE_END)
+                  & ~(tf.equal(flat, ".") & _any_of(previous, ABBREVIATIONS)))
         sentence_ends = words.with_flat_values(tf.cast(is_end, tf.int32))
         sentence_ids = tf.cumsum(sentence_ends.to_tensor(), axis=1, exclusive=True)
         dense = words.to_tensor(default_value="")
@@ -116,6 +130,7 @@ class CoreferenceServing(TaskServing):
         begins = tf.cast(begins.to_tensor(default_value=-1), tf.int32)
         ends = tf.cast(ends.to_tensor(default_value=-1), tf.int32)
         out["word_start_chars"], out["word_end_chars"] = begins, ends
+        out["sentence_ids"] = tf.where(dense != "", sentence_ids, -1)
         found = out["mention_starts"] >= 0
         out["mention_start_chars"] = tf.where(
             found, tf.gather(begins, tf.maximum(out["mention_starts"], 0), batch_dims=1), -1)
