@@ -9,10 +9,10 @@ The public API, by role:
   `SpanBertPretrainer`, `build_pretrainer`;
 - training: `build_optimizer`, `WarmupLinearDecay`, `tensorboard_callbacks`,
   `run_pretraining`, `load_pretrainer`, `evaluate_run`;
-- fine-tuning: `FinetuneConfig`, `get_task` (squad, tacred, glue, ner),
-  `run_finetuning`, `evaluate_finetuned`, `SpanBertQuestionAnswerer`,
+- fine-tuning: `FinetuneConfig`, `get_task` (squad, tacred, glue, ner,
+  coref), `run_finetuning`, `evaluate_finetuned`, `SpanBertQuestionAnswerer`,
   `SpanBertRelationClassifier`, `SpanBertTextClassifier`,
-  `SpanBertTokenTagger`;
+  `SpanBertTokenTagger`, `SpanBertCoreference`;
 - checkpoints: `load_pretrained`, `save_pretrained`;
 - export: `export_saved_model`, `export_tflite`, `export_bundle`;
 - configuration: `PretrainConfig`, `ModelConfig`, `MaskingConfig`,
@@ -66,6 +66,7 @@ _EXPORTS = {
     "SpanBertRelationClassifier": "spanbert_keras.models.span_bert_relation_classifier",
     "SpanBertTextClassifier": "spanbert_keras.models.span_bert_text_classifier",
     "SpanBertTokenTagger": "spanbert_keras.models.span_bert_token_tagger",
+    "SpanBertCoreference": "spanbert_keras.models.span_bert_coreference",
     "FinetuneConfig": "spanbert_keras.tasks.base",
     "get_task": "spanbert_keras.tasks",
     "run_finetuning": "spanbert_keras.finetuning.runner",
