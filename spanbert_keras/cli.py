@@ -10,6 +10,7 @@
     spanbert-keras evaluate-squad --model DIR --dev FILE
     spanbert-keras import    CHECKPOINT --output DIR [--vocab VOCAB_TXT]
     spanbert-keras convert   DIR --to hf|keras-hub --output OUT_DIR
+    spanbert-keras coref-jsonlines INPUT... --output OUT.jsonlines (--vocab FILE | --init PATH)
 
 Every sub-command has `--help` with examples. Exit status: 0 on success, 2 on
 bad input or a file problem (one line naming the file and what to change), 1
@@ -19,6 +20,7 @@ logs and the traceback (`spanbert_keras.console`).
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 
@@ -81,6 +83,18 @@ EXAMPLES = {
     "convert": """
         spanbert-keras convert runs/tiny --to hf --output exported/spanbert-tiny-hf
         spanbert-keras convert runs/tiny --to keras-hub --output exported/spanbert-tiny-keras-hub
+    """,
+    "coref-jsonlines": """
+        spanbert-keras coref-jsonlines dev.english.v4_gold_conll --output dev.english.384.jsonlines \\
+            --vocab spanbert-base-cased/vocab.txt
+        spanbert-keras coref-jsonlines train.english.v4_gold_conll --output train.english.512.jsonlines \\
+            --init runs/spanbert-large --segment-length 512 --strict
+        (one line a document, as the authors' minimize.py writes it: doc_key, sentences = segments of
+         cased wordpieces [CLS] ... [SEP] cut at the last sentence end that fits, else the last word end,
+         speakers ([SPL] for [CLS] / [SEP]), clusters of [start, end] subtoken indices (clusters sharing
+         a mention merged), sentence_map, subtoken_map; no pronouns (no POS tags are read); read back by
+         finetune coref; bad records are counted, named and skipped, --strict makes them errors; an
+         output that is an input is refused; the last line printed counts what was written)
     """,
 }
 
@@ -188,6 +202,25 @@ def _parser():
                          help="transformers' BertForPreTraining layout (hf) or a keras-hub preset")
     convert.add_argument("--output", required=True, metavar="OUT_DIR", help="the directory to create")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
+
+    coref_jsonlines = command("coref-jsonlines", "Write coreference files (CoNLL-2012 or "
+                                                 "jsonlines) as the authors' jsonlines "
+                                                 "(minimize.py's segments of wordpieces).")
+    coref_jsonlines.add_argument("inputs", nargs="+", metavar="INPUT",
+                                 help="CoNLL-2012 *_conll or jsonlines files (told by content)")
+    coref_jsonlines.add_argument("--output", required=True, metavar="OUT_JSONLINES",
+                                 help="the file to write (never one of the inputs)")
+    pieces = coref_jsonlines.add_mutually_exclusive_group(required=True)
+    pieces.add_argument("--vocab", metavar="VOCAB_TXT", help="the vocabulary to cut words with")
+    pieces.add_argument("--init", metavar="PATH",
+                        help="take the vocab.txt of a run directory or checkpoint (in it, or "
+                             "beside a file), or of a built-in preset (austen-tiny)")
+    coref_jsonlines.add_argument("--segment-length", type=int, default=384, metavar="N",
+                                 help="the most pieces of a segment with [CLS] and [SEP] "
+                                      "(default 384, the authors' base models; 512 for large)")
+    coref_jsonlines.add_argument("--strict", action="store_true",
+                                 help="a bad record is an error (default: counted, named and "
+                                      "skipped)")
 
     finetune = command("finetune", "Fine-tune an encoder on a task; the last line printed is the "
                                    "dev metrics as JSON.")
@@ -404,8 +437,73 @@ def _convert(args):
                 log=lambda message: print(message, flush=True))
 
 
+def _init_vocabulary_file(init):
+    """The `vocab.txt` of `--init`: in a run directory, checkpoint folder or built-in preset, or
+    beside a file."""
+    from spanbert_keras.resources.presets import resolve_preset
+    from spanbert_keras.training.run_directory import VOCAB_FILE
+
+    path = resolve_preset(init)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--init not found: {init}")
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    vocab_file = os.path.join(folder, VOCAB_FILE)
+    if not os.path.isfile(vocab_file):
+        raise FileNotFoundError(f"No {VOCAB_FILE} in {folder} (--init {init}): pass --vocab "
+                                "VOCAB_TXT.")
+    return vocab_file
+
+
+def _coref_jsonlines(args):
+    from spanbert_keras.data.bad_records import summarize
+    from spanbert_keras.data.coref_jsonlines import write_coref_jsonlines
+    from spanbert_keras.data.coref_reader import read_coref
+    from spanbert_keras.data.vocabulary import load_vocabulary
+    from spanbert_keras.files import check_outside_inputs
+    from spanbert_keras.training.run_directory import run_vocabulary
+
+    vocab_file = args.vocab or _init_vocabulary_file(args.init)
+    check_outside_inputs(args.output, [*args.inputs, vocab_file])  # before any work
+    if args.segment_length < 3:
+        raise ValueError(f"--segment-length must be at least 3 ([CLS], a piece, [SEP]). "
+                         f"Received: {args.segment_length}")
+    # A run's vocab.txt is checked against the fingerprint the run recorded.
+    vocabulary = (load_vocabulary(vocab_file) if args.vocab
+                  else run_vocabulary(os.path.dirname(vocab_file)))
+    documents, seen, skipped = [], {}, 0
+    for path in args.inputs:
+        read, problems = read_coref(path, strict=args.strict)
+        for document in read:
+            if document["id"] in seen:
+                message = (f"{document['where']}: document {document['id']} was read before "
+                           f"({seen[document['id']]}); skipped")
+                if args.strict:
+                    raise ValueError(message)
+                problems.append(message)
+                continue
+            seen[document["id"]] = document["where"]
+            documents.append(document)
+        if problems:
+            skipped += len(problems)
+            print(summarize(problems, f"bad record(s) skipped in {path} (--strict makes them "
+                                      "errors)"), flush=True)
+    if not documents:
+        raise ValueError(f"No usable document in {', '.join(args.inputs)}.")
+    write_coref_jsonlines(documents, vocabulary, args.output, args.segment_length)
+    segments = mentions = 0
+    with open(args.output, encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            segments += len(record["sentences"])
+            mentions += sum(len(cluster) for cluster in record["clusters"])
+    print(f"Wrote {len(documents):,} documents ({segments:,} segments of at most "
+          f"{args.segment_length} pieces, {mentions:,} mentions) to {args.output}; {skipped:,} bad "
+          "record(s) skipped.", flush=True)
+
+
 COMMANDS = {"vocab": _vocab, "preview": _preview, "pretrain": _pretrain,
-            "evaluate": _evaluate, "export": _export, "import": _import, "convert": _convert}
+            "evaluate": _evaluate, "export": _export, "import": _import, "convert": _convert,
+            "coref-jsonlines": _coref_jsonlines}
 
 
 def _print_metrics(metrics):
