@@ -3,12 +3,18 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from spanbert_keras.checkpoints import import_checkpoint
+from spanbert_keras.checkpoints import load_encoder
 from spanbert_keras.checkpoints import load_pretrained
 from spanbert_keras.checkpoints.presets import evaluate_preset
-from spanbert_keras.finetuning.runner import load_encoder
+from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.models.span_bert_backbone import SpanBertBackbone
+from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
+from spanbert_keras.models.span_bert_text_classifier import SpanBertTextClassifier
+from spanbert_keras.models.span_bert_token_tagger import SpanBertTokenTagger
 from spanbert_keras.resources.presets import PRESETS_DIR
 from spanbert_keras.resources.presets import preset_config
 from spanbert_keras.resources.presets import preset_names
@@ -62,3 +68,43 @@ def test_fine_tuning_and_import_take_the_name(tmp_path):
     report = import_checkpoint(NAME, str(tmp_path / "run"), log=lambda *_: None)
     assert report.from_file[-1] == "sbo_head"
     assert (tmp_path / "run" / "imported.weights.h5").exists()
+
+
+def same_weights(a, b):
+    return len(a.weights) == len(b.weights) and all(
+        np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a.weights, b.weights))
+
+
+def test_from_preset_takes_the_name_run_directories_and_checkpoints(tmp_path):
+    reference = load_pretrained(NAME, log=None)
+    backbone = SpanBertBackbone.from_preset(NAME)
+    assert isinstance(backbone, SpanBertBackbone) and same_weights(backbone, reference.backbone)
+    assert SpanBertBackbone.from_preset(FOLDER).count_params() == backbone.count_params()
+    half = SpanBertBackbone.from_preset(NAME, dtype="mixed_bfloat16")
+    assert half.dtype_policy.name == "mixed_bfloat16" and same_weights(half, backbone)
+    assert SpanBertTokenizer.from_preset(NAME).tokenize(["Emma"]).to_list() == (
+        SpanBertTokenizer(reference.import_report.vocabulary).tokenize(["Emma"]).to_list())
+    pretrainer = SpanBertPretrainer.from_preset(NAME)
+    assert same_weights(pretrainer, reference)
+
+    run = str(tmp_path / "run")  # a pre-training run directory (imported, not yet trained)
+    import_checkpoint(NAME, run, log=lambda *_: None)
+    assert same_weights(SpanBertBackbone.from_preset(run), backbone)
+    assert same_weights(SpanBertPretrainer.from_preset(run), reference)
+
+    classifier = SpanBertTextClassifier.from_preset(run, num_classes=3)
+    assert classifier.num_classes == 3 and same_weights(classifier.backbone, backbone)
+    tuned = tmp_path / "tuned"  # a fine-tuning run directory: its model as it is
+    tuned.mkdir()
+    (tuned / "task.json").write_text("{}")
+    classifier.save(str(tuned / "model.keras"))
+    assert same_weights(SpanBertTextClassifier.from_preset(str(tuned)), classifier)
+    with pytest.raises(ValueError, match="fine-tuned SpanBertTextClassifier, not a "
+                                         "SpanBertTokenTagger"):
+        SpanBertTokenTagger.from_preset(str(tuned))
+    with pytest.raises(ValueError, match="its settings are its own"):
+        SpanBertTextClassifier.from_preset(str(tuned), num_classes=2)
+    with pytest.raises(ValueError, match="no pre-training heads"):
+        SpanBertPretrainer.from_preset(str(tuned))
+    with pytest.raises(ValueError, match="No spanbert-keras preset"):
+        SpanBertPretrainer.from_preset("no-such-preset")

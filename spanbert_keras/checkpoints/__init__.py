@@ -8,13 +8,17 @@
   (`BertForPreTraining` layout, SBO head under `cls.pair_target_predictions`)
   or a keras-hub preset;
 - `import_checkpoint` / `convert_run`: the same for run directories
-  (`spanbert-keras import` / `convert`).
+  (`spanbert-keras import` / `convert`);
+- `load_encoder(init)`: the encoder and vocabulary of any of these, of a
+  built-in preset or of a run directory (the resolver behind `--init` and
+  every `from_preset`).
 
 The authors' fine-tuned models are imported by
 `spanbert_keras.finetuning.released.import_finetuned` (fine-tuning sits above
 this package).
 """
 
+from spanbert_keras.checkpoints.encoder import load_encoder
 from spanbert_keras.checkpoints.load import ImportReport
 from spanbert_keras.checkpoints.load import load_pretrained
 from spanbert_keras.checkpoints.run_directory import convert_run
@@ -25,6 +29,7 @@ __all__ = [
     "ImportReport",
     "convert_run",
     "import_checkpoint",
+    "load_encoder",
     "load_pretrained",
     "save_pretrained",
 ]

@@ -9,6 +9,7 @@ vocabulary is embedded in the graph (no file path is baked in).
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from spanbert_keras import preset_loading
 from spanbert_keras.data.vocabulary import CONTINUATION_PREFIX
 from spanbert_keras.data.vocabulary import load_vocabulary
 
@@ -46,6 +47,25 @@ class SpanBertTokenizer(tf.Module):
             lower_case_nfd_strip_accents=False,
         )
         self.is_continuation = tf.constant(self.vocabulary.is_continuation)
+
+    @classmethod
+    def from_preset(cls, preset):
+        """The tokenizer of a preset's vocabulary (see `SpanBertBackbone.from_preset`).
+
+        Example:
+
+        >>> import spanbert_keras
+        >>> from spanbert_keras.data.tokenizer import SpanBertTokenizer
+        >>> SpanBertTokenizer.from_preset("austen-tiny").vocabulary.size
+        4000
+        """
+        found = preset_loading.load("encoder", preset)
+        if found is None:
+            raise ValueError(
+                f"No spanbert-keras preset, run directory or checkpoint at {preset!r}; `import "
+                "spanbert_keras` first if only this module was imported."
+            )
+        return cls(found[1])
 
     def tokenize(self, strings, mask_token_in_text=False):
         """Tokenises a batch of strings.

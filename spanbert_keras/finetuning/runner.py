@@ -39,16 +39,8 @@ With `eval_per_epoch` = E, each of `fit`'s epochs is an E-th of an epoch
 and TensorBoard's epochs count evaluations; the printed lines name the real
 epoch and part (`epoch 2/4, part 3/5`).
 
-`init` is one of:
-
-- a `spanbert-keras pretrain` (or `import`) run directory: its
-  `encoder.keras`, else the encoder of its `model.keras` / last backup, and
-  its `vocab.txt`;
-- a `.keras` file of an encoder (`SpanBertBackbone` / keras-hub
-  `BertBackbone`) or of a model with a `.backbone` (a pretrainer, a task
-  model), with `vocab.txt` beside it or given as `vocab`;
-- a released checkpoint (Hugging Face directory, the authors' `model.pt`,
-  a keras-hub preset), read by `spanbert_keras.checkpoints.load_pretrained`.
+`init` is anything `spanbert_keras.checkpoints.load_encoder` reads: a built-in
+preset's name, a run directory, a `.keras` file or a released checkpoint.
 """
 
 import os
@@ -56,11 +48,12 @@ import os
 import keras
 import tensorflow as tf
 
-from spanbert_keras.checkpoints import load_pretrained
+from spanbert_keras.checkpoints.encoder import TASK_FILE
+from spanbert_keras.checkpoints.encoder import load_encoder
+from spanbert_keras.checkpoints.encoder import load_keras_file
 from spanbert_keras.config import TrainingConfig
 from spanbert_keras.config import read_yaml_mapping
 from spanbert_keras.data.bad_records import summarize
-from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export.archive import check_free
 from spanbert_keras.export.archive import version_dirs
 from spanbert_keras.files import TEMPORARY_PREFIX
@@ -84,7 +77,6 @@ from spanbert_keras.training.distribute import shard_by_data
 from spanbert_keras.training.distribute import weights_checksum
 from spanbert_keras.training.distribute import worker_run_directory
 from spanbert_keras.training.optimizer import build_optimizer
-from spanbert_keras.training.pretrain import ENCODER_FILE
 from spanbert_keras.training.run_directory import CONFIG_FILE
 from spanbert_keras.training.run_directory import LOCK_FILE
 from spanbert_keras.training.run_directory import LOG_DIR
@@ -108,7 +100,6 @@ from spanbert_keras.training.run_directory import run_vocabulary
 from spanbert_keras.training.run_directory import save_model_file
 from spanbert_keras.training.schedule import WarmupLinearDecay
 
-TASK_FILE = "task.json"
 PREDICTIONS_FILE = "predictions.json"
 METRICS_FILE = "metrics.json"
 EVALUATION_DIR = "evaluation"
@@ -119,70 +110,6 @@ _BEFORE_FIELD = {"eval_per_epoch": 1}
 
 
 # ------------------------------------------------------------------ encoder
-
-
-def _load_keras(path):
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # h5 / zip / deserialisation errors of a damaged file
-        raise ValueError(f"{path}: cannot be loaded as a Keras model ({error})") from None
-
-
-def _is_backbone(obj):
-    return hasattr(obj, "token_embedding") and hasattr(obj, "transformer_layers")
-
-
-def _from_checkpoint(path, vocab, log):
-    model = load_pretrained(path, vocabulary=vocab, log=log)
-    return model.backbone, model.import_report.vocabulary
-
-
-def load_encoder(init, vocab=None, log=print):
-    """The encoder and vocabulary to fine-tune from `init` (see the module docstring).
-
-    Args:
-        init: a run directory, a `.keras` file, a released checkpoint or
-            the name of a built-in preset (`"austen-tiny"`).
-        vocab: optional `vocab.txt` (or `Vocabulary`) in place of the one
-            `init` comes with.
-        log: callable for messages.
-
-    Returns:
-        `(backbone, vocabulary)`; their sizes agree.
-    """
-    path = resolve_preset(init)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"--init not found: {path}")
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, CONFIG_FILE)):
-        vocabulary = load_vocabulary(vocab) if vocab else run_vocabulary(path)
-        encoder = os.path.join(path, ENCODER_FILE)
-        if os.path.isfile(encoder):
-            backbone = _load_keras(encoder)
-        else:
-            from spanbert_keras.training.pretrain import load_pretrainer
-
-            backbone = load_pretrainer(path)[0].backbone
-    elif os.path.isfile(path) and path.endswith(".keras"):
-        loaded = _load_keras(path)
-        backbone = loaded if _is_backbone(loaded) else getattr(loaded, "backbone", None)
-        if backbone is None or not _is_backbone(backbone):
-            raise ValueError(
-                f"{path} holds a {type(loaded).__name__}, not an encoder or a model with one."
-            )
-        beside = os.path.join(os.path.dirname(os.path.abspath(path)), VOCAB_FILE)
-        if vocab is None and not os.path.isfile(beside):
-            raise FileNotFoundError(
-                f"No vocabulary for {path}: put its vocab.txt beside it or pass --vocab."
-            )
-        vocabulary = load_vocabulary(vocab or beside)
-    else:
-        backbone, vocabulary = _from_checkpoint(path, vocab, log)
-    if backbone.vocabulary_size != vocabulary.size:
-        raise ValueError(
-            f"The encoder of {path} has {backbone.vocabulary_size} token embeddings but "
-            f"its vocabulary has {vocabulary.size} pieces."
-        )
-    return backbone, vocabulary
 
 
 def finetuning_backbone(backbone, config):
@@ -388,7 +315,7 @@ def _finished_model(run_dir, epochs, log):
     problem = model_file_problem(path)
     if problem is None:
         try:
-            return _load_keras(path)
+            return load_keras_file(path)
         except ValueError as error:
             problem = str(error)
     if problem != "missing":
@@ -611,7 +538,7 @@ def load_finetuned(run_dir):
     task = get_task(read_yaml_task(config_path))
     config = load_finetune_config(config_path, task)
     task_info = read_json(os.path.join(run_dir, TASK_FILE))
-    return task, config, task_info, run_vocabulary(run_dir), _load_keras(model_path)
+    return task, config, task_info, run_vocabulary(run_dir), load_keras_file(model_path)
 
 
 def is_finetuning_run(run_dir):

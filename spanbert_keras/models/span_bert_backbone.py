@@ -3,6 +3,7 @@
 import keras
 import keras_hub
 
+from spanbert_keras import preset_loading
 from spanbert_keras.models.serialization import deserialize_nested
 
 # keras-hub's own tanh approximation, registered as "keras_hub>gelu_approximate".
@@ -185,30 +186,62 @@ class SpanBertBackbone(keras_hub.models.BertBackbone):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, activation="gelu", **kwargs):
-        """Loads a BERT preset (keras-hub or Hugging Face) as a `SpanBertBackbone`.
+        """The encoder of a preset: ours by name or folder, or any BERT preset keras-hub reads.
 
-        `preset` is anything `keras_hub.models.BertBackbone.from_preset`
-        accepts (a keras-hub preset name or directory, `hf://...`, a local
-        Hugging Face checkpoint directory). A `BertBackbone` preset is loaded
-        by keras-hub, then copied into a `SpanBertBackbone` with `activation`
-        (while copying, both models are in memory); a `SpanBertBackbone`
-        preset keeps its saved activation unless `activation` differs.
+        `preset` is one of:
+
+        - a built-in preset's name (`"austen-tiny"`), a `spanbert-keras`
+          run directory (pre-training or fine-tuning), a `.keras` file, or a
+          released checkpoint folder (Hugging Face, the authors' `model.pt`,
+          a keras-hub preset): read by the resolver fine-tuning's `--init`
+          uses (`spanbert_keras.checkpoints.load_encoder`; `import
+          spanbert_keras` registers it);
+        - anything else `keras_hub.models.BertBackbone.from_preset` accepts
+          (a keras-hub preset name, `hf://...`): loaded by keras-hub, then
+          copied into a `SpanBertBackbone` with `activation`.
 
         Args:
-            preset: the preset name, handle or directory.
+            preset: the preset name, handle, directory or file.
             load_weights: bool, load the weights (else random ones).
-            activation: see the class; `"gelu"` for SpanBERT and Hugging Face
-                BERT checkpoints, `"gelu_approximate"` for keras-hub's BERT
-                presets.
-            **kwargs: passed to `BertBackbone.from_preset` (`dtype`, ...).
+            activation: for a keras-hub `BertBackbone` preset: see the
+                class; `"gelu"` for SpanBERT and Hugging Face BERT
+                checkpoints, `"gelu_approximate"` for keras-hub's BERT
+                presets. Our presets keep their own.
+            **kwargs: `dtype` (a dtype policy); for keras-hub's presets,
+                any `BertBackbone.from_preset` argument.
+
+        Example:
+
+        >>> import spanbert_keras
+        >>> from spanbert_keras.models.span_bert_backbone import SpanBertBackbone
+        >>> backbone = SpanBertBackbone.from_preset("austen-tiny")
+        >>> backbone.hidden_dim, backbone.num_layers
+        (128, 2)
         """
-        backbone = keras_hub.models.BertBackbone.from_preset(
-            preset, load_weights=load_weights, **kwargs
-        )
-        wanted = _get_activation(activation)
-        if isinstance(backbone, cls) and backbone.activation is wanted:
+        found = preset_loading.load("encoder", preset)
+        if found is None:
+            backbone = keras_hub.models.BertBackbone.from_preset(
+                preset, load_weights=load_weights, **kwargs
+            )
+            wanted = _get_activation(activation)
+            if isinstance(backbone, cls) and backbone.activation is wanted:
+                return backbone
+            return cls.from_bert_backbone(backbone, activation=activation)
+        backbone = found[0]
+        if not isinstance(backbone, cls):
+            backbone = cls.from_bert_backbone(backbone, activation=activation)
+        unknown = sorted(set(kwargs) - {"dtype"})
+        if unknown:
+            raise ValueError(f"Unknown argument(s) {unknown} for a spanbert-keras preset.")
+        if kwargs.get("dtype") is None and load_weights:
             return backbone
-        return cls.from_bert_backbone(backbone, activation=activation)
+        config = backbone.get_config()
+        if kwargs.get("dtype") is not None:
+            config["dtype"] = kwargs["dtype"]
+        copy = cls.from_config(config)
+        if load_weights:
+            copy.set_weights(backbone.get_weights())
+        return copy
 
 
 def backbone_dtype_policy(backbone, dtype=None):

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from spanbert_keras import preset_loading
 from spanbert_keras.layers.masked_lm_head import BertMaskedLMHead
 from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead
 from spanbert_keras.losses import global_sum
@@ -385,6 +386,33 @@ class SpanBertPretrainer(DistributedTraining, keras.Model):
         return count * float(self.distribute_strategy.num_replicas_in_sync)
 
     # ------------------------------------------------------------- configure
+    @classmethod
+    def from_preset(cls, preset):
+        """The pretrainer (encoder, MLM and SBO heads) of a run directory or checkpoint.
+
+        `preset`: a built-in preset's name (`"austen-tiny"`), a
+        `spanbert-keras pretrain` / `import` run directory (its finished
+        model, else its last checkpoint), or a released checkpoint
+        (`spanbert_keras.checkpoints.load_pretrained`: heads the file lacks
+        are fresh and reported). `import spanbert_keras` registers the
+        readers.
+
+        Example:
+
+        >>> import spanbert_keras
+        >>> from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
+        >>> SpanBertPretrainer.from_preset("austen-tiny").backbone.vocabulary_size
+        4000
+        """
+        model = preset_loading.load("pretrainer", preset)
+        if model is None:
+            raise ValueError(
+                f"No spanbert-keras preset, run directory or checkpoint at {preset!r} (built-in "
+                "presets: spanbert_keras.resources.presets.preset_names()); `import "
+                "spanbert_keras` first if only this module was imported."
+            )
+        return model
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -12,11 +12,11 @@ from qa_data import squad_json
 from qa_data import synthetic_squad
 from test_case import tiny_model_config
 
+from spanbert_keras.checkpoints import load_encoder
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.finetuning.runner import evaluate_finetuned
 from spanbert_keras.finetuning.runner import finetune_optimizer
 from spanbert_keras.finetuning.runner import finetuning_backbone
-from spanbert_keras.finetuning.runner import load_encoder
 from spanbert_keras.finetuning.runner import run_finetuning
 from spanbert_keras.models.backbone import build_backbone
 from spanbert_keras.tasks.base import FinetuneConfig
