@@ -10,7 +10,8 @@ The public API, by role:
 - training: `build_optimizer`, `WarmupLinearDecay`, `tensorboard_callbacks`,
   `run_pretraining`, `load_pretrainer`, `evaluate_run`;
 - fine-tuning: `FinetuneConfig`, `get_task` (squad, tacred, glue, ner,
-  coref), `run_finetuning`, `evaluate_finetuned`, `SpanBertQuestionAnswerer`,
+  coref), `run_finetuning`, `evaluate_finetuned`, `pipeline` (answers from
+  raw strings), `SpanBertQuestionAnswerer`,
   `SpanBertRelationClassifier`, `SpanBertTextClassifier`,
   `SpanBertTokenTagger`, `SpanBertCoreference`;
 - checkpoints: `load_pretrained`, `save_pretrained`;
@@ -71,6 +72,7 @@ _EXPORTS = {
     "get_task": "spanbert_keras.tasks",
     "run_finetuning": "spanbert_keras.finetuning.runner",
     "evaluate_finetuned": "spanbert_keras.finetuning.runner",
+    "pipeline": "spanbert_keras.finetuning.pipeline",
     "load_pretrained": "spanbert_keras.checkpoints",
     "save_pretrained": "spanbert_keras.checkpoints",
     "export_bundle": "spanbert_keras.export.bundle",

@@ -46,6 +46,16 @@ EXAMPLES = {
          finished cells; several processes with the same --output share the cells out; every cell in
          GRID_DIR/grid.csv and grid.md; the last line printed is the best cell as JSON)
     """,
+    "predict": """
+        spanbert-keras predict runs/ner --input sentences.txt           # a sentence a line
+        echo '{"question": "Who lived at Hartfield?", "context": "Emma lived at Hartfield."}' \\
+            | spanbert-keras predict runs/squad --input -
+        spanbert-keras predict runs/coref --input documents.jsonl --output clusters.jsonl
+      (one answer a line, JSON, in the order of the inputs: the run's SavedModel signature,
+       run here. An input line is a JSON object of the signature's inputs (e.g. question,
+       context; text_a, text_b; tokens, subj_start, ...), a JSON list of them in order, or
+       plain text for a model that takes one text)
+    """,
     "evaluate-squad": """
         spanbert-keras evaluate-squad --model runs/squad --dev dev-v1.1.json
     """,
@@ -230,6 +240,15 @@ def _parser():
                           help="also export the model as a SavedModel for TF Serving")
     finetune.add_argument("--overwrite", action="store_true", help="replace an existing export version")
     _strategy_option(finetune)
+
+    predict = command("predict", "Answers of a fine-tuned run for unlabelled inputs "
+                                 "(JSON lines or text lines in, JSON lines out).")
+    predict.add_argument("run", metavar="RUN_DIR", help="a finished fine-tuning run directory")
+    predict.add_argument("--input", required=True, metavar="FILE",
+                         help="the inputs, one a line ('-': standard input)")
+    predict.add_argument("--output", default="-", metavar="FILE",
+                         help="where the answers go (default '-': standard output)")
+    predict.add_argument("--batch-size", type=int, default=32, help="inputs per call")
 
     grid = command("grid", "Fine-tune once per learning rate and batch size (the paper's grid) and "
                            "report the best cell by the dev metric (last line: JSON).")
@@ -547,6 +566,56 @@ def _finetune(args):
     _print_metrics(metrics)
 
 
+def _predict_inputs(path):
+    """The inputs of `predict`: each line a JSON object / list, or plain text."""
+    from spanbert_keras.files import check_text
+    from spanbert_keras.files import parse_json
+
+    if path != "-":
+        check_text(path)
+    name = "standard input" if path == "-" else path
+    stream = sys.stdin if path == "-" else open(path, encoding="utf-8-sig")
+    try:
+        inputs = []
+        for number, line in enumerate(stream, start=1):
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            if text.lstrip()[:1] in "{[":
+                value = parse_json(text, name, line=number)
+                inputs.append(tuple(value) if isinstance(value, list) else value)
+            else:
+                inputs.append(text)
+        return inputs, name
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def _predict(args):
+    from spanbert_keras.files import atomic_write
+    from spanbert_keras.files import check_outside_inputs
+    from spanbert_keras.finetuning.pipeline import pipeline
+
+    if args.output != "-":
+        check_outside_inputs(args.output, [args.input, args.run])
+    inputs, name = _predict_inputs(args.input)
+    tasker = pipeline(args.run, batch_size=args.batch_size)
+    for number, item in enumerate(inputs, start=1):
+        try:
+            tasker.named(item, number)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+    answers = tasker(inputs)
+    lines = "".join(json.dumps(answer, ensure_ascii=False) + "\n" for answer in answers)
+    if args.output == "-":
+        sys.stdout.write(lines)
+    else:
+        atomic_write(args.output, lambda f: f.write(lines))
+        print(f"{len(answers):,} answers of the {tasker.task} model of {args.run}: "
+              f"{args.output}", flush=True)
+
+
 def _evaluate_squad(args):
     from spanbert_keras.finetuning.runner import evaluate_finetuned
 
@@ -579,7 +648,8 @@ def _grid(args):
     print(json.dumps(summary, sort_keys=True), flush=True)
 
 
-COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad, "grid": _grid})
+COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad, "grid": _grid,
+                 "predict": _predict})
 
 
 def _work(args):

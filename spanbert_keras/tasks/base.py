@@ -211,7 +211,9 @@ class FinetuneTask(abc.ABC):
        there), so later predictions and the export use it.
     8. `export(model, vocabulary, task_info, config, export_dir, overwrite)`
        -> dict of written paths: a SavedModel in TF Serving's layout that
-       takes strings and loads without this package.
+       takes strings and loads without this package; its signatures are
+       `serving(model, vocabulary, task_info, config)`'s, which
+       `spanbert_keras.finetuning.pipeline` runs in Python.
     """
 
     name = None
@@ -283,6 +285,10 @@ class FinetuneTask(abc.ABC):
         encoder at `learning_rate`, as the authors do.
         """
         return None
+
+    @abc.abstractmethod
+    def serving(self, model, vocabulary, task_info, config):
+        """The task's `TaskServing`: the signatures its export writes and `pipeline` runs."""
 
     @abc.abstractmethod
     def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):

@@ -205,13 +205,13 @@ class CorefTask(FinetuneTask):
         options = self._options(task_info)
         return options.task_learning_rate, model.task_variables()
 
-    def serving(self, model, vocabulary, config):
+    def serving(self, model, vocabulary, task_info, config):
         from spanbert_keras.export.serving.coreference import CoreferenceServing
 
         return CoreferenceServing(model, self.features(vocabulary, config))
 
     def predict(self, model, examples, vocabulary, task_info, config):
-        resolve = self.serving(model, vocabulary, config).document_function()
+        resolve = self.serving(model, vocabulary, task_info, config).document_function()
         predictions = {}
         for document in examples:
             starts, ends, clusters = resolve(
@@ -257,7 +257,7 @@ class CorefTask(FinetuneTask):
     def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
         info = {"kind": self.name, "model": type(model).__name__, "task_info": task_info,
                 "finetune": dataclasses.asdict(config)}
-        return self.serving(model, vocabulary, config).export(export_dir, info,
+        return self.serving(model, vocabulary, task_info, config).export(export_dir, info,
                                                               overwrite=overwrite)
 
 

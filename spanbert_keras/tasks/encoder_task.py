@@ -108,10 +108,6 @@ class EncoderTask(FinetuneTask):
         return {k: out[k] for k in MODEL_INPUTS}, y, weights
 
     @abc.abstractmethod
-    def serving(self, model, vocabulary, task_info, config):
-        """The task's `TaskServing` (the signatures the export and `predict` share)."""
-
-    @abc.abstractmethod
     def serving_inputs(self, examples):
         """The examples as the `predict_signature`'s inputs (a dict of tensors)."""
 

@@ -274,9 +274,7 @@ class SquadTask(FinetuneTask):
             write_json(os.path.join(os.path.dirname(path), NA_PROBS_FILE), na_probs)
         return path
 
-    def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
-        from spanbert_keras.export.serving.question_answering import export_question_answerer
-
+    def _threshold(self, task_info):
         threshold = no_answer_threshold(task_info)
         if task_info["version_2"] and threshold is None:
             raise ValueError(
@@ -284,12 +282,26 @@ class SquadTask(FinetuneTask):
                 "run's dev set (`calibrate` stores `no_answer_threshold` in task.json), or set "
                 "options.null_score_diff_threshold."
             )
+        return threshold if threshold is not None else 0.0
+
+    def _serving_arguments(self, task_info, config):
+        return dict(sequence_length=config.sequence_length, doc_stride=task_info["doc_stride"],
+                    max_query_length=task_info["max_query_length"],
+                    max_answer_length=task_info["max_answer_length"],
+                    n_best=task_info["n_best_size"], version_2=task_info["version_2"],
+                    null_score_diff_threshold=self._threshold(task_info))
+
+    def serving(self, model, vocabulary, task_info, config):
+        from spanbert_keras.export.serving.question_answering import question_answering_serving
+
+        return question_answering_serving(model, vocabulary,
+                                          **self._serving_arguments(task_info, config))
+
+    def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
+        from spanbert_keras.export.serving.question_answering import export_question_answerer
+
         return export_question_answerer(
-            model, vocabulary, export_dir, sequence_length=config.sequence_length,
-            doc_stride=task_info["doc_stride"], max_query_length=task_info["max_query_length"],
-            max_answer_length=task_info["max_answer_length"], n_best=task_info["n_best_size"],
-            version_2=task_info["version_2"],
-            null_score_diff_threshold=threshold if threshold is not None else 0.0,
+            model, vocabulary, export_dir, **self._serving_arguments(task_info, config),
             config={"task": self.name, "finetune": dataclasses.asdict(config),
                     "task_info": task_info},
             overwrite=overwrite,

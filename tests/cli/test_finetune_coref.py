@@ -59,13 +59,13 @@ def test_batches_of_several_documents_are_refused_before_training(tmp_path, caps
 
 
 # The recipe measured for the tiny encoder (README, "Coreference resolution").
-RECIPE = ["--set", "sequence_length=128", "--set", "learning_rate=2e-4", "--set", "dropout=0",
-          "--set", "options.task_learning_rate=2e-3", "--set", "options.ffnn_size=256"]
+RECIPE = ["--set", "sequence_length=128", "--set", "learning_rate=3e-4", "--set", "dropout=0",
+          "--set", "options.task_learning_rate=3e-3", "--set", "options.ffnn_size=256"]
 
 
 @pytest.mark.slow
 def test_finetune_coref_learns_the_planted_entities_and_exports_them(tmp_path):
-    train, dev = write_coref_corpus(str(tmp_path / "data"), num_train=100, num_dev=30, seed=0)
+    train, dev = write_coref_corpus(str(tmp_path / "data"), num_train=150, num_dev=30, seed=0)
     run, export = str(tmp_path / "run"), str(tmp_path / "saved_models" / "coref" / "1")
     result = cli("finetune", "coref", "--train", train, "--dev", dev, "--init", "austen-tiny",
                  "--output", run, "--export", export, *RECIPE, "--set", "epochs=10")

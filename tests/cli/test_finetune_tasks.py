@@ -22,6 +22,8 @@ from task_data import write_tacred
 from task_data import write_tsv
 from test_cli import cli
 
+from spanbert_keras.finetuning.pipeline import pipeline
+
 SETTINGS = ["--set", "sequence_length=32", "--set", "batch_size=16", "--set", "dropout=0",
             "--set", "learning_rate=2e-3"]
 
@@ -69,6 +71,12 @@ def test_finetune_tacred_learns_the_relation_and_exports_it(init, tmp_path):
     outputs = exported(export, {f"serving_default/{k}": v for k, v in inputs.items()}, tmp_path)
     labels = outputs["serving_default/label"]
     assert [b.decode() for b in labels] == [predictions[r["id"]] for r in records]
+    answers = pipeline(str(tmp_path / "run"))([  # in Python, from the run: the export's answers
+        {key: r[key] for key in ("subj_start", "subj_end", "obj_start", "obj_end", "subj_type",
+                                 "obj_type")} | {"tokens": r["token"]} for r in records])
+    assert [a["label"] for a in answers] == [b.decode() for b in labels]
+    np.testing.assert_allclose([a["score"] for a in answers], outputs["serving_default/score"],
+                               rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -83,6 +91,10 @@ def test_finetune_glue_learns_the_sentiment_and_exports_it(init, tmp_path):
                        tmp_path)
     assert [b.decode() for b in outputs["serving_default/label"]] == [
         predictions[str(line)] for line in range(2, len(rows) + 2)]  # ids: line numbers
+    answers = pipeline(str(tmp_path / "run"))([t for t, _ in rows])
+    assert [a["label"] for a in answers] == [b.decode() for b in outputs["serving_default/label"]]
+    np.testing.assert_allclose([a["scores"] for a in answers], outputs["serving_default/scores"],
+                               rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.slow
@@ -99,6 +111,11 @@ def test_finetune_ner_learns_the_entities_and_exports_them(init, tmp_path):
     tags = [[t.decode() for t in row[:n]] for row, n in zip(outputs["serving_default/tags"],
                                                              outputs["serving_default/num_words"])]
     assert tags == [predictions[str(i)] for i in range(len(sentences))]
+    run = str(tmp_path / "run")
+    assert [a["tags"] for a in pipeline(run)([t.decode() for t in texts])] == tags
+    (tmp_path / "sentences.txt").write_text("".join(t.decode() + "\n" for t in texts))
+    result = cli("predict", run, "--input", str(tmp_path / "sentences.txt"))
+    assert [json.loads(line)["tags"] for line in result.stdout.splitlines()] == tags
 
 
 def error_lines(result):

@@ -183,7 +183,8 @@ def test_predictions_files_and_export_agree(documents, vocabulary, tmp_path):
 
 def test_text_is_split_into_words_and_sentences_titles_kept_inside(vocabulary):
     run_config = config()
-    serving = TASK.serving(tiny_model(vocabulary, run_config), vocabulary, run_config)
+    serving = TASK.serving(tiny_model(vocabulary, run_config), vocabulary,
+                           TASK.prepare([], vocabulary, run_config), run_config)
     text = ["Mr. Knightley came in. He smiled at Emma, and she laughed!", "", "Emma sang"]
     out = serving.functions()["serving_default"](text=tf.constant(text))
     words = [[w.decode() for w in row if w] for row in out["words"].numpy()]

@@ -59,6 +59,24 @@ class CoreferenceServing(TaskServing):
         "the same mentions and entities, by word index",
     }
 
+    row_lengths = {
+        **{key: "num_words" for key in ("words", "sentence_ids", "word_start_chars",
+                                         "word_end_chars")},
+        **{key: "num_mentions" for key in ("mention_starts", "mention_ends",
+                                            "mention_start_chars", "mention_end_chars",
+                                            "cluster_ids")},
+    }
+
+    def describe_row(self, row):
+        """Adds `clusters`: each entity's mentions, `{"text", "first_word", "last_word"}`."""
+        clusters = {}
+        for index, cluster in enumerate(row["cluster_ids"]):
+            first, last = row["mention_starts"][index], row["mention_ends"][index]
+            clusters.setdefault(cluster, []).append(
+                {"text": " ".join(row["words"][first : last + 1]), "first_word": first,
+                 "last_word": last})
+        return {**row, "clusters": list(clusters.values())}
+
     def resolve(self, words, sentence_ids, speakers, genre):
         """One document: `(mention_starts, mention_ends, cluster_ids)` int32 `[M]`, in words.
 

@@ -89,6 +89,21 @@ class QuestionAnsweringServing(TaskServing):
         return outputs
 
 
+def question_answering_serving(model, vocabulary, sequence_length=512, doc_stride=128,
+                               max_query_length=64, max_answer_length=30, n_best=20,
+                               version_2=False, null_score_diff_threshold=0.0):
+    """The `QuestionAnsweringServing` of a QA model (the arguments: see `export_question_answerer`)."""
+    vocabulary = load_vocabulary(vocabulary)
+    if sequence_length > model.backbone.max_sequence_length:
+        raise ValueError(
+            f"sequence_length={sequence_length} exceeds the encoder's position table "
+            f"({model.backbone.max_sequence_length})."
+        )
+    features = QuestionAnswerFeatures(vocabulary, sequence_length, doc_stride, max_query_length)
+    return QuestionAnsweringServing(model, features, max_answer_length, n_best, version_2,
+                                    null_score_diff_threshold)
+
+
 def export_question_answerer(model, vocabulary, export_dir, sequence_length=512, doc_stride=128,
                              max_query_length=64, max_answer_length=30, n_best=20,
                              version_2=False, null_score_diff_threshold=0.0, config=None,
@@ -126,15 +141,9 @@ def export_question_answerer(model, vocabulary, export_dir, sequence_length=512,
     >>> sorted(paths["export_info"]["signatures"]["serving_default"]["outputs"])
     ['answer', 'char_end', 'char_start', 'context_truncated', 'score']
     """
-    vocabulary = load_vocabulary(vocabulary)
-    if sequence_length > model.backbone.max_sequence_length:
-        raise ValueError(
-            f"sequence_length={sequence_length} exceeds the encoder's position table "
-            f"({model.backbone.max_sequence_length})."
-        )
-    features = QuestionAnswerFeatures(vocabulary, sequence_length, doc_stride, max_query_length)
-    serving = QuestionAnsweringServing(model, features, max_answer_length, n_best, version_2,
-                                       null_score_diff_threshold)
+    serving = question_answering_serving(model, vocabulary, sequence_length, doc_stride,
+                                         max_query_length, max_answer_length, n_best, version_2,
+                                         null_score_diff_threshold)
     info = {
         "kind": "question_answering",
         "version_2": bool(version_2),

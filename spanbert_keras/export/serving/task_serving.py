@@ -29,8 +29,10 @@ class TaskServing(abc.ABC):
     """The signatures of one task model (plain methods; `functions` traces them).
 
     Subclasses define `endpoints()`: `{signature name: (method, [tf.TensorSpec,
-    ...])}` (the first is also `serving_default` if none is so named), and
-    `descriptions`: `{signature name: one line}`.
+    ...])}` (the first is also `serving_default` if none is so named),
+    `descriptions`: `{signature name: one line}`, and `row_lengths`: `{output:
+    the output holding its length per row}` for outputs padded per row
+    (`rows` cuts them back).
 
     Args:
         model: the task's Keras model (any dtype policy; outputs float32).
@@ -39,6 +41,7 @@ class TaskServing(abc.ABC):
     """
 
     descriptions = {}
+    row_lengths = {}
 
     def __init__(self, model, features):
         self.model = model
@@ -63,6 +66,20 @@ class TaskServing(abc.ABC):
                 function.get_concrete_function()
                 self._functions[name] = function
         return self._functions
+
+    def rows(self, outputs):
+        """A signature's batched outputs as one dict per row: str, numbers and lists, unpadded."""
+        outputs = {key: value.numpy() if hasattr(value, "numpy") else value
+                   for key, value in outputs.items()}
+        count = len(next(iter(outputs.values()))) if outputs else 0
+        return [self.describe_row({key: _plain(value[row][: outputs[self.row_lengths[key]][row]]
+                                               if key in self.row_lengths else value[row])
+                                   for key, value in outputs.items()})
+                for row in range(count)]
+
+    def describe_row(self, row):
+        """One row of `rows` (a task adds what reads better, e.g. grouped entities)."""
+        return row
 
     def write(self, path):
         """Writes the SavedModel to `path` (the vocabulary file becomes its asset)."""
@@ -104,6 +121,17 @@ class TaskServing(abc.ABC):
         }
         version_dir, info = write_version(export_dir, self.write, info, overwrite)
         return {"saved_model": version_dir, "export_info": info}
+
+
+def _plain(value):
+    """NumPy values and bytes as plain Python values and str."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def string_spec(name, rank=1):

@@ -38,6 +38,8 @@ class TokenTaggingServing(TaskServing):
         "tag_words": "pre-split words ('' = padding) -> the same outputs",
     }
 
+    row_lengths = {"words": "num_words", "tags": "num_words", "scores": "num_words"}
+
     def __init__(self, model, features, labels):
         super().__init__(model, features)
         self.labels = list(labels)
