@@ -20,7 +20,8 @@ The public API, by role:
   `DataConfig`, `TrainingConfig`, `load_config`.
 
 `import spanbert_keras` imports all of these (and so registers every Keras
-class for `keras.saving.load_model`). The `spanbert-keras` command defers
+class for `keras.saving.load_model`, and keras-hub's BERT tokenizer and tasks
+for presets of our encoder: `spanbert_keras.models.keras_hub_tasks`). The `spanbert-keras` command defers
 them (`SPANBERT_KERAS_DEFER_IMPORTS=1`), so its `--help` and argument errors
 answer without loading TensorFlow; a deferred name is imported on first use.
 """
@@ -97,3 +98,5 @@ if os.environ.get("SPANBERT_KERAS_DEFER_IMPORTS") != "1":
     for _name in __all__:
         __getattr__(_name)
     del _name
+    # keras-hub's BERT tokenizer and tasks for presets of our encoder (found by backbone class).
+    importlib.import_module("spanbert_keras.models.keras_hub_tasks")

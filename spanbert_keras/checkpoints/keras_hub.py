@@ -10,10 +10,12 @@ BERT presets come from Google's TensorFlow checkpoints, which used it); a
 preset written here stores our `SpanBertBackbone` (exact GeLU), which
 `keras_hub.models.BertBackbone.from_preset` opens, as a `SpanBertBackbone`,
 wherever `spanbert_keras` is imported. keras-hub finds the tokenizer and
-task classes of a preset by its backbone class, which it does not know here:
-build the tokenizer as `keras_hub.models.BertTokenizer(vocabulary=
-"DIR/assets/tokenizer/vocabulary.txt", lowercase=...)` (`tokenizer.json`
-holds `lowercase`). The Hugging Face directory that `save_pretrained`
+task classes of a preset by its backbone class: `import spanbert_keras`
+registers keras-hub's BERT classes for ours
+(`spanbert_keras.models.keras_hub_tasks`), so `keras_hub.models.
+BertTokenizer.from_preset(DIR)`, `BertTextClassifier.from_preset(DIR,
+num_classes=2)` and `BertMaskedLM.from_preset(DIR)` open the preset (the
+tasks' heads fresh). The Hugging Face directory that `save_pretrained`
 writes opens with `BertBackbone.from_preset` and `BertTokenizer.from_preset`
 as keras-hub's own classes, without this package (keras-hub's BERT then
 computes the tanh form of GeLU).

@@ -19,6 +19,7 @@ from qa_data import synthetic_squad
 from test_cli import cli
 
 from spanbert_keras.data.vocabulary import build_vocabulary
+from spanbert_keras.finetuning.pipeline import pipeline
 from spanbert_keras.models.span_bert_backbone import SpanBertBackbone
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "export"))
@@ -79,6 +80,11 @@ def test_finetune_squad_learns_exports_resumes_and_rescores(qa_files, tmp_path):
     assert not report["imported"]["spanbert_keras"]
     assert [a.decode("utf-8") for a in outputs["serving_default/answer"]] == [
         predictions[e["id"]] for e in dev]
+    answers = pipeline(run)([(e["question"], e["context"]) for e in dev])  # in Python
+    assert [a["answer"] for a in answers] == [predictions[e["id"]] for e in dev]
+    assert [a["char_start"] for a in answers] == outputs["serving_default/char_start"].tolist()
+    np.testing.assert_allclose([a["score"] for a in answers], outputs["serving_default/score"],
+                               rtol=1e-5)
 
     # The same command again: nothing to train, the same scores.
     again = cli(*command)
