@@ -184,6 +184,10 @@ def _parser():
                         help="TFLite weights: float32 (none, the default), int8 or float16")
     export.add_argument("--include-masker", action="store_true",
                         help="add the `mask_and_score` signature (the span masker in the graph)")
+    export.add_argument("--sequence-length", type=int, metavar="N",
+                        help="pack text inputs to N pieces, up to the encoder's position table "
+                             "(default: the run's training length; longer inputs are cut and "
+                             "flagged `truncated`)")
     export.add_argument("--overwrite", action="store_true",
                         help="replace an existing version (and TFLite file)")
 
@@ -404,9 +408,10 @@ def _export(args):
     for output in version_dirs(args.output):  # an export never replaces what it reads
         check_outside_inputs(output, [args.checkpoint])
     if is_finetuning_run(args.checkpoint):
-        if args.tflite or args.include_masker:
-            raise ValueError("--tflite and --include-masker export pre-training runs; "
-                             f"{args.checkpoint} is a fine-tuning run.")
+        if args.tflite or args.include_masker or args.sequence_length:
+            raise ValueError("--tflite, --include-masker and --sequence-length export "
+                             f"pre-training runs; {args.checkpoint} is a fine-tuning run (its "
+                             "length is its sequence_length setting).")
         export_finetuned(args.checkpoint, args.output, overwrite=args.overwrite,
                          log=lambda message: print(message, flush=True))
         return
@@ -422,7 +427,7 @@ def _export(args):
         model, vocabulary, args.output, config=config, tflite=args.tflite,
         quantization=quantization,
         include_masker=args.include_masker, overwrite=args.overwrite,
-        replacement_counts=counts,
+        replacement_counts=counts, sequence_length=args.sequence_length,
         log=lambda message: print(message, flush=True),
     )
 

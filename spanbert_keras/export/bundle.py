@@ -45,6 +45,7 @@ def export_bundle(
     include_masker=False,
     overwrite=False,
     replacement_counts=None,
+    sequence_length=None,
     log=print,
 ):
     """Exports a pretrainer for TF Serving and, with `tflite=True`, for LiteRT.
@@ -62,13 +63,25 @@ def export_bundle(
         overwrite: bool, replace an existing version / TFLite file.
         replacement_counts: the run's corpus token counts, for the masker
             of `mask_and_score`.
+        sequence_length: optional int, the packed length of text inputs
+            (up to the encoder's position table); default: the run's
+            training length (`config.data.sequence_length`), else the
+            position table. Longer inputs are cut, and flagged `truncated`.
         log: callable for progress messages.
 
     Returns:
         A dict: `saved_model`, `portable_saved_model`, `export_info` (see
         `export_saved_model`) and `tflite` (the file's path, or None).
     """
-    length = None if config is None else config.data.sequence_length
+    length = sequence_length
+    if length is None and config is not None:
+        length = config.data.sequence_length
+    positions = model.backbone.max_sequence_length
+    log(f"Text inputs are packed to {length or positions} pieces"
+        + (" (the run's training length)" if sequence_length is None and config is not None
+           else "")
+        + f"; longer ones are cut and flagged `truncated` (the encoder takes up to {positions}:"
+        " --sequence-length).")
     tflite_file = check_bundle_free(export_dir, tflite, quantization, overwrite)
     outputs = list(version_dirs(export_dir)) + ([tflite_file] if tflite_file else [])
     staged = []

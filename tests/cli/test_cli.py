@@ -125,8 +125,23 @@ def test_export(run_dir, tmp_path):
     assert (tmp_path / "saved_models" / "spanbert-tiny-ids" / "1" / "saved_model.pb").exists()
     assert (tmp_path / "saved_models" / "spanbert-tiny.tflite").exists()
     assert "SavedModel" in result.stdout
+    assert "packed to 64 pieces (the run's training length)" in result.stdout
     again = cli("export", "--checkpoint", run_dir, "--output", str(version), check=False)
     assert again.returncode == 2 and "overwrite" in again.stderr
+
+    longer = tmp_path / "saved_models" / "spanbert-long" / "1"  # beyond the training length
+    result = cli("export", "--checkpoint", run_dir, "--output", str(longer),
+                 "--sequence-length", "200")
+    assert "packed to 200 pieces;" in result.stdout
+    with open(longer / "export_info.json", encoding="utf-8") as f:
+        assert json.load(f)["sequence_length"] == 200
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(longer)).signatures["serving_default"]
+    text = " ".join(["Emma Woodhouse, handsome, clever, and rich,"] * 12)  # > 64 pieces
+    out = served(text=tf.constant([text]))
+    assert out["truncated"].numpy().tolist() == [False]
+    assert int(tf.reduce_sum(tf.cast(out["padding_mask"], tf.int32))) > 64
 
 
 def test_preview(run_dir, tmp_path):
