@@ -316,6 +316,11 @@ class CoreferenceScorer(keras.layers.Layer):
         return tf.gather_nd(tf.stack(per_width), tf.stack([widths, starts], axis=1))
 
     def call(self, sequence, sentence_ids, speaker_ids, segment_ids, genre, training=False):
+        top = self.score_spans(sequence, sentence_ids, training)
+        return self.score_antecedents(top, speaker_ids, segment_ids, genre, training)
+
+    def score_spans(self, sequence, sentence_ids, training=False):
+        """Steps 1-4: the kept spans (`starts`, `ends`, `mention_scores`, `vectors`), by position."""
         x = tf.cast(sequence, self.compute_dtype)
         count = tf.shape(x)[0]
         starts, ends = candidate_spans(sentence_ids, self.max_span_width)
@@ -327,14 +332,18 @@ class CoreferenceScorer(keras.layers.Layer):
         prior = self._score(self.width_prior_ffnn, self.width_prior_embedding.embeddings,
                             training)
         mention_scores = self._score(self.mention_ffnn, spans, training) + tf.gather(prior, widths)
-
         keep = tf.minimum(
             tf.cast(tf.floor(tf.cast(count, tf.float32) * self.top_span_ratio), tf.int32),
             tf.minimum(tf.size(starts), self.max_top_spans))
         top = select_non_crossing(starts, ends, mention_scores, keep)
-        top_starts, top_ends = tf.gather(starts, top), tf.gather(ends, top)
-        top_scores, top_spans = tf.gather(mention_scores, top), tf.gather(spans, top)
-        kept = tf.size(top)
+        return {"starts": tf.gather(starts, top), "ends": tf.gather(ends, top),
+                "mention_scores": tf.gather(mention_scores, top),
+                "vectors": tf.gather(spans, top)}
+
+    def score_antecedents(self, top, speaker_ids, segment_ids, genre, training=False):
+        """Steps 5-7: the kept spans' antecedents and their scores (the layer's outputs)."""
+        top_starts, top_scores, top_spans = top["starts"], top["mention_scores"], top["vectors"]
+        kept = tf.size(top_starts)
         antecedents = tf.minimum(self.max_top_antecedents, kept)
 
         offsets = tf.range(kept)[:, tf.newaxis] - tf.range(kept)[tf.newaxis, :]
@@ -366,24 +375,42 @@ class CoreferenceScorer(keras.layers.Layer):
 
         for depth in range(self.coref_depth):
             antecedent_spans = tf.gather(top_spans, top_antecedents)  # [K, A, D]
-            own = tf.tile(top_spans[:, tf.newaxis], [1, antecedents, 1])
-            pairs = tf.concat([own, antecedent_spans, own * antecedent_spans, features], axis=-1)
-            scores = top_fast + self._score(self.antecedent_ffnn, pairs, training)
+            scores = top_fast + self._pair_scores(top_spans, top_antecedents, antecedent_spans,
+                                                  features, training)
             if depth == self.coref_depth - 1:
                 break
-            weights = tf.nn.softmax(tf.concat([tf.zeros([kept, 1], scores.dtype), scores], 1), axis=1)
+            weights = tf.nn.softmax(tf.concat([tf.zeros([kept, 1], scores.dtype), scores], 1),
+                                    axis=1)
             candidates = tf.concat([top_spans[:, tf.newaxis], antecedent_spans], axis=1)
             attended = tf.reduce_sum(weights[..., tf.newaxis] * candidates, axis=1)
             gate = self.gate(tf.concat([top_spans, attended], axis=-1))
             top_spans = gate * attended + (1 - gate) * top_spans
         return {
             "top_span_starts": top_starts,
-            "top_span_ends": top_ends,
+            "top_span_ends": top["ends"],
             "top_span_mention_scores": top_scores,
             "top_antecedents": top_antecedents,
             "top_antecedent_mask": top_mask,
             "top_antecedent_scores": tf.concat([tf.zeros([kept, 1], scores.dtype), scores], axis=1),
         }
+
+    def _pair_scores(self, spans, antecedents, antecedent_spans, features, training):
+        """The fine scores: the FFNN over `[g_i; g_j; g_i * g_j; features]` of every pair.
+
+        Its first layer is linear in the concatenation, so the `g_i` and `g_j`
+        parts are computed once per span and gathered; only `g_i * g_j` and
+        the features are multiplied per pair (the same numbers, a third of the
+        per-pair work of the concatenated form).
+        """
+        hidden_layer, dropout, output = self.antecedent_ffnn
+        width = spans.shape[-1]
+        kernel = hidden_layer.kernel
+        own = tf.matmul(spans, kernel[:width])  # [K, H]
+        other = tf.gather(tf.matmul(spans, kernel[width : 2 * width]), antecedents)  # [K, A, H]
+        products = tf.matmul(spans[:, tf.newaxis] * antecedent_spans, kernel[2 * width : 3 * width])
+        hidden = own[:, tf.newaxis] + other + products + tf.matmul(features, kernel[3 * width :])
+        hidden = hidden_layer.activation(hidden + hidden_layer.bias)
+        return tf.squeeze(output(dropout(hidden, training=training)), axis=-1)
 
     def get_config(self):
         config = super().get_config()

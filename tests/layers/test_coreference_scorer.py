@@ -184,3 +184,18 @@ def test_scorer_config_round_trips_and_refuses_bad_values():
     with pytest.raises(ValueError, match="top_span_ratio"):
         CoreferenceScorer(top_span_ratio=1.5)
     assert keras.layers.deserialize(keras.layers.serialize(scorer)).ffnn_size == 11
+
+
+def test_pair_scores_equal_the_ffnn_over_the_concatenated_pair():
+    scorer = CoreferenceScorer(max_span_width=3, feature_size=4, ffnn_size=16)
+    scorer.build((None, 8))
+    width = 3 * 8 + 4
+    spans = tf.random.stateless_normal([7, width], seed=[3, 4])
+    antecedents = tf.constant(np.random.default_rng(0).integers(0, 7, size=(7, 5)), tf.int32)
+    features = tf.random.stateless_normal([7, 5, 16], seed=[5, 6])
+    gathered = tf.gather(spans, antecedents)
+    own = tf.tile(spans[:, tf.newaxis], [1, 5, 1])
+    pairs = tf.concat([own, gathered, own * gathered, features], axis=-1)
+    expected = scorer._score(scorer.antecedent_ffnn, pairs, training=False)
+    got = scorer._pair_scores(spans, antecedents, gathered, features, training=False)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
