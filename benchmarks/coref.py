@@ -32,9 +32,9 @@ document's time:
   encoder (the backbone on the segments, the pieces gathered), span scoring
   (candidate spans, span vectors, mention scores, greedy non-crossing
   pruning), antecedents (coarse scores and top-k, pair features, fine
-  scores, the gated refinement) and the decoding. The span scoring and
-  antecedent parts are the scorer's own layers in the scorer's order,
-  checked in the run to give the scorer's outputs;
+  scores, the gated refinement) and the decoding: the scorer's own
+  `score_spans` and `score_antecedents`, checked in the run to give the
+  scorer's outputs;
 - the peer: `transformers`' `BertModel` of the same shape (a `BertConfig`,
   random weights, nothing downloaded, dropout 0.1, the same thread count)
   on the same segments, forward (eval mode, `torch.inference_mode`) against
@@ -88,10 +88,8 @@ from spanbert_keras.config import ModelConfig  # noqa: E402
 from spanbert_keras.data.features import MODEL_INPUTS  # noqa: E402
 from spanbert_keras.data.vocabulary import load_vocabulary  # noqa: E402
 from spanbert_keras.finetuning.runner import finetune_optimizer  # noqa: E402
-from spanbert_keras.layers.coreference_scorer import bucket_distance  # noqa: E402
 from spanbert_keras.layers.coreference_scorer import candidate_spans  # noqa: E402
 from spanbert_keras.layers.coreference_scorer import predicted_clusters  # noqa: E402
-from spanbert_keras.layers.coreference_scorer import select_non_crossing  # noqa: E402
 from spanbert_keras.models.backbone import build_backbone  # noqa: E402
 from spanbert_keras.resources.presets import resolve_preset  # noqa: E402
 from spanbert_keras.tasks import get_task  # noqa: E402
@@ -103,80 +101,6 @@ SHAPE_DEFAULTS = {  # documents, repeats
 }
 PACKAGES = ("tensorflow", "keras", "keras-hub", "torch", "transformers", "numpy")
 PARTS = ("encoder", "span_scoring", "antecedents", "decoding")
-
-
-def score_spans(scorer, pieces, sentence_ids):
-    """`CoreferenceScorer.call` up to the pruning (steps 1-4), at `training=False`."""
-    x = tf.cast(pieces, scorer.compute_dtype)
-    count = tf.shape(x)[0]
-    starts, ends = candidate_spans(sentence_ids, scorer.max_span_width)
-    widths = ends - starts
-    spans = tf.concat([
-        tf.gather(x, starts), tf.gather(x, ends), scorer._head_vectors(x, starts, widths),
-        scorer.dropout_layer(scorer.width_embedding(widths), training=False),
-    ], axis=1)
-    prior = scorer._score(scorer.width_prior_ffnn, scorer.width_prior_embedding.embeddings,
-                          False)
-    mention_scores = scorer._score(scorer.mention_ffnn, spans, False) + tf.gather(prior, widths)
-    keep = tf.minimum(
-        tf.cast(tf.floor(tf.cast(count, tf.float32) * scorer.top_span_ratio), tf.int32),
-        tf.minimum(tf.size(starts), scorer.max_top_spans))
-    top = select_non_crossing(starts, ends, mention_scores, keep)
-    return {"top_starts": tf.gather(starts, top), "top_ends": tf.gather(ends, top),
-            "top_scores": tf.gather(mention_scores, top), "top_spans": tf.gather(spans, top),
-            "candidates": tf.size(starts)}
-
-
-def score_antecedents(scorer, top, speaker_ids, segment_ids, genre):
-    """`CoreferenceScorer.call` from the kept spans on (steps 5-7), at `training=False`."""
-    top_starts, top_scores, top_spans = top["top_starts"], top["top_scores"], top["top_spans"]
-    kept = tf.size(top_starts)
-    antecedents = tf.minimum(scorer.max_top_antecedents, kept)
-    offsets = tf.range(kept)[:, tf.newaxis] - tf.range(kept)[tf.newaxis, :]
-    mask = offsets >= 1
-    source = scorer.dropout_layer(scorer.coarse_projection(top_spans), training=False)
-    target = scorer.dropout_layer(top_spans, training=False)
-    fast = (top_scores[:, tf.newaxis] + top_scores[tf.newaxis, :]
-            + tf.matmul(source, target, transpose_b=True)
-            + tf.math.log(tf.cast(mask, scorer.compute_dtype)))
-    top_fast, top_antecedents = tf.math.top_k(fast, k=antecedents, sorted=True)
-    top_mask = tf.gather(mask, top_antecedents, batch_dims=1)
-    top_offsets = tf.gather(offsets, top_antecedents, batch_dims=1)
-    speakers = tf.gather(speaker_ids, top_starts)
-    segments = tf.gather(segment_ids, top_starts)
-    same_speaker = tf.cast(tf.equal(speakers[:, tf.newaxis],
-                                    tf.gather(speakers, top_antecedents)), tf.int32)
-    segment_distance = tf.clip_by_value(
-        segments[:, tf.newaxis] - tf.gather(segments, top_antecedents), 0,
-        scorer.max_segment_distance - 1)
-    genre_vector = scorer.genre_embedding(tf.reshape(genre, [-1])[:1])
-    features = tf.concat([
-        scorer.same_speaker_embedding(same_speaker),
-        tf.tile(genre_vector[tf.newaxis], [kept, antecedents, 1]),
-        scorer.distance_embedding(bucket_distance(top_offsets)),
-        scorer.segment_distance_embedding(segment_distance),
-    ], axis=-1)
-    features = scorer.dropout_layer(features, training=False)
-    for depth in range(scorer.coref_depth):
-        antecedent_spans = tf.gather(top_spans, top_antecedents)
-        own = tf.tile(top_spans[:, tf.newaxis], [1, antecedents, 1])
-        pairs = tf.concat([own, antecedent_spans, own * antecedent_spans, features], axis=-1)
-        scores = top_fast + scorer._score(scorer.antecedent_ffnn, pairs, False)
-        if depth == scorer.coref_depth - 1:
-            break
-        weights = tf.nn.softmax(tf.concat([tf.zeros_like(scores[:, :1]), scores], 1), axis=1)
-        candidates = tf.concat([top_spans[:, tf.newaxis], antecedent_spans], axis=1)
-        attended = tf.reduce_sum(weights[..., tf.newaxis] * candidates, axis=1)
-        gate = scorer.gate(tf.concat([top_spans, attended], axis=-1))
-        top_spans = gate * attended + (1 - gate) * top_spans
-    return {
-        "top_span_starts": top_starts,
-        "top_span_ends": top["top_ends"],
-        "top_span_mention_scores": top_scores,
-        "top_antecedents": top_antecedents,
-        "top_antecedent_mask": top_mask,
-        "top_antecedent_scores": tf.concat([tf.zeros_like(scores[:, :1]), scores], axis=1),
-    }
 
 
 def timed(function, *args):
@@ -255,11 +179,11 @@ def measure(shape, args):
 
     @tf.function(reduce_retracing=True)
     def spans(pieces, sentence_ids):
-        return score_spans(scorer, pieces, sentence_ids)
+        return scorer.score_spans(pieces, sentence_ids, training=False)
 
     @tf.function(reduce_retracing=True)
     def antecedents(top, speaker_ids, segment_ids, genre):
-        return score_antecedents(scorer, top, speaker_ids, segment_ids, genre)
+        return scorer.score_antecedents(top, speaker_ids, segment_ids, genre, training=False)
 
     @tf.function(reduce_retracing=True)
     def decode(outputs):
@@ -270,8 +194,7 @@ def measure(shape, args):
     for x, _ in whole:
         pieces = encode(x)
         top = spans(pieces, x["sentence_ids"])
-        outputs = antecedents({k: v for k, v in top.items() if k != "candidates"},
-                              x["speaker_ids"], x["piece_segments"], x["genre"])
+        outputs = antecedents(top, x["speaker_ids"], x["piece_segments"], x["genre"])
         expected = scorer(pieces, x["sentence_ids"], x["speaker_ids"], x["piece_segments"],
                           x["genre"], training=False)
         for key in expected:
@@ -280,12 +203,12 @@ def measure(shape, args):
         torch_x = {"input_ids": torch.from_numpy(x["token_ids"].numpy()).long(),
                    "token_type_ids": torch.from_numpy(x["segment_ids"].numpy()).long(),
                    "attention_mask": torch.from_numpy(x["padding_mask"].numpy()).long()}
-        inputs.append((x, pieces, {k: v for k, v in top.items() if k != "candidates"}, outputs,
-                       torch_x))
+        inputs.append((x, pieces, top, outputs, torch_x))
         kept, width = outputs["top_antecedent_scores"].shape
         sizes.append({"words": sum(len(s) for s in examples[len(sizes)]["sentences"]),
                       "pieces": int(pieces.shape[0]), "segments": int(x["token_ids"].shape[0]),
-                      "candidate_spans": int(top["candidates"]), "kept_spans": int(kept),
+                      "candidate_spans": int(tf.size(candidate_spans(
+                          x["sentence_ids"], scorer.max_span_width)[0])), "kept_spans": int(kept),
                       "antecedents": int(width) - 1})
 
     def peer_forward(torch_x):

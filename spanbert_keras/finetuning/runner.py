@@ -64,9 +64,11 @@ from spanbert_keras.files import write_json
 from spanbert_keras.files import write_yaml
 from spanbert_keras.resources.presets import resolve_preset
 from spanbert_keras.tasks import get_task
+from spanbert_keras.tasks.base import SMALL_ENCODER_BELOW
 from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import FinetuneTask
 from spanbert_keras.tasks.base import finetune_config
+from spanbert_keras.tasks.base import is_small_encoder
 from spanbert_keras.tasks.base import load_finetune_config
 from spanbert_keras.training.callbacks import DevEvaluation
 from spanbert_keras.training.distribute import check_global_batch
@@ -136,7 +138,9 @@ def finetune_optimizer(config, total_steps, task_rate=None):
 
     Example:
 
-    >>> from spanbert_keras.tasks.base import FinetuneConfig
+    >>> from spanbert_keras.tasks.base import SMALL_ENCODER_BELOW
+from spanbert_keras.tasks.base import FinetuneConfig
+from spanbert_keras.tasks.base import is_small_encoder
     >>> opt = finetune_optimizer(FinetuneConfig(), total_steps=1000)
     >>> [round(float(opt.learning_rate), 9) for _ in range(1)]  # step 0 of 100 warm-up steps
     [2e-07]
@@ -330,17 +334,19 @@ def _count_batches(dataset):
     return int(dataset.reduce(0, lambda n, _: n + 1))
 
 
-def resolve_config(task, config, train_file=None):
+def resolve_config(task, config, train_file=None, encoder=None):
     """A `FinetuneConfig` from `run_finetuning`'s `config` (a config, a dict, a YAML path, None).
 
-    A dict, a YAML file or None takes the task's defaults for its options and
-    `train_file` (see `FinetuneTask.config_defaults_for`); a `FinetuneConfig`
-    is used as it is.
+    A dict, a YAML file or None takes the task's defaults for its options,
+    `train_file` and `encoder` (see `finetune_config`: an encoder narrower
+    than BERT-base takes the task's small-encoder recipe); a
+    `FinetuneConfig` is used as it is.
     """
     if config is None or isinstance(config, dict):
-        return finetune_config(config, task, train_file=train_file)
+        return finetune_config(config, task, train_file=train_file, encoder=encoder)
     if isinstance(config, (str, os.PathLike)):
-        return load_finetune_config(os.fspath(config), task, train_file=train_file)
+        return load_finetune_config(os.fspath(config), task, train_file=train_file,
+                                    encoder=encoder)
     if isinstance(config, FinetuneConfig):
         return config
     raise TypeError(f"`config` must be a FinetuneConfig, a dict or a YAML path. Received: {config!r}")
@@ -392,10 +398,25 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
                                vocab, export_dir, overwrite_export, log, verbose, strategy)
 
 
+def _recipe_for(task, given, config, train_file, backbone, log):
+    """The config with the defaults for `backbone`'s size, and a line saying which recipe it is."""
+    if not is_small_encoder(backbone) or not task.small_encoder_defaults:
+        log(f"recipe: the paper's (encoder hidden size {backbone.hidden_dim})")
+        return config
+    tuned = resolve_config(task, given, train_file, encoder=backbone)
+    changed = {k: v for k, v in tuned.to_dict().items() if v != config.to_dict()[k]}
+    if changed:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
+        log(f"recipe: small encoder (hidden {backbone.hidden_dim} < {SMALL_ENCODER_BELOW}): "
+            f"{shown}, measured to teach one the task (the paper's is for base and large; "
+            "settings given explicitly are kept)")
+    return tuned
+
+
 def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, strict, vocab,
                     export_dir, overwrite_export, log, verbose, strategy):
     task = task_name if isinstance(task_name, FinetuneTask) else get_task(task_name)
-    config = resolve_config(task, config, train_file)
+    given, config = config, resolve_config(task, config, train_file)
     check_global_batch(config.batch_size, strategy, "batch_size")
     task.options(config)  # unknown options are refused before any work
     if export_dir is not None:  # so is an export that could not be written
@@ -414,6 +435,7 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
         train_examples = read_examples(task, train_file, strict, "training", log)
         dev_examples = read_examples(task, dev_file, strict, "dev", log)
         backbone, vocabulary = load_encoder(init, vocab, log)
+        config = _recipe_for(task, given, config, train_file, backbone, log)
         if config.sequence_length > backbone.max_sequence_length:
             raise ValueError(
                 f"sequence_length={config.sequence_length} exceeds the encoder's position "

@@ -76,14 +76,26 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
 
-def finetune_config(values=None, task=None, source="config", train_file=None):
+def is_small_encoder(encoder):
+    """Whether `encoder` is narrower than BERT-base (768): it takes a task's small-encoder recipe.
+
+    >>> from types import SimpleNamespace
+    >>> is_small_encoder(SimpleNamespace(hidden_dim=128)), is_small_encoder(None)
+    (True, False)
+    """
+    return encoder is not None and int(encoder.hidden_dim) < SMALL_ENCODER_BELOW
+
+
+def finetune_config(values=None, task=None, source="config", train_file=None, encoder=None):
     """A `FinetuneConfig`: the task's defaults, then `values` (checked).
 
     The defaults are `task.config_defaults_for(options, train_file)`: the
     task's `config_defaults`, adjusted for the run's options and training
-    file (CoLA's 4 epochs, MRQA's 5 evaluations an epoch). Unknown keys and
-    values of the wrong type are refused with an error that names them and
-    `source`; a `task` key in `values` must name `task`.
+    file (CoLA's 4 epochs, MRQA's 5 evaluations an epoch); for an `encoder`
+    narrower than BERT-base, the task's `small_encoder_defaults` replace
+    them where they differ (options merged). Unknown keys and values of the
+    wrong type are refused with an error that names them and `source`; a
+    `task` key in `values` must name `task`.
 
     Example:
 
@@ -97,20 +109,28 @@ def finetune_config(values=None, task=None, source="config", train_file=None):
         raise ValueError(f"{source} is a config of task {named!r}, not {task.name!r}.")
     options = values.get("options") if isinstance(values.get("options"), dict) else {}
     given = dict(task.config_defaults_for(options, train_file)) if task is not None else {}
+    if task is not None and is_small_encoder(encoder):
+        small = dict(task.small_encoder_defaults)
+        given["options"] = {**given.get("options", {}), **small.pop("options", {})}
+        given.update(small)
+    given_options = given.get("options", {})
     given.update(values)
+    if isinstance(values.get("options"), dict):
+        given["options"] = {**given_options, **values["options"]}
     check_fields(FinetuneConfig, given, source)
     given["options"] = dict(given.get("options") or {})
     return FinetuneConfig(**given)
 
 
-def load_finetune_config(path, task=None, train_file=None):
+def load_finetune_config(path, task=None, train_file=None, encoder=None):
     """Reads a fine-tuning config from YAML (a run's `config.yaml` too).
 
     The file holds `FinetuneConfig` fields at the top level (and optionally
-    `task: NAME`); missing fields take the task's defaults.
+    `task: NAME`); missing fields take the task's defaults (see
+    `finetune_config`).
     """
     values = read_yaml_mapping(path, "FinetuneConfig fields")
-    return finetune_config(values, task, source=path, train_file=train_file)
+    return finetune_config(values, task, source=path, train_file=train_file, encoder=encoder)
 
 
 def with_overrides(values, overrides):
@@ -163,6 +183,10 @@ def apply_finetune_overrides(config, overrides, task=None):
     return finetune_config(with_overrides(config.to_dict(), overrides), task, source="overrides")
 
 
+# Encoders narrower than this (BERT-base's width) take a task's `small_encoder_defaults`.
+SMALL_ENCODER_BELOW = 768
+
+
 class FinetuneTask(abc.ABC):
     """One fine-tuning task. Subclass it in `spanbert_keras/tasks/NAME.py` as `TASK`.
 
@@ -178,6 +202,10 @@ class FinetuneTask(abc.ABC):
             this task (e.g. `{"sequence_length": 512}` for SQuAD); a task
             whose defaults depend on its options or training file overrides
             `config_defaults_for`.
+        small_encoder_defaults: dict of fields (and `options`) measured to
+            teach an encoder narrower than BERT-base (`tiny`, `austen-tiny`)
+            the task; the paper's recipe, made for base and large, is the
+            default otherwise. Settings given explicitly win over both.
 
     The runner calls, in this order:
 
@@ -220,6 +248,7 @@ class FinetuneTask(abc.ABC):
     metric_name = None
     options_class = None
     config_defaults = {}
+    small_encoder_defaults = {}
 
     def config_defaults_for(self, options, train_file=None):
         """The `config_defaults` of a run with these options (a dict) and training file."""

@@ -58,17 +58,14 @@ def test_batches_of_several_documents_are_refused_before_training(tmp_path, caps
                      "--set", "batch_size=4"], "batch_size must be 1", main=cli_module.main)
 
 
-# The recipe measured for the tiny encoder (README, "Coreference resolution").
-RECIPE = ["--set", "sequence_length=128", "--set", "learning_rate=3e-4", "--set", "dropout=0",
-          "--set", "options.task_learning_rate=3e-3", "--set", "options.ffnn_size=256"]
-
-
 @pytest.mark.slow
 def test_finetune_coref_learns_the_planted_entities_and_exports_them(tmp_path):
     train, dev = write_coref_corpus(str(tmp_path / "data"), num_train=150, num_dev=30, seed=0)
     run, export = str(tmp_path / "run"), str(tmp_path / "saved_models" / "coref" / "1")
+    # No settings: austen-tiny (hidden 128) takes the task's measured small-encoder recipe.
     result = cli("finetune", "coref", "--train", train, "--dev", dev, "--init", "austen-tiny",
-                 "--output", run, "--export", export, *RECIPE, "--set", "epochs=10")
+                 "--output", run, "--export", export)
+    assert "recipe: small encoder (hidden 128 < 768): dropout=0.0, epochs=10" in result.stdout
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["conll_f1"] >= 0.9, metrics
     assert metrics["conll_f1"] == pytest.approx(

@@ -201,3 +201,17 @@ def test_text_is_split_into_words_and_sentences_titles_kept_inside(vocabulary):
                                        out["mention_starts"].numpy()[0][found],
                                        out["mention_ends"].numpy()[0][found]):
         assert (start, end) == (begins[first], ends[last])
+
+
+def test_a_small_encoder_takes_the_measured_recipe_and_explicit_settings_win():
+    from types import SimpleNamespace
+
+    tiny, base = SimpleNamespace(hidden_dim=128), SimpleNamespace(hidden_dim=768)
+    assert finetune_config({}, TASK, encoder=base) == finetune_config({}, TASK)
+    small = finetune_config({}, TASK, encoder=tiny)
+    assert (small.sequence_length, small.epochs, small.learning_rate, small.dropout) == (
+        128, 10, 3e-4, 0.0)
+    assert small.options == {"task_learning_rate": 3e-3, "ffnn_size": 256}
+    mine = finetune_config({"epochs": 3, "options": {"ffnn_size": 64}}, TASK, encoder=tiny)
+    assert mine.epochs == 3 and mine.learning_rate == 3e-4
+    assert mine.options == {"task_learning_rate": 3e-3, "ffnn_size": 64}
