@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test test-slow test-all bench clean
+.PHONY: install demo lint docs test test-slow test-all bench clean
 
 install: $(STAMP)
 
@@ -24,7 +24,12 @@ demo: $(STAMP)
 
 # Lint (ruff; configuration in pyproject.toml).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check spanbert_keras spanbert_keras_cli.py pipelines benchmarks tests notebooks
+	$(VENV)/bin/ruff check spanbert_keras spanbert_keras_cli.py pipelines benchmarks tests notebooks docs
+
+# The documentation site (docs/, mkdocs.yml) into site/; any warning fails it
+# (a broken link or anchor, a page outside the navigation, an unreadable docstring).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2
@@ -45,4 +50,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/distribute.py
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache site
