@@ -536,10 +536,10 @@ def _print_metrics(metrics):
 
 
 def _finetune_settings(args):
-    """The `FinetuneConfig` of `--config`, `--set` and `--version-2`, on the task's defaults.
+    """The settings of `--config`, `--set` and `--version-2` (a dict, checked).
 
-    The defaults follow the options and the training file (CoLA's epochs,
-    MRQA's evaluations), so they are applied after `--set`.
+    The defaults follow the options, the training file (CoLA's epochs,
+    MRQA's evaluations) and the encoder's size, so the runner applies them.
     """
     from spanbert_keras.config import read_yaml_mapping
     from spanbert_keras.tasks import get_task
@@ -553,8 +553,11 @@ def _finetune_settings(args):
         if args.task != "squad":
             raise ValueError(f"--version-2 is an option of squad, not of {args.task}.")
         overrides.append("options.version_2=true")
-    return finetune_config(with_overrides(values or {}, overrides), task,
-                           source=args.config or "--set", train_file=args.train)
+    values = with_overrides(values or {}, overrides)
+    # Checked now (a bad value exits 2 before any work); the runner applies the defaults,
+    # which also follow the encoder's size (a small encoder's recipe).
+    finetune_config(values, task, source=args.config or "--set", train_file=args.train)
+    return values
 
 
 def _finetune(args):

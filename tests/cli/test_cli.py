@@ -14,11 +14,11 @@ SMALL_RUN = ["--set", "data.batch_size=4", "--set", "data.sequence_length=64",
              "--set", "data.vocabulary_size=2000", "--set", "data.validation_fraction=0.2"]
 
 
-def cli(*args, check=True):
+def cli(*args, check=True, timeout=600):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's
     result = subprocess.run(
         [sys.executable, "-m", "spanbert_keras_cli", *args],  # the installed command
-        capture_output=True, text=True, timeout=600, env=env,
+        capture_output=True, text=True, timeout=timeout, env=env,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")

@@ -64,7 +64,7 @@ def test_finetune_coref_learns_the_planted_entities_and_exports_them(tmp_path):
     run, export = str(tmp_path / "run"), str(tmp_path / "saved_models" / "coref" / "1")
     # No settings: austen-tiny (hidden 128) takes the task's measured small-encoder recipe.
     result = cli("finetune", "coref", "--train", train, "--dev", dev, "--init", "austen-tiny",
-                 "--output", run, "--export", export)
+                 "--output", run, "--export", export, timeout=1800)
     assert "recipe: small encoder (hidden 128 < 768): dropout=0.0, epochs=10" in result.stdout
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["conll_f1"] >= 0.9, metrics

@@ -6,12 +6,15 @@ import pytest
 from spanbert_keras import cli
 from spanbert_keras.config import apply_overrides
 from spanbert_keras.config import load_config
+from spanbert_keras.finetuning.runner import resolve_config
+from spanbert_keras.tasks import get_task
 
 
 def settings(*argv):
     args = cli._parser().parse_args(["finetune", *argv, "--dev", "dev", "--init", "i",
                                      "--output", "o"])
-    return cli._finetune_settings(args)
+    # What the runner makes of the command's settings (before it knows the encoder).
+    return resolve_config(get_task(args.task), cli._finetune_settings(args), args.train)
 
 
 def test_defaults_follow_the_options_and_the_training_file(tmp_path):
