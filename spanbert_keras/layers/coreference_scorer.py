@@ -407,8 +407,11 @@ class CoreferenceScorer(keras.layers.Layer):
         kernel = hidden_layer.kernel
         own = tf.matmul(spans, kernel[:width])  # [K, H]
         other = tf.gather(tf.matmul(spans, kernel[width : 2 * width]), antecedents)  # [K, A, H]
-        products = tf.matmul(spans[:, tf.newaxis] * antecedent_spans, kernel[2 * width : 3 * width])
-        hidden = own[:, tf.newaxis] + other + products + tf.matmul(features, kernel[3 * width :])
+        # tensordot, not matmul: a batched matmul would copy the kernel for every span.
+        products = tf.tensordot(spans[:, tf.newaxis] * antecedent_spans,
+                                kernel[2 * width : 3 * width], axes=1)
+        hidden = own[:, tf.newaxis] + other + products + tf.tensordot(
+            features, kernel[3 * width :], axes=1)
         hidden = hidden_layer.activation(hidden + hidden_layer.bias)
         return tf.squeeze(output(dropout(hidden, training=training)), axis=-1)
 
