@@ -29,7 +29,11 @@ regression `pearson`, `spearman` and their mean. Predictions are `{id:
 label}` (a number for a regression); ids are the `id_column`'s values, else
 the GLUE task's index column where the file has one (`index`; QQP: `id`),
 else line numbers. Defaults: the paper's, sequence length 128, lr 2e-5,
-batch 32, 10 epochs (CoLA: 4, see `GlueTask.config_defaults_for`).
+batch 32, 10 epochs (CoLA: 4, see `GlueTask.config_defaults_for`). An
+encoder narrower than BERT-base (`tiny`, `austen-tiny`) gets a measured
+small-encoder recipe instead (`small_encoder_defaults`: lr 1e-3, batch 16,
+no dropout; the epochs stay the paper's, CoLA's 4 included); the run prints
+which.
 """
 
 import dataclasses
@@ -151,6 +155,11 @@ class GlueTask(EncoderTask):
     name = "glue"
     options_class = GlueOptions
     config_defaults = {"sequence_length": 128, "epochs": EPOCHS}
+    # Measured on `austen-tiny` (hidden 128), 400 training sentences of the realistic SST-2
+    # style data of the tests (tests/cli/test_small_encoder_recipes.py), the paper's 10
+    # epochs: accuracy 0.99 held out, where the paper's recipe reaches 0.48 (chance). No
+    # `epochs` here, so CoLA keeps its 4 (`config_defaults_for`; not measured on CoLA).
+    small_encoder_defaults = {"learning_rate": 1e-3, "batch_size": 16, "dropout": 0.0}
     model_class = SpanBertTextClassifier
 
     def config_defaults_for(self, options, train_file=None):

