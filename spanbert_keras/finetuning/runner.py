@@ -138,9 +138,7 @@ def finetune_optimizer(config, total_steps, task_rate=None):
 
     Example:
 
-    >>> from spanbert_keras.tasks.base import SMALL_ENCODER_BELOW
-from spanbert_keras.tasks.base import FinetuneConfig
-from spanbert_keras.tasks.base import is_small_encoder
+    >>> from spanbert_keras.tasks.base import FinetuneConfig
     >>> opt = finetune_optimizer(FinetuneConfig(), total_steps=1000)
     >>> [round(float(opt.learning_rate), 9) for _ in range(1)]  # step 0 of 100 warm-up steps
     [2e-07]
