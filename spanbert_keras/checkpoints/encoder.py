@@ -23,6 +23,7 @@ import os
 import keras
 
 from spanbert_keras import preset_loading
+from spanbert_keras.checkpoints.keras_hub import is_keras_hub_preset
 from spanbert_keras.checkpoints.load import load_pretrained
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.resources.presets import resolve_preset
@@ -118,7 +119,19 @@ def _local(preset):
 
 
 def _encoder(preset):
-    return load_encoder(preset, log=None) if _local(preset) else None
+    """Ours: a built-in preset's name, a run directory, a `.keras` file, a checkpoint keras-hub
+    cannot read (the authors' `model.pt`, `.bin` files); None for the rest (keras-hub reads a
+    Hugging Face safetensors folder or a keras-hub preset without needing a vocabulary)."""
+    path = _local(preset)
+    if path is None:
+        return None
+    ours = (resolve_preset(preset) != os.fspath(preset)
+            or os.path.isfile(os.path.join(path, CONFIG_FILE)) or path.endswith(".keras"))
+    if not ours and os.path.isdir(path) and (
+            is_keras_hub_preset(path)
+            or os.path.isfile(os.path.join(path, "model.safetensors"))):
+        return None
+    return load_encoder(preset, log=None)
 
 
 def _task_model(preset):

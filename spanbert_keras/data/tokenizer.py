@@ -6,6 +6,8 @@ eagerly, inside `tf.function`, in `tf.data` and inside a SavedModel, and its
 vocabulary is embedded in the graph (no file path is baked in).
 """
 
+import os
+
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -60,6 +62,9 @@ class SpanBertTokenizer(tf.Module):
         4000
         """
         found = preset_loading.load("encoder", preset)
+        beside = os.path.join(os.fspath(preset), "vocab.txt")
+        if found is None and os.path.isfile(beside):  # a checkpoint folder keras-hub reads
+            return cls(beside)
         if found is None:
             raise ValueError(
                 f"No spanbert-keras preset, run directory or checkpoint at {preset!r}; `import "
