@@ -129,7 +129,7 @@ def read_coref(path, strict=False):
     """
     path = _existing(path)
     check_text(path)  # not UTF-8 (naming the line) or nothing but whitespace: refused
-    if _first_character(path) == "{":
+    if is_jsonlines(path):
         return _read_jsonlines(path, strict)
     return _read_conll_2012(path, strict)
 
@@ -169,6 +169,11 @@ def _existing(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Coreference file not found: {path}")
     return path
+
+
+def is_jsonlines(path):
+    """Whether a coreference file is jsonlines: its first non-blank character is `{`."""
+    return _first_character(path) == "{"
 
 
 def _first_character(path):

@@ -40,6 +40,7 @@ import tensorflow as tf
 
 from spanbert_keras.data.coref_features import CorefFeatures
 from spanbert_keras.data.coref_features import genre_ids
+from spanbert_keras.data.coref_reader import is_jsonlines
 from spanbert_keras.data.coref_reader import read_coref
 from spanbert_keras.data.coref_reader import write_conll_predictions
 from spanbert_keras.data.features import MODEL_INPUTS
@@ -133,15 +134,6 @@ def truncate_segments(x, y, keep, offset):
                  "gold_cluster_ids": tf.boolean_mask(y["gold_cluster_ids"], gold)}
 
 
-def _is_jsonlines(path):
-    """Whether a coreference file is jsonlines (its first non-blank character is `{`)."""
-    with open(path, encoding="utf-8-sig") as f:
-        for line in f:
-            if line.strip():
-                return line.lstrip().startswith("{")
-    return False
-
-
 class CorefTask(FinetuneTask):
     name = "coref"
     metric_name = "conll_f1"
@@ -222,11 +214,11 @@ class CorefTask(FinetuneTask):
         resolve = self.serving(model, vocabulary, task_info, config).document_function()
         predictions = {}
         for document in examples:
+            words = _words(document)
             starts, ends, clusters = resolve(
-                tf.constant(_words(document), tf.string, shape=[len(_words(document))]),
-                tf.constant(_sentence_ids(document), tf.int32,
-                            shape=[len(_words(document))]),
-                tf.constant(_speakers(document), tf.string, shape=[len(_words(document))]),
+                tf.constant(words, tf.string, shape=[len(words)]),
+                tf.constant(_sentence_ids(document), tf.int32, shape=[len(words)]),
+                tf.constant(_speakers(document), tf.string, shape=[len(words)]),
                 tf.constant(document["genre"][:2]))
             found = {}
             for start, end, cluster in zip(starts.numpy().tolist(), ends.numpy().tolist(),
@@ -239,16 +231,14 @@ class CorefTask(FinetuneTask):
         missing = [d["id"] for d in examples if d["id"] not in predictions]
         if missing:
             raise ValueError(f"No prediction for {len(missing)} document(s), e.g. {missing[:5]}.")
-        unreachable = [f"{d['where']}: gold mention {m} crosses a sentence boundary"
-                       for d in examples for c in d["clusters"] for m in c
-                       if self._crosses_sentence(d, m)]
+        unreachable = []
+        for document in examples:
+            sentence_of = _sentence_ids(document)  # once a document, not once a mention
+            unreachable += [f"{document['where']}: gold mention {m} crosses a sentence boundary"
+                            for c in document["clusters"] for m in c
+                            if sentence_of[m[0]] != sentence_of[m[1]]]
         warn_count(unreachable, "gold mention(s) the model cannot propose (never predicted)")
         return coref_scores([(d["clusters"], predictions[d["id"]]) for d in examples])
-
-    @staticmethod
-    def _crosses_sentence(document, mention):
-        ids = _sentence_ids(document)
-        return ids[mention[0]] != ids[mention[1]]
 
     def write_predictions(self, predictions, path, examples=()):
         write_json(path, predictions)
@@ -258,7 +248,7 @@ class CorefTask(FinetuneTask):
                         for d in examples)
         atomic_write(stem + ".jsonlines", lambda f: f.write(lines))
         sources = {d["where"].rsplit(": line ", 1)[0] for d in examples}
-        if len(sources) == 1 and not _is_jsonlines(next(iter(sources))):
+        if len(sources) == 1 and not is_jsonlines(next(iter(sources))):
             write_conll_predictions(sources.pop(), stem + ".conll", predictions)
         return path
 
