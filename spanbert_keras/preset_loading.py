@@ -25,3 +25,12 @@ def load(kind, preset):
     """What the loader of `kind` makes of `preset`, or None (none registered, or not ours)."""
     loader = _LOADERS.get(kind)
     return None if loader is None else loader(preset)
+
+
+def not_found(preset):
+    """The error of a `from_preset` whose `preset` no loader reads."""
+    return ValueError(
+        f"No spanbert-keras preset, run directory or checkpoint at {preset!r} (built-in "
+        "presets: spanbert_keras.resources.presets.preset_names()); `import spanbert_keras` "
+        "first if only this module was imported."
+    )

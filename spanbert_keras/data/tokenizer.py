@@ -66,10 +66,7 @@ class SpanBertTokenizer(tf.Module):
         if found is None and os.path.isfile(beside):  # a checkpoint folder keras-hub reads
             return cls(beside)
         if found is None:
-            raise ValueError(
-                f"No spanbert-keras preset, run directory or checkpoint at {preset!r}; `import "
-                "spanbert_keras` first if only this module was imported."
-            )
+            raise preset_loading.not_found(preset)
         return cls(found[1])
 
     def tokenize(self, strings, mask_token_in_text=False):

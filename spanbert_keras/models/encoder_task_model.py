@@ -3,11 +3,11 @@
 import keras
 
 from spanbert_keras.models.distributed import DistributedTraining
-from spanbert_keras.models.presets import task_model_from_preset
+from spanbert_keras.models.presets import TaskModelPresets
 from spanbert_keras.models.serialization import deserialize_nested
 
 
-class EncoderTaskModel(DistributedTraining, keras.Model):
+class EncoderTaskModel(TaskModelPresets, DistributedTraining, keras.Model):
     """A functional model `head(backbone(inputs)[encoder_output])`.
 
     The base of `SpanBertTextClassifier`, `SpanBertRelationClassifier` and
@@ -64,24 +64,6 @@ class EncoderTaskModel(DistributedTraining, keras.Model):
         self.num_classes = num_classes
         self.dropout = head.dropout
         self.activation = head.activation
-
-    @classmethod
-    def from_preset(cls, preset, **kwargs):
-        """A fine-tuned model of a fine-tuning run directory, or a new one on a preset's encoder.
-
-        `preset`: a fine-tuning run directory of this task (its model, as
-        `finetune` left it), or anything `SpanBertBackbone.from_preset` reads
-        (a built-in preset's name, a pre-training run, a released
-        checkpoint): a new model on that encoder, built with `kwargs`.
-
-        Example:
-
-        >>> import spanbert_keras
-        >>> from spanbert_keras.models.span_bert_text_classifier import SpanBertTextClassifier
-        >>> SpanBertTextClassifier.from_preset("austen-tiny", num_classes=3).num_classes
-        3
-        """
-        return task_model_from_preset(cls, preset, **kwargs)
 
     def get_config(self):
         # Not the nested functional config: the constructor's arguments.

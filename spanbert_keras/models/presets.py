@@ -21,3 +21,25 @@ def task_model_from_preset(cls, preset, **kwargs):
         raise ValueError(f"{preset} is a fine-tuned model: its settings are its own; "
                          f"got {sorted(kwargs)}.")
     return model
+
+
+class TaskModelPresets:
+    """Mixin: `from_preset` of a task model class (see `task_model_from_preset`)."""
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """A fine-tuned model of a fine-tuning run directory, or a new one on a preset's encoder.
+
+        `preset`: a fine-tuning run directory of this task (its model, as
+        `finetune` left it), or anything `SpanBertBackbone.from_preset` reads
+        (a built-in preset's name, a pre-training run, a released
+        checkpoint): a new model on that encoder, built with `kwargs`.
+
+        Example:
+
+        >>> import spanbert_keras
+        >>> from spanbert_keras.models.span_bert_text_classifier import SpanBertTextClassifier
+        >>> SpanBertTextClassifier.from_preset("austen-tiny", num_classes=3).num_classes
+        3
+        """
+        return task_model_from_preset(cls, preset, **kwargs)

@@ -6,7 +6,7 @@ import tensorflow as tf
 from spanbert_keras.data.features import MODEL_INPUTS
 from spanbert_keras.layers.coreference_scorer import CoreferenceScorer
 from spanbert_keras.layers.coreference_scorer import coreference_loss
-from spanbert_keras.models.presets import task_model_from_preset
+from spanbert_keras.models.presets import TaskModelPresets
 from spanbert_keras.models.serialization import deserialize_nested
 
 # What the model reads besides the encoder's inputs: `CorefFeatures`' per-piece
@@ -17,7 +17,7 @@ GOLD_KEYS = ("gold_starts", "gold_ends", "gold_cluster_ids")
 
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
-class SpanBertCoreference(keras.Model):
+class SpanBertCoreference(TaskModelPresets, keras.Model):
     """The "independent" coreference model of Joshi et al. (2019) on a SpanBERT encoder.
 
     One document a call: its segments `[S, L]` (`token_ids`, `segment_ids`,
@@ -95,17 +95,6 @@ class SpanBertCoreference(keras.Model):
     def task_variables(self):
         """The scorer's trainable variables (the ones the task learning rate trains)."""
         return list(self.scorer.trainable_variables)
-
-    @classmethod
-    def from_preset(cls, preset, **kwargs):
-        """A fine-tuned model of a fine-tuning run directory, or a new one on a preset's encoder.
-
-        `preset`: a fine-tuning run directory of this task (its model, as
-        `finetune` left it), or anything `SpanBertBackbone.from_preset` reads
-        (a built-in preset's name, a pre-training run, a released
-        checkpoint): a new model on that encoder, built with `kwargs`.
-        """
-        return task_model_from_preset(cls, preset, **kwargs)
 
     def get_config(self):
         return {

@@ -406,11 +406,7 @@ class SpanBertPretrainer(DistributedTraining, keras.Model):
         """
         model = preset_loading.load("pretrainer", preset)
         if model is None:
-            raise ValueError(
-                f"No spanbert-keras preset, run directory or checkpoint at {preset!r} (built-in "
-                "presets: spanbert_keras.resources.presets.preset_names()); `import "
-                "spanbert_keras` first if only this module was imported."
-            )
+            raise preset_loading.not_found(preset)
         return model
 
     def get_config(self):

@@ -5,7 +5,7 @@ from keras import ops
 
 from spanbert_keras.layers.span_prediction_head import SpanPredictionHead
 from spanbert_keras.models.distributed import DistributedTraining
-from spanbert_keras.models.presets import task_model_from_preset
+from spanbert_keras.models.presets import TaskModelPresets
 from spanbert_keras.models.serialization import deserialize_nested
 from spanbert_keras.models.span_bert_backbone import backbone_dtype_policy
 
@@ -13,7 +13,7 @@ INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
 
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
-class SpanBertQuestionAnswerer(DistributedTraining, keras.Model):
+class SpanBertQuestionAnswerer(TaskModelPresets, DistributedTraining, keras.Model):
     """SpanBERT for SQuAD-style QA: encoder + `SpanPredictionHead`.
 
     Inputs: a dict of int `[batch, length]` tensors `token_ids`,
@@ -77,17 +77,6 @@ class SpanBertQuestionAnswerer(DistributedTraining, keras.Model):
             {key: ops.cast(inputs[key], "int32") for key in INPUT_KEYS}, training=training
         )
         return self.span_head(encoded["sequence_output"], padding_mask=padding_mask)
-
-    @classmethod
-    def from_preset(cls, preset, **kwargs):
-        """A fine-tuned model of a fine-tuning run directory, or a new one on a preset's encoder.
-
-        `preset`: a fine-tuning run directory of this task (its model, as
-        `finetune` left it), or anything `SpanBertBackbone.from_preset` reads
-        (a built-in preset's name, a pre-training run, a released
-        checkpoint): a new model on that encoder, built with `kwargs`.
-        """
-        return task_model_from_preset(cls, preset, **kwargs)
 
     def get_config(self):
         config = super().get_config()
