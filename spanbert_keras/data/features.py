@@ -42,17 +42,26 @@ def word_pieces(tokenizer, words):
     return words.with_flat_values(tf.concat([pieces, unknown], axis=1))
 
 
+def ragged_rows(rows, dtype):
+    """A `tf.RaggedTensor` `[B, (W)]` of `dtype` from a list of lists (fast for many rows).
+
+    >>> ragged_rows([[3, 1], []], tf.int32).to_list()
+    [[3, 1], []]
+    """
+    flat = [value for row in rows for value in row]
+    return tf.RaggedTensor.from_row_lengths(
+        tf.constant(flat, dtype, shape=[len(flat)]),
+        tf.constant([len(row) for row in rows], tf.int64, shape=[len(rows)]),
+    )
+
+
 def ragged_strings(rows):
-    """A string `tf.RaggedTensor` `[B, (W)]` from a list of lists of str (fast for many rows).
+    """A string `tf.RaggedTensor` `[B, (W)]` from a list of lists of str.
 
     >>> ragged_strings([["Emma", "sings"], []]).to_list()
     [[b'Emma', b'sings'], []]
     """
-    flat = [word for row in rows for word in row]
-    return tf.RaggedTensor.from_row_lengths(
-        tf.constant(flat, tf.string, shape=[len(flat)]),
-        tf.constant([len(row) for row in rows], tf.int64, shape=[len(rows)]),
-    )
+    return ragged_rows(rows, tf.string)
 
 
 def pack_segments(first, sequence_length, vocabulary, second=None):

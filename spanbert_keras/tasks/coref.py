@@ -44,6 +44,7 @@ from spanbert_keras.data.coref_reader import is_jsonlines
 from spanbert_keras.data.coref_reader import read_coref
 from spanbert_keras.data.coref_reader import write_conll_predictions
 from spanbert_keras.data.features import MODEL_INPUTS
+from spanbert_keras.data.features import ragged_rows
 from spanbert_keras.files import atomic_write
 from spanbert_keras.files import write_json
 from spanbert_keras.metrics.coref import coref_scores
@@ -97,22 +98,16 @@ def _speakers(document):
 
 def document_tensors(documents):
     """The documents as ragged tensors whose slices are one document each."""
-    def ragged(rows, dtype):
-        flat = [value for row in rows for value in row]
-        return tf.RaggedTensor.from_row_lengths(
-            tf.constant(flat, dtype, shape=[len(flat)]),
-            tf.constant([len(row) for row in rows], tf.int64, shape=[len(rows)]))
-
     mentions = [[(m[0], m[1], c + 1) for c, cluster in enumerate(d["clusters"]) for m in cluster]
                 for d in documents]
     return {
-        "words": ragged([_words(d) for d in documents], tf.string),
-        "sentence_ids": ragged([_sentence_ids(d) for d in documents], tf.int32),
-        "speakers": ragged([_speakers(d) for d in documents], tf.string),
+        "words": ragged_rows([_words(d) for d in documents], tf.string),
+        "sentence_ids": ragged_rows([_sentence_ids(d) for d in documents], tf.int32),
+        "speakers": ragged_rows([_speakers(d) for d in documents], tf.string),
         "genre": tf.constant([d["genre"] for d in documents], tf.string, shape=[len(documents)]),
-        "gold_word_starts": ragged([[m[0] for m in row] for row in mentions], tf.int32),
-        "gold_word_ends": ragged([[m[1] for m in row] for row in mentions], tf.int32),
-        "gold_cluster_ids": ragged([[m[2] for m in row] for row in mentions], tf.int32),
+        "gold_word_starts": ragged_rows([[m[0] for m in row] for row in mentions], tf.int32),
+        "gold_word_ends": ragged_rows([[m[1] for m in row] for row in mentions], tf.int32),
+        "gold_cluster_ids": ragged_rows([[m[2] for m in row] for row in mentions], tf.int32),
     }
 
 
@@ -165,9 +160,6 @@ class CorefTask(FinetuneTask):
         options = self._options(task_info)
         features = self.features(vocabulary, config)
         dataset = tf.data.Dataset.from_tensor_slices(document_tensors(examples))
-        if training:
-            dataset = dataset.shuffle(max(len(examples), 1), seed=config.seed,
-                                      reshuffle_each_iteration=True)
 
         def to_model(document):
             out = features(document["words"], document["sentence_ids"], document["speakers"])
@@ -185,8 +177,11 @@ class CorefTask(FinetuneTask):
                                        seed=config.seed)
             return truncate_segments(x, y, keep, offset)
 
-        dataset = dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+        # The features are the same every epoch: computed once, then cached.
+        dataset = dataset.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).cache()
         if training:
+            dataset = dataset.shuffle(max(len(examples), 1), seed=config.seed,
+                                      reshuffle_each_iteration=True)
             dataset = dataset.map(cut)  # sequential: the same cuts on a re-run
         return dataset.prefetch(tf.data.AUTOTUNE)
 
