@@ -6,16 +6,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint docs test test-slow test-all bench clean
+.PHONY: install lock demo lint docs test test-slow test-all bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+# Refresh constraints.txt (the exact versions make install uses) from the installed set.
+lock: $(STAMP)
+	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | sed 's/+[a-z0-9.]*$$//' | sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 # The main job: corpus -> vocabulary -> pre-training -> evaluation -> export,
 # on the shipped demo corpus with the tiny model (about 5 minutes on 2 cores).

@@ -22,6 +22,9 @@ import re
 import keras
 import numpy as np
 
+from spanbert_keras.compat import convert_bert_weights
+from spanbert_keras.compat import masked_lm_head_parts
+
 ENCODER_PREFIX = "bert."
 POOLER_PREFIX = "bert.pooler."
 MLM_PREFIX = "cls.predictions."
@@ -135,10 +138,8 @@ class _Recorder:
 
 def encoder_names(backbone):
     """keras-hub's names of a `BertBackbone`'s variables (pooler included), `bert.`-prefixed."""
-    from keras_hub.src.utils.transformers import convert_bert
-
     recorder = _Recorder()
-    convert_bert.convert_weights(backbone, recorder, transformers_config={})
+    convert_bert_weights(backbone, recorder)
     return _with_bias_shapes(recorder.names)
 
 
@@ -148,12 +149,13 @@ def _head_names(prefix, pairs):
 
 def mlm_head_names(head):
     """`cls.predictions.*` of a `BertMaskedLMHead` (keras-hub `MaskedLMHead` layout)."""
+    dense, layer_norm, _, bias = masked_lm_head_parts(head)
     return _head_names(MLM_PREFIX, [
-        ("transform.dense.weight", head._intermediate_dense.kernel, _transpose),
-        ("transform.dense.bias", head._intermediate_dense.bias, None),
-        ("transform.LayerNorm.weight", head._intermediate_layer_norm.gamma, None),
-        ("transform.LayerNorm.bias", head._intermediate_layer_norm.beta, None),
-        ("bias", head._bias, None),
+        ("transform.dense.weight", dense.kernel, _transpose),
+        ("transform.dense.bias", dense.bias, None),
+        ("transform.LayerNorm.weight", layer_norm.gamma, None),
+        ("transform.LayerNorm.bias", layer_norm.beta, None),
+        ("bias", bias, None),
     ])
 
 

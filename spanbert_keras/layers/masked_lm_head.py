@@ -4,6 +4,8 @@ import keras
 import keras_hub
 from keras import ops
 
+from spanbert_keras.compat import masked_lm_head_parts
+
 
 @keras.saving.register_keras_serializable(package="spanbert_keras")
 class BertMaskedLMHead(keras_hub.layers.MaskedLMHead):
@@ -100,14 +102,14 @@ class BertMaskedLMHead(keras_hub.layers.MaskedLMHead):
     def call(self, inputs, mask_positions):
         positions = ops.expand_dims(ops.cast(mask_positions, "int32"), axis=-1)
         x = ops.take_along_axis(inputs, positions, axis=1)
-        x = self._intermediate_dense(x)
-        x = self._intermediate_layer_norm(x)
+        dense, layer_norm, kernel, bias = masked_lm_head_parts(self)
+        x = layer_norm(dense(x))
         if self.token_embedding is not None:
             outputs = self.token_embedding(x, reverse=True)
         else:
-            outputs = ops.matmul(x, self._kernel)
+            outputs = ops.matmul(x, kernel)
         outputs = ops.cast(outputs, self.compute_dtype)
-        outputs = outputs + ops.cast(self._bias, self.compute_dtype)
+        outputs = outputs + ops.cast(bias, self.compute_dtype)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs

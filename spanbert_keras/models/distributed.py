@@ -14,7 +14,7 @@ embedding's gradient). Under a strategy it:
 - works around Keras 3.15's `fit` under `MultiWorkerMirroredStrategy`
   (https://github.com/keras-team/keras/issues/20585): the first batch is
   read from replica 0 instead of being MEAN-reduced across workers
-  (`_maybe_symbolic_build`), and the step's logs are returned with shape
+  (`compat.FirstReplicaSymbolicBuild`), and the step's logs are returned with shape
   `[1]`, which the multi-worker log reduction (`reduce(..., axis=0)`)
   needs (https://github.com/tensorflow/tensorflow/issues/72388);
 - runs XLA per replica when XLA is asked for (`compile(jit_compile=True)`):
@@ -29,9 +29,9 @@ reduction `sum_over_batch_size` are (Keras divides by the replicas); a loss
 that divides by a count of its own must sum the count over the replicas
 (`spanbert_keras.losses.global_sum`).
 
-The overrides use Keras 3.15 internals (`_maybe_symbolic_build`,
-`_symbolic_build`, `_loss_tracker`); the tests under `tests/training/`
-run them under `MirroredStrategy` and `MultiWorkerMirroredStrategy`.
+The Keras internals this needs are reached through `spanbert_keras.compat`;
+the tests under `tests/training/` run them under `MirroredStrategy` and
+`MultiWorkerMirroredStrategy`.
 """
 
 import warnings
@@ -39,14 +39,19 @@ import warnings
 import keras
 import tensorflow as tf
 
+from spanbert_keras.compat import FirstReplicaSymbolicBuild
+from spanbert_keras.compat import created_under_strategy
+from spanbert_keras.compat import in_multi_worker_mode
+from spanbert_keras.compat import loss_tracker
+
 
 def is_multi_worker(strategy):
     """True under a `MultiWorkerMirroredStrategy` of more than one worker."""
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and bool(strategy.extended._in_multi_worker_mode()))
+            and in_multi_worker_mode(strategy))
 
 
-class DistributedTraining:
+class DistributedTraining(FirstReplicaSymbolicBuild):
     """Mixin for `keras.Model` subclasses: see the module docstring."""
 
     # Set True on a model whose train step compiles its per-replica work
@@ -58,7 +63,7 @@ class DistributedTraining:
         return self.distribute_strategy.num_replicas_in_sync
 
     def _under_strategy(self):
-        return getattr(self, "_distribute_strategy", None) is not None
+        return created_under_strategy(self)
 
     # ------------------------------------------------------------ compile
     def compile(self, *args, jit_compile="auto", **kwargs):
@@ -128,9 +133,10 @@ class DistributedTraining:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                      training=True)
-            if self._loss_tracker is not None:
+            tracker = loss_tracker(self)
+            if tracker is not None:
                 # Each replica's loss is its share of the global loss.
-                self._loss_tracker.update_state(
+                tracker.update_state(
                     loss * float(self._replicas),
                     sample_weight=tf.shape(tf.nest.flatten(x)[0])[0],
                 )
@@ -144,30 +150,3 @@ class DistributedTraining:
 
     def test_step(self, data):
         return self._step_logs(super().test_step(data))
-
-    # ------------------------------------------- Keras 3.15 multi-worker fit
-    def _first_replica(self, value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return self.distribute_strategy.experimental_local_results(value)[0]
-        return value
-
-    def _fully_built(self):
-        return (
-            all(layer.built for layer in self._flatten_layers())
-            and (self.optimizer is None or self.optimizer.built)
-            and (self._compile_metrics is None or self._compile_metrics.built)
-            and (self._compile_loss is None or self._compile_loss.built)
-        )
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 learns the shapes of the first batch by MEAN-reducing it
-        # across the replicas, which fails under MultiWorkerMirroredStrategy
-        # and on bool tensors ("AddN ... bool"): take replica 0's part.
-        if not self._under_strategy() or self._fully_built():
-            return
-        if iterator is not None and data_batch is None:
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(self._first_replica, next(batches))
-                break
-        with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)

@@ -4,6 +4,7 @@ import keras
 import keras_hub
 
 from spanbert_keras import preset_loading
+from spanbert_keras.compat import feedforward_intermediate_dense
 from spanbert_keras.models.serialization import deserialize_nested
 
 # keras-hub's own tanh approximation, registered as "keras_hub>gelu_approximate".
@@ -138,7 +139,7 @@ class SpanBertBackbone(keras_hub.models.BertBackbone):
         self.activation = activation_fn
         for layer in self.transformer_layers:
             layer.activation = activation_fn
-            layer._feedforward_intermediate_dense.activation = activation_fn
+            feedforward_intermediate_dense(layer).activation = activation_fn
 
     def get_config(self):
         config = super().get_config()
