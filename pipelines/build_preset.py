@@ -29,9 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from spanbert_keras.config import apply_overrides  # noqa: E402
 from spanbert_keras.config import load_config  # noqa: E402
 from spanbert_keras.resources.presets import PRESETS_DIR  # noqa: E402
+from spanbert_keras.run_layout import RunDirectory  # noqa: E402
 from spanbert_keras.training import pretrain  # noqa: E402
-from spanbert_keras.training.run_directory import HISTORY_FILE  # noqa: E402
-from spanbert_keras.training.run_directory import LOG_DIR  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "austen-tiny"
@@ -80,14 +79,14 @@ def write_preset(run_dir, folder, config):
     relative = dataclasses.replace(config.data, corpus=[
         os.path.relpath(path, ROOT) for path in config.data.corpus])
     dataclasses.replace(config, data=relative).save(os.path.join(folder, "pretrain_config.yaml"))
-    for name in (pretrain.TOKEN_COUNTS_FILE, HISTORY_FILE):
+    for name in (RunDirectory.TOKEN_COUNTS_FILE, RunDirectory.HISTORY_FILE):
         shutil.copy(os.path.join(run_dir, name), os.path.join(folder, name))
     # The per-epoch TensorBoard scalars (training and held-out); the per-step
     # logs (text and histograms, megabytes) stay in the run directory.
     for split in SUMMARY_SPLITS:
-        target = os.path.join(folder, LOG_DIR, split)
+        target = os.path.join(folder, RunDirectory.LOG_DIR, split)
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(os.path.join(run_dir, LOG_DIR, split), target)
+        shutil.copytree(os.path.join(RunDirectory(run_dir).logs, split), target)
 
 
 def evaluate(timing):
@@ -133,7 +132,7 @@ def _size(path):
 
 
 def write_readme(folder, config, evaluation):
-    with open(os.path.join(folder, HISTORY_FILE), encoding="utf-8") as f:
+    with open(os.path.join(folder, RunDirectory.HISTORY_FILE), encoding="utf-8") as f:
         history = json.load(f)
     with open(os.path.join(folder, "pretrain_config.yaml"), encoding="utf-8") as f:
         config_text = f.read()

@@ -32,11 +32,12 @@ from spanbert_keras.export.bundle import check_bundle_free  # noqa: E402
 from spanbert_keras.export.bundle import export_bundle  # noqa: E402
 from spanbert_keras.files import check_outside_inputs  # noqa: E402
 from spanbert_keras.files import write_json  # noqa: E402
+from spanbert_keras.run_layout import RunDirectory  # noqa: E402
 from spanbert_keras.training import pretrain  # noqa: E402
+from spanbert_keras.training.checkpointing import run_lock  # noqa: E402
 from spanbert_keras.training.distribute import STRATEGIES  # noqa: E402
 from spanbert_keras.training.distribute import get_strategy  # noqa: E402
 from spanbert_keras.training.distribute import is_chief  # noqa: E402
-from spanbert_keras.training.run_directory import run_lock  # noqa: E402
 
 EVALUATION_FILE = "evaluation.json"
 EXPORT_FILE = "export.json"
@@ -98,14 +99,14 @@ def run(args, strategy=None):
     stage(1, "corpus and vocabulary")
     config, vocabulary, files = pretrain.prepare_run(config, run_dir, args.corpus)
     print(f"corpus: {', '.join(files)}; vocabulary: {vocabulary.size} wordpieces "
-          f"({os.path.join(run_dir, pretrain.VOCAB_FILE)})")
+          f"({RunDirectory(run_dir).vocab})")
 
     stage(2, "pre-training")
     pretrain.run_pretraining(config, run_dir, steps=args.steps, strategy=strategy)
 
     stage(3, "held-out evaluation")
     evaluation_path = os.path.join(run_dir, EVALUATION_FILE)
-    model_path = os.path.join(run_dir, pretrain.MODEL_FILE)
+    model_path = RunDirectory(run_dir).model
     if os.path.exists(evaluation_path) and os.path.getmtime(evaluation_path) > os.path.getmtime(model_path):
         with open(evaluation_path, encoding="utf-8") as f:
             results = json.load(f)
@@ -130,7 +131,7 @@ def run(args, strategy=None):
         write_json(record_path, {"saved_model": version_dir, "tflite": paths["tflite"]})
     print("\n=== has it learned? held-out spans filled by the exported model ===")
     show_fill_spans(version_dir, config, vocabulary)
-    print(f"\nTensorBoard: tensorboard --logdir {os.path.join(run_dir, pretrain.LOG_DIR)}")
+    print(f"\nTensorBoard: tensorboard --logdir {RunDirectory(run_dir).logs}")
     return 0
 
 

@@ -465,16 +465,16 @@ def _init_vocabulary_file(init):
     """The `vocab.txt` of `--init`: in a run directory, checkpoint folder or built-in preset, or
     beside a file."""
     from spanbert_keras.resources.presets import resolve_preset
-    from spanbert_keras.training.run_directory import VOCAB_FILE
+    from spanbert_keras.run_layout import RunDirectory
 
     path = resolve_preset(init)
     if not os.path.exists(path):
         raise FileNotFoundError(f"--init not found: {init}")
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    vocab_file = os.path.join(folder, VOCAB_FILE)
+    vocab_file = os.path.join(folder, RunDirectory.VOCAB_FILE)
     if not os.path.isfile(vocab_file):
-        raise FileNotFoundError(f"No {VOCAB_FILE} in {folder} (--init {init}): pass --vocab "
-                                "VOCAB_TXT.")
+        raise FileNotFoundError(f"No {RunDirectory.VOCAB_FILE} in {folder} (--init {init}): "
+                                "pass --vocab VOCAB_TXT.")
     return vocab_file
 
 
@@ -484,7 +484,7 @@ def _coref_jsonlines(args):
     from spanbert_keras.data.coref_reader import read_coref
     from spanbert_keras.data.vocabulary import load_vocabulary
     from spanbert_keras.files import check_outside_inputs
-    from spanbert_keras.training.run_directory import run_vocabulary
+    from spanbert_keras.training.checkpointing import run_vocabulary
 
     vocab_file = args.vocab or _init_vocabulary_file(args.init)
     check_outside_inputs(args.output, [*args.inputs, vocab_file])  # before any work

@@ -41,3 +41,13 @@ def test_lower_layers_never_import_fine_tuning_or_the_command_line():
     edges = imports_between_folders()
     for lower in ("data", "layers", "models", "training", "checkpoints", "export", "tasks"):
         assert not edges[lower] & {"finetuning", "cli"}, (lower, sorted(edges[lower]))
+
+
+def test_the_run_layout_sits_at_the_bottom():
+    """`run_layout` (a run directory's file names) is imported by every layer that reads or writes
+    runs, and itself imports nothing of the package but `files`, which imports nothing of it."""
+    edges = imports_between_folders()
+    assert edges["run_layout"] <= {"files"}, sorted(edges["run_layout"])
+    assert not edges["files"], sorted(edges["files"])
+    for user in ("training", "checkpoints", "finetuning"):
+        assert "run_layout" in edges[user], user

@@ -21,8 +21,8 @@ this package).
 from spanbert_keras.checkpoints.encoder import load_encoder
 from spanbert_keras.checkpoints.load import ImportReport
 from spanbert_keras.checkpoints.load import load_pretrained
-from spanbert_keras.checkpoints.run_directory import convert_run
-from spanbert_keras.checkpoints.run_directory import import_checkpoint
+from spanbert_keras.checkpoints.run_import import convert_run
+from spanbert_keras.checkpoints.run_import import import_checkpoint
 from spanbert_keras.checkpoints.save import save_pretrained
 
 __all__ = [

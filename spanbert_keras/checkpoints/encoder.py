@@ -27,15 +27,9 @@ from spanbert_keras.checkpoints.keras_hub import is_keras_hub_preset
 from spanbert_keras.checkpoints.load import load_pretrained
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.resources.presets import resolve_preset
-from spanbert_keras.training.pretrain import ENCODER_FILE
+from spanbert_keras.run_layout import RunDirectory
+from spanbert_keras.training.checkpointing import run_vocabulary
 from spanbert_keras.training.pretrain import load_pretrainer
-from spanbert_keras.training.run_directory import CONFIG_FILE
-from spanbert_keras.training.run_directory import MODEL_FILE
-from spanbert_keras.training.run_directory import VOCAB_FILE
-from spanbert_keras.training.run_directory import run_vocabulary
-
-# A fine-tuning run directory's own file (the runner writes it): what the task fixed.
-TASK_FILE = "task.json"
 
 
 def load_keras_file(path):
@@ -71,10 +65,10 @@ def load_encoder(init, vocab=None, log=print):
     path = resolve_preset(init)
     if not os.path.exists(path):
         raise FileNotFoundError(f"--init not found: {path}")
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, CONFIG_FILE)):
+    run = RunDirectory(path)
+    if os.path.isdir(path) and os.path.isfile(run.config):
         vocabulary = load_vocabulary(vocab) if vocab else run_vocabulary(path)
-        encoder = os.path.join(path, ENCODER_FILE)
-        model = os.path.join(path, MODEL_FILE)
+        encoder, model = run.encoder, run.model
         if os.path.isfile(encoder):
             backbone = load_keras_file(encoder)
         elif os.path.isfile(model) and not _is_pretraining_run(path):
@@ -88,7 +82,7 @@ def load_encoder(init, vocab=None, log=print):
             raise ValueError(
                 f"{path} holds a {type(loaded).__name__}, not an encoder or a model with one."
             )
-        beside = os.path.join(os.path.dirname(os.path.abspath(path)), VOCAB_FILE)
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), RunDirectory.VOCAB_FILE)
         if vocab is None and not os.path.isfile(beside):
             raise FileNotFoundError(
                 f"No vocabulary for {path}: put its vocab.txt beside it or pass --vocab."
@@ -107,7 +101,7 @@ def load_encoder(init, vocab=None, log=print):
 
 
 def _is_pretraining_run(path):
-    return not os.path.isfile(os.path.join(path, TASK_FILE))
+    return not os.path.isfile(RunDirectory(path).task_info)
 
 
 def _local(preset):
@@ -126,7 +120,7 @@ def _encoder(preset):
     if path is None:
         return None
     ours = (resolve_preset(preset) != os.fspath(preset)
-            or os.path.isfile(os.path.join(path, CONFIG_FILE)) or path.endswith(".keras"))
+            or os.path.isfile(RunDirectory(path).config) or path.endswith(".keras"))
     if not ours and os.path.isdir(path) and (
             is_keras_hub_preset(path)
             or os.path.isfile(os.path.join(path, "model.safetensors"))):
@@ -136,11 +130,12 @@ def _encoder(preset):
 
 def _task_model(preset):
     path = _local(preset)
-    if path is None or not os.path.isfile(os.path.join(path, TASK_FILE)):
+    if path is None or not os.path.isfile(RunDirectory(path).task_info):
         return None
-    model = os.path.join(path, MODEL_FILE)
+    model = RunDirectory(path).model
     if not os.path.isfile(model):
-        raise FileNotFoundError(f"{path} has no {MODEL_FILE} yet: finish the run first.")
+        raise FileNotFoundError(
+            f"{path} has no {RunDirectory.MODEL_FILE} yet: finish the run first.")
     return load_keras_file(model)
 
 
@@ -148,10 +143,10 @@ def _pretrainer(preset):
     path = _local(preset)
     if path is None:
         return None
-    if os.path.isfile(os.path.join(path, TASK_FILE)):
+    if os.path.isfile(RunDirectory(path).task_info):
         raise ValueError(f"{path} is a fine-tuning run: it has no pre-training heads; load its "
                          "encoder with SpanBertBackbone.from_preset.")
-    if os.path.isfile(os.path.join(path, CONFIG_FILE)):
+    if os.path.isfile(RunDirectory(path).config):
         return load_pretrainer(path)[0]
     return load_pretrained(path, log=None)
 

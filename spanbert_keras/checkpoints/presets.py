@@ -1,14 +1,13 @@
 """Scoring a built-in preset (`spanbert_keras.resources.presets`) loaded by name."""
 
 import dataclasses
-import os
 
 import numpy as np
 
 from spanbert_keras.checkpoints.load import load_pretrained
 from spanbert_keras.resources.presets import preset_config
 from spanbert_keras.resources.presets import resolve_preset
-from spanbert_keras.training.pretrain import TOKEN_COUNTS_FILE
+from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.training.pretrain import datasets
 
 
@@ -28,7 +27,7 @@ def evaluate_preset(name, batches=None):
         config = dataclasses.replace(
             config, training=dataclasses.replace(config.training, eval_steps=int(batches)))
     model = load_pretrained(name, log=None)
-    counts = np.loadtxt(os.path.join(resolve_preset(name), TOKEN_COUNTS_FILE), dtype=np.int64)
+    counts = np.loadtxt(RunDirectory(resolve_preset(name)).token_counts, dtype=np.int64)
     _, held_out = datasets(config, model.import_report.vocabulary, config.data.corpus,
                            num_epochs=1, replacement_counts=counts)
     results = model.evaluate(held_out, return_dict=True, verbose=0)

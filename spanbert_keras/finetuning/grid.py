@@ -38,6 +38,8 @@ import io
 import math
 import os
 
+from spanbert_keras.run_layout import RunDirectory
+
 DEFAULT_LEARNING_RATES = (5e-6, 1e-5, 2e-5, 3e-5, 5e-5)
 DEFAULT_BATCH_SIZES = (16, 32)
 TABLE_CSV = "grid.csv"
@@ -142,8 +144,7 @@ def _table_lock(grid_dir):
 def cell_state(task, cell, grid_dir):
     """`(state, dev metrics or None)` of a cell, from its run directory (see the module docstring)."""
     from spanbert_keras.finetuning.runner import finished_metrics
-    from spanbert_keras.training.run_directory import CONFIG_FILE
-    from spanbert_keras.training.run_directory import lock_owner
+    from spanbert_keras.training.checkpointing import lock_owner
 
     run_dir = os.path.join(grid_dir, cell.name)
     if lock_owner(run_dir) is not None:
@@ -151,7 +152,7 @@ def cell_state(task, cell, grid_dir):
     metrics = finished_metrics(run_dir, task, cell.config)
     if metrics is not None:
         return "finished", metrics
-    if os.path.isfile(os.path.join(run_dir, CONFIG_FILE)):
+    if os.path.isfile(RunDirectory(run_dir).config):
         return "interrupted", None
     return "pending", None
 
@@ -159,11 +160,10 @@ def cell_state(task, cell, grid_dir):
 def _metric_of(task, cells, grid_dir):
     """The dev metric that ranks the cells: the task's, for the first cell that has its task.json."""
     from spanbert_keras.files import read_json
-    from spanbert_keras.finetuning.runner import TASK_FILE
     from spanbert_keras.finetuning.runner import dev_metric_name
 
     for cell in cells:
-        path = os.path.join(grid_dir, cell.name, TASK_FILE)
+        path = RunDirectory(os.path.join(grid_dir, cell.name)).task_info
         if os.path.isfile(path):
             try:
                 return dev_metric_name(task, read_json(path), cell.config)
@@ -193,7 +193,7 @@ def grid_table(task, cells, grid_dir):
         name (None while no cell says it) and the finished row with the
         highest dev metric (the first of equal ones), or None.
     """
-    from spanbert_keras.training.run_directory import newest_best_record
+    from spanbert_keras.training.checkpointing import newest_best_record
 
     rows = []
     for cell in cells:
@@ -325,9 +325,8 @@ def run_grid(task, config, train_file, dev_file, init, grid_dir,
     from spanbert_keras.models.distributed import is_multi_worker
     from spanbert_keras.tasks import get_task
     from spanbert_keras.tasks.base import FinetuneTask
+    from spanbert_keras.training.checkpointing import run_lock
     from spanbert_keras.training.distribute import get_strategy
-    from spanbert_keras.training.run_directory import CONFIG_FILE
-    from spanbert_keras.training.run_directory import run_lock
 
     strategy = get_strategy(strategy, log=log)  # first: before any TensorFlow operation
     if is_multi_worker(strategy):
@@ -355,7 +354,7 @@ def run_grid(task, config, train_file, dev_file, init, grid_dir,
             if finished_metrics(run_dir, task, cell.config) is not None:
                 log(f"{head}: finished before; skipped")
             else:
-                resumed = os.path.isfile(os.path.join(run_dir, CONFIG_FILE))
+                resumed = os.path.isfile(RunDirectory(run_dir).config)
                 log(f"{head}: learning_rate {cell.learning_rate:g}, batch_size "
                     f"{cell.batch_size}{' (resuming it)' if resumed else ''}")
                 try:

@@ -20,29 +20,24 @@ given, as a fine-tuning run chooses it.
 """
 
 import json
-import os
 
 import numpy as np
 
 from spanbert_keras.checkpoints.load import pretrainer_from_checkpoint
 from spanbert_keras.checkpoints.load import read_checkpoint
-from spanbert_keras.checkpoints.run_directory import IMPORT_OWNER
-from spanbert_keras.checkpoints.run_directory import IMPORT_REPORT_FILE
+from spanbert_keras.checkpoints.run_import import IMPORT_OWNER
 from spanbert_keras.files import check_output_directory
 from spanbert_keras.files import staged_output
 from spanbert_keras.files import write_json
 from spanbert_keras.files import write_yaml
-from spanbert_keras.finetuning.runner import METRICS_FILE
-from spanbert_keras.finetuning.runner import TASK_FILE
 from spanbert_keras.finetuning.runner import finetuning_backbone
 from spanbert_keras.finetuning.runner import predict_and_score
 from spanbert_keras.finetuning.runner import read_examples
+from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.tasks import get_task
 from spanbert_keras.tasks.base import finetune_config
-from spanbert_keras.training.run_directory import CONFIG_FILE
-from spanbert_keras.training.run_directory import MODEL_FILE
-from spanbert_keras.training.run_directory import record_vocabulary
-from spanbert_keras.training.run_directory import save_model_file
+from spanbert_keras.training.checkpointing import record_vocabulary
+from spanbert_keras.training.checkpointing import save_model_file
 
 # The names of `download_finetuned.sh`'s models: our task, its options, the head's tensors.
 FINETUNED_KINDS = {
@@ -134,15 +129,16 @@ def import_finetuned(path, kind, run_dir, train_file=None, dev_file=None, vocabu
     report.update(task=kind, head=sorted(checkpoint.task_head))
     metrics = {}
     with staged_output(run_dir, overwrite, inputs, IMPORT_OWNER) as stage:
-        write_yaml(os.path.join(stage, CONFIG_FILE), {"task": task.name, **config.to_dict()})
+        staged = RunDirectory(stage)
+        write_yaml(staged.config, {"task": task.name, **config.to_dict()})
         record_vocabulary(stage, vocabulary)
         if dev and task_name == "squad":
             metrics = predict_and_score(task, model, dev, vocabulary, task_info, config, stage, log)
-            write_json(os.path.join(stage, METRICS_FILE), metrics)
+            write_json(staged.metrics, metrics)
             task_info = task.calibrate(task_info, metrics)
-        write_json(os.path.join(stage, TASK_FILE), task_info)
-        save_model_file(model, os.path.join(stage, MODEL_FILE))
-        with open(os.path.join(stage, IMPORT_REPORT_FILE), "w", encoding="utf-8") as f:
+        write_json(staged.task_info, task_info)
+        save_model_file(model, staged.model)
+        with open(staged.import_report, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)
             f.write("\n")
     log(f"Wrote the fine-tuning run directory {run_dir} ({kind}). Score it with: spanbert-keras "

@@ -7,28 +7,17 @@ and biases, warm-up over `warmup_fraction` of the steps, then linear decay,
 gradient clipping at `clip_norm`), predicts and scores the dev file
 `eval_per_epoch` times per epoch, ends with the weights of the best of these
 evaluations by the task's metric (`dev_metric_name`), scores them and, when
-asked, exports them. A run directory:
-
-    RUN/
-      config.yaml        the FinetuneConfig and the task name (checked on resume)
-      task.json          what the task fixed for the run (labels, options, ...)
-      vocab.txt          the encoder's vocabulary
-      vocab.sha256       its fingerprint (checked on resume and by evaluate-squad)
-      lock               while a process trains here (PID, host)
-      backup/            the last two checkpoints (one after each dev evaluation):
-                         weights, optimiser, seeds
-      best/              the weights of the best dev evaluation so far and its scores
-      logs/              TensorBoard (`tensorboard --logdir RUN/logs`); the dev
-                         scores of every evaluation in its `validation` run
-      history.json       the logs of every evaluation interval trained (training
-                         loss, dev scores as `val_NAME`), written after each
-      model.keras        the fine-tuned model: the best evaluation's weights (written at the end)
-      predictions.json   its dev predictions in the official format (+ the task's extra files)
-      metrics.json       its dev scores (written last: the run is finished)
+asked, exports them. A run directory holds the run's config and the task's
+name, what the task fixed (`task.json`), the encoder's vocabulary and its
+fingerprint, checkpoints (one after each dev evaluation), the best
+evaluation's weights, TensorBoard logs, the history, and at the end
+`model.keras` (the best evaluation's weights), its dev predictions and
+`metrics.json` (written last: the run is finished); the layout is
+`spanbert_keras.run_layout.RunDirectory`'s.
 
 Every file is written atomically (temporary file, then rename), and the
 lock, checkpoints, history, vocabulary fingerprint and final model follow the
-rules every run directory shares (`spanbert_keras.training.run_directory`).
+rules every run directory shares (`spanbert_keras.training.checkpointing`).
 The same command resumes an interrupted run (from the last evaluation,
 with the best weights and score it had); a finished run is only re-scored (a
 damaged `model.keras` is rebuilt from the last checkpoint and the best
@@ -48,7 +37,6 @@ import os
 import keras
 import tensorflow as tf
 
-from spanbert_keras.checkpoints.encoder import TASK_FILE
 from spanbert_keras.checkpoints.encoder import load_encoder
 from spanbert_keras.checkpoints.encoder import load_keras_file
 from spanbert_keras.config import TrainingConfig
@@ -63,6 +51,7 @@ from spanbert_keras.files import read_yaml
 from spanbert_keras.files import write_json
 from spanbert_keras.files import write_yaml
 from spanbert_keras.resources.presets import resolve_preset
+from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.tasks import get_task
 from spanbert_keras.tasks.base import SMALL_ENCODER_BELOW
 from spanbert_keras.tasks.base import FinetuneConfig
@@ -71,6 +60,21 @@ from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.base import is_small_encoder
 from spanbert_keras.tasks.base import load_finetune_config
 from spanbert_keras.training.callbacks import DevEvaluation
+from spanbert_keras.training.checkpointing import EpochCheckpoint
+from spanbert_keras.training.checkpointing import check_model_file
+from spanbert_keras.training.checkpointing import check_run_vocabulary
+from spanbert_keras.training.checkpointing import epoch_label
+from spanbert_keras.training.checkpointing import fit_progress
+from spanbert_keras.training.checkpointing import latest_best
+from spanbert_keras.training.checkpointing import latest_checkpoint
+from spanbert_keras.training.checkpointing import model_file_problem
+from spanbert_keras.training.checkpointing import newest_checkpoint_epoch
+from spanbert_keras.training.checkpointing import record_vocabulary
+from spanbert_keras.training.checkpointing import restore_best
+from spanbert_keras.training.checkpointing import restore_checkpoint
+from spanbert_keras.training.checkpointing import run_lock
+from spanbert_keras.training.checkpointing import run_vocabulary
+from spanbert_keras.training.checkpointing import save_model_file
 from spanbert_keras.training.distribute import check_global_batch
 from spanbert_keras.training.distribute import check_workers_agree
 from spanbert_keras.training.distribute import get_strategy
@@ -79,32 +83,8 @@ from spanbert_keras.training.distribute import shard_by_data
 from spanbert_keras.training.distribute import weights_checksum
 from spanbert_keras.training.distribute import worker_run_directory
 from spanbert_keras.training.optimizer import build_optimizer
-from spanbert_keras.training.run_directory import CONFIG_FILE
-from spanbert_keras.training.run_directory import LOCK_FILE
-from spanbert_keras.training.run_directory import LOG_DIR
-from spanbert_keras.training.run_directory import MODEL_FILE
-from spanbert_keras.training.run_directory import VOCAB_FILE
-from spanbert_keras.training.run_directory import VOCAB_FINGERPRINT_FILE
-from spanbert_keras.training.run_directory import EpochCheckpoint
-from spanbert_keras.training.run_directory import check_model_file
-from spanbert_keras.training.run_directory import check_run_vocabulary
-from spanbert_keras.training.run_directory import epoch_label
-from spanbert_keras.training.run_directory import fit_progress
-from spanbert_keras.training.run_directory import latest_best
-from spanbert_keras.training.run_directory import latest_checkpoint
-from spanbert_keras.training.run_directory import model_file_problem
-from spanbert_keras.training.run_directory import newest_checkpoint_epoch
-from spanbert_keras.training.run_directory import record_vocabulary
-from spanbert_keras.training.run_directory import restore_best
-from spanbert_keras.training.run_directory import restore_checkpoint
-from spanbert_keras.training.run_directory import run_lock
-from spanbert_keras.training.run_directory import run_vocabulary
-from spanbert_keras.training.run_directory import save_model_file
 from spanbert_keras.training.schedule import WarmupLinearDecay
 
-PREDICTIONS_FILE = "predictions.json"
-METRICS_FILE = "metrics.json"
-EVALUATION_DIR = "evaluation"
 # May change when a run is resumed (the schedule is extended).
 _FREE_ON_RESUME = ("epochs",)
 # Fields added since runs were first written, with the value an older run's config.yaml means.
@@ -192,7 +172,7 @@ def saved_config(path, task):
 def _has_trained(run_dir):
     """Whether a run directory holds any training (a checkpoint or a model)."""
     return (newest_checkpoint_epoch(run_dir) is not None
-            or os.path.isfile(os.path.join(run_dir, MODEL_FILE)))
+            or os.path.isfile(RunDirectory(run_dir).model))
 
 
 def _check_output(output_dir, inputs):
@@ -203,10 +183,10 @@ def _check_output(output_dir, inputs):
     user's: nothing is written into it.
     """
     check_outside_inputs(output_dir, inputs)
-    if not os.path.isdir(output_dir) or os.path.isfile(os.path.join(output_dir, CONFIG_FILE)):
+    if not os.path.isdir(output_dir) or os.path.isfile(RunDirectory(output_dir).config):
         return
     foreign = sorted(name for name in os.listdir(output_dir)
-                     if name != LOCK_FILE and not name.startswith(TEMPORARY_PREFIX))
+                     if name != RunDirectory.LOCK_FILE and not name.startswith(TEMPORARY_PREFIX))
     if foreign:
         shown = ", ".join(foreign[:4]) + (" ..." if len(foreign) > 4 else "")
         raise FileExistsError(
@@ -221,13 +201,14 @@ def _check_resume(run_dir, task, config, vocabulary, log):
     A run that never trained (its settings were written, then a check or the
     data stopped it) takes the new settings: the corrected command works.
     """
-    config_path = os.path.join(run_dir, CONFIG_FILE)
+    run = RunDirectory(run_dir)
+    config_path = run.config
     if os.path.isfile(config_path):
         if not _has_trained(run_dir):
             log(f"{run_dir} never trained: its settings are replaced by this command's.")
-            for name in (CONFIG_FILE, TASK_FILE, VOCAB_FILE, VOCAB_FINGERPRINT_FILE):
-                if os.path.isfile(os.path.join(run_dir, name)):
-                    os.remove(os.path.join(run_dir, name))
+            for path in (run.config, run.task_info, run.vocab, run.vocab_fingerprint):
+                if os.path.isfile(path):
+                    os.remove(path)
             return
         old = saved_config(config_path, task).to_dict()
         new = config.to_dict()
@@ -291,10 +272,9 @@ def finished_metrics(run_dir, task, config):
     file) are there.
     """
     task = task if isinstance(task, FinetuneTask) else get_task(task)
-    config_path = os.path.join(run_dir, CONFIG_FILE)
-    metrics_path = os.path.join(run_dir, METRICS_FILE)
-    if not all(os.path.isfile(p) for p in (config_path, metrics_path,
-                                          os.path.join(run_dir, MODEL_FILE))):
+    run = RunDirectory(run_dir)
+    config_path, metrics_path = run.config, run.metrics
+    if not all(os.path.isfile(p) for p in (config_path, metrics_path, run.model)):
         return None
     try:
         if read_yaml_task(config_path) != task.name or saved_config(config_path, task) != config:
@@ -310,7 +290,7 @@ def finished_metrics(run_dir, task, config):
 
 def _finished_model(run_dir, epochs, log):
     """The saved model of a run that trained `epochs` of `fit`'s epochs, or None (unfinished, or a damaged file)."""
-    path = os.path.join(run_dir, MODEL_FILE)
+    path = RunDirectory(run_dir).model
     checkpoint = latest_checkpoint(run_dir, log=log)
     if checkpoint is None or checkpoint.epoch < epochs:
         return None
@@ -390,10 +370,21 @@ def run_finetuning(task_name, config, train_file, dev_file, init, output_dir, st
     with worker_run_directory(output_dir, strategy, log=log) as own_dir, \
             lost_workers_as_errors(strategy):
         if own_dir != output_dir and export_dir is not None:  # the chief exports
-            export_dir = os.path.join(own_dir, "export", os.path.basename(
+            export_dir = os.path.join(RunDirectory(own_dir).export, os.path.basename(
                 os.path.normpath(export_dir)))
         return _run_finetuning(task_name, config, train_file, dev_file, init, own_dir, strict,
                                vocab, export_dir, overwrite_export, log, verbose, strategy)
+
+
+def _flat(values):
+    """A config dict with its options as `options.KEY` entries.
+
+    >>> _flat({"epochs": 4, "options": {"doc_stride": 64}})
+    {'epochs': 4, 'options.doc_stride': 64}
+    """
+    flat = {k: v for k, v in values.items() if k != "options"}
+    flat.update({f"options.{k}": v for k, v in (values.get("options") or {}).items()})
+    return flat
 
 
 def _recipe_for(task, given, config, train_file, backbone, log):
@@ -402,7 +393,8 @@ def _recipe_for(task, given, config, train_file, backbone, log):
         log(f"recipe: the paper's (encoder hidden size {backbone.hidden_dim})")
         return config
     tuned = resolve_config(task, given, train_file, encoder=backbone)
-    changed = {k: v for k, v in tuned.to_dict().items() if v != config.to_dict()[k]}
+    changed = {k: v for k, v in _flat(tuned.to_dict()).items()
+               if v != _flat(config.to_dict()).get(k)}
     if changed:
         shown = ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
         log(f"recipe: small encoder (hidden {backbone.hidden_dim} < {SMALL_ENCODER_BELOW}): "
@@ -425,7 +417,8 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
     _check_output(output_dir, inputs)
     if export_dir is not None:
         check_outside_inputs(export_dir, inputs)
-    saved_config = os.path.join(output_dir, CONFIG_FILE)
+    run = RunDirectory(output_dir)
+    saved_config = run.config
     if os.path.isfile(saved_config) and read_yaml_task(saved_config) != task.name:
         raise ValueError(f"{output_dir} holds a {read_yaml_task(saved_config)!r} run, not "
                          f"{task.name!r}: use another --output.")
@@ -440,12 +433,12 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
                 f"table ({backbone.max_sequence_length}); lower it with --set sequence_length=N."
             )
         _check_resume(output_dir, task, config, vocabulary, log)
-        task_path = os.path.join(output_dir, TASK_FILE)
+        task_path = run.task_info
         if os.path.isfile(task_path):
             task_info = read_json(task_path)
         else:
             task_info = task.prepare(train_examples, vocabulary, config, dev_examples)
-        write_yaml(os.path.join(output_dir, CONFIG_FILE), {"task": task.name, **config.to_dict()})
+        write_yaml(run.config, {"task": task.name, **config.to_dict()})
         record_vocabulary(output_dir, vocabulary)
         write_json(task_path, task_info)
 
@@ -460,7 +453,7 @@ def _run_finetuning(task_name, config, train_file, dev_file, init, output_dir, s
                                     output_dir, log)
         task_info = task.calibrate(task_info, metrics)
         write_json(task_path, task_info)
-        write_json(os.path.join(output_dir, METRICS_FILE), metrics)  # last: the run is finished
+        write_json(run.metrics, metrics)  # last: the run is finished
         if export_dir is not None:
             log(f"Exporting to {export_dir} ...")
             paths = task.export(model, vocabulary, task_info, config, export_dir,
@@ -486,6 +479,7 @@ def _train(task, task_info, config, backbone, vocabulary, examples, dev_examples
                          "an epoch; lower it.")
     interval = per_epoch // parts  # steps between two dev evaluations: one of fit's epochs
     total = interval * epochs
+    run = RunDirectory(run_dir)
     checkpoint = latest_checkpoint(run_dir, log=log)
     start = min(checkpoint.epoch, epochs) if checkpoint is not None else 0
     check_workers_agree(tf.distribute.get_strategy(), start_epoch=start)
@@ -500,7 +494,7 @@ def _train(task, task_info, config, backbone, vocabulary, examples, dev_examples
     rounded = (f" (the {per_epoch:,} rounded down to a multiple of eval_per_epoch)"
                if per_epoch % parts else "")
     log(f"schedule: {total:,} steps = {config.epochs} epochs x {interval * parts:,}{rounded}"
-        f"{evaluations}; warm-up {optimizer._learning_rate.warmup_steps:,} steps to lr "
+        f"{evaluations}; warm-up {int(config.warmup_fraction * total):,} steps to lr "
         f"{config.learning_rate}; starting at epoch {start / parts:g}")
     if checkpoint is not None:
         restore_checkpoint(model, checkpoint)
@@ -514,7 +508,7 @@ def _train(task, task_info, config, backbone, vocabulary, examples, dev_examples
 
             evaluation = [DevEvaluation(evaluate, metric, run_dir, parts, log)]
         # The evaluation first: the others see its scores in the epoch's logs.
-        callbacks = [*evaluation, keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, LOG_DIR)),
+        callbacks = [*evaluation, keras.callbacks.TensorBoard(log_dir=run.logs),
                      *progress, EpochCheckpoint(run_dir)]
         # The batches a resumed run trained before are skipped: it sees those the run would have.
         model.fit(train.repeat().skip(start * interval), epochs=epochs, initial_epoch=start,
@@ -528,16 +522,16 @@ def _train(task, task_info, config, backbone, vocabulary, examples, dev_examples
             f"{best.score:.4g}")
     check_workers_agree(tf.distribute.get_strategy(), log=log,
                         final_weights=weights_checksum(model.weights))
-    save_model_file(model, os.path.join(run_dir, MODEL_FILE))
-    log(f"Saved {os.path.join(run_dir, MODEL_FILE)}; TensorBoard: tensorboard --logdir "
-        f"{os.path.join(run_dir, LOG_DIR)}")
+    save_model_file(model, run.model)
+    log(f"Saved {run.model}; TensorBoard: tensorboard --logdir {run.logs}")
     return model
 
 
 def predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log):
     """Predicts `examples`, writes the predictions into `folder`, returns the task's metrics."""
     predictions = task.predict(model, examples, vocabulary, task_info, config)
-    path = task.write_predictions(predictions, os.path.join(folder, PREDICTIONS_FILE), examples)
+    path = task.write_predictions(predictions, os.path.join(folder, RunDirectory.PREDICTIONS_FILE),
+                                  examples)
     log(f"Dev predictions: {path}")
     return {k: (float(v) if isinstance(v, float) else v)
             for k, v in task.score(predictions, examples, task_info).items()}
@@ -545,25 +539,25 @@ def predict_and_score(task, model, examples, vocabulary, task_info, config, fold
 
 def load_finetuned(run_dir):
     """`(task, config, task_info, vocabulary, model)` of a finished fine-tuning run directory."""
-    config_path = os.path.join(run_dir, CONFIG_FILE)
-    model_path = os.path.join(run_dir, MODEL_FILE)
-    if not os.path.isfile(config_path) or not os.path.isfile(os.path.join(run_dir, TASK_FILE)):
-        raise FileNotFoundError(
-            f"{run_dir} is not a fine-tuning run directory (no {CONFIG_FILE} / {TASK_FILE})."
-        )
+    run = RunDirectory(run_dir)
+    config_path, model_path = run.config, run.model
+    if not os.path.isfile(config_path) or not os.path.isfile(run.task_info):
+        raise FileNotFoundError(f"{run_dir} is not a fine-tuning run directory (no "
+                                f"{RunDirectory.CONFIG_FILE} / {RunDirectory.TASK_FILE}).")
     if not os.path.isfile(model_path):
-        raise FileNotFoundError(f"{run_dir} has no {MODEL_FILE} yet: finish the run first.")
+        raise FileNotFoundError(
+            f"{run_dir} has no {RunDirectory.MODEL_FILE} yet: finish the run first.")
     check_model_file(model_path, "run the same `spanbert-keras finetune` command again: it "
                                  "rebuilds it from the last checkpoint in backup/")
     task = get_task(read_yaml_task(config_path))
     config = load_finetune_config(config_path, task)
-    task_info = read_json(os.path.join(run_dir, TASK_FILE))
+    task_info = read_json(run.task_info)
     return task, config, task_info, run_vocabulary(run_dir), load_keras_file(model_path)
 
 
 def is_finetuning_run(run_dir):
     """Whether `run_dir` is a fine-tuning run directory (it has a `task.json`)."""
-    return os.path.isfile(os.path.join(run_dir, TASK_FILE))
+    return os.path.isfile(RunDirectory(run_dir).task_info)
 
 
 def evaluate_finetuned(run_dir, dev_file, strict=False, log=print):
@@ -577,7 +571,7 @@ def evaluate_finetuned(run_dir, dev_file, strict=False, log=print):
     """
     task, config, task_info, vocabulary, model = load_finetuned(run_dir)
     examples = read_examples(task, dev_file, strict, "dev", log)
-    folder = os.path.join(run_dir, EVALUATION_DIR)
+    folder = RunDirectory(run_dir).evaluation
     os.makedirs(folder, exist_ok=True)
     return predict_and_score(task, model, examples, vocabulary, task_info, config, folder, log)
 

@@ -10,9 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_keras.data.tokenizer import join_wordpieces
-from spanbert_keras.training.run_directory import epoch_label
-from spanbert_keras.training.run_directory import latest_best
-from spanbert_keras.training.run_directory import save_best
+from spanbert_keras.training.checkpointing import epoch_label
+from spanbert_keras.training.checkpointing import latest_best
+from spanbert_keras.training.checkpointing import save_best
 
 TRACKED = ("loss", "mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy")
 STEP_LOGS = ("grad_norm", "learning_rate")

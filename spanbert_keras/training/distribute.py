@@ -42,11 +42,13 @@ import tempfile
 import time
 import zlib
 
+from spanbert_keras.run_layout import RunDirectory
+
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 _CLUSTER_TASKS = ("chief", "worker")
 # Run-directory entries a non-chief worker does not copy: TensorBoard logs, the
 # lock, temporary files of atomic writes.
-_NOT_COPIED = ("logs", "lock", ".*", "*.tmp")
+_NOT_COPIED = (RunDirectory.LOG_DIR, RunDirectory.LOCK_FILE, ".*", "*.tmp")
 _STRATEGY = {}  # the process' strategy, by resolved name
 # How long a worker waits for a file the chief writes (seconds): the environment
 # variable, else the default (learning a vocabulary from a large corpus takes a while).

@@ -1,25 +1,14 @@
 """Pre-training from a config, top to bottom: config -> data -> model -> fit.
 
 A run directory holds everything a run needs to resume, be evaluated or be
-exported, without the original config file:
-
-    RUN/
-      config.yaml        the resolved config (architecture checked on resume)
-      vocab.txt          the vocabulary (and vocab.sha256, its fingerprint)
-      lock               while a process trains here (PID, host)
-      backup/            the last two epoch checkpoints: weights, optimiser, seeds
-      logs/              TensorBoard (`tensorboard --logdir RUN/logs`)
-      model.keras        the trained `SpanBertPretrainer` (written at the end)
-      encoder.keras      the encoder alone, for fine-tuning
-      history.json       the per-epoch logs of every epoch, written each epoch
-      token_counts.txt   the corpus' count of each vocabulary id (line = id): the
-                         random replacement tokens' distribution
-      imported.weights.h5  weights `spanbert-keras import` wrote: a new run starts from them
-
-Locking, checkpoints, the history, the vocabulary's fingerprint and the
-final files follow the rules every run directory shares
-(`spanbert_keras.training.run_directory`): the same command resumes a run
-interrupted at any moment, with the weights an uninterrupted run would have.
+exported, without the original config file: its configuration, vocabulary,
+checkpoints, TensorBoard logs, history, token counts and, at the end,
+`model.keras` and `encoder.keras` (the layout:
+`spanbert_keras.run_layout.RunDirectory`). Locking, checkpoints, the
+history, the vocabulary's fingerprint and the final files follow the rules
+every run directory shares (`spanbert_keras.training.checkpointing`): the
+same command resumes a run interrupted at any moment, with the weights an
+uninterrupted run would have.
 Input that would train on nothing (a corpus without text, a vocabulary of
 special pieces only, a training split without a batch, non-positive steps)
 is refused before anything is written.
@@ -53,8 +42,21 @@ from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.files import atomic_path
 from spanbert_keras.files import sha256_of
 from spanbert_keras.files import write_yaml
+from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.training.build import build_pretrainer
 from spanbert_keras.training.callbacks import tensorboard_callbacks
+from spanbert_keras.training.checkpointing import EpochCheckpoint
+from spanbert_keras.training.checkpointing import check_model_file
+from spanbert_keras.training.checkpointing import check_run_vocabulary
+from spanbert_keras.training.checkpointing import fit_progress
+from spanbert_keras.training.checkpointing import latest_checkpoint
+from spanbert_keras.training.checkpointing import lock_owner
+from spanbert_keras.training.checkpointing import model_file_problem
+from spanbert_keras.training.checkpointing import record_vocabulary
+from spanbert_keras.training.checkpointing import restore_checkpoint
+from spanbert_keras.training.checkpointing import run_lock
+from spanbert_keras.training.checkpointing import run_vocabulary
+from spanbert_keras.training.checkpointing import save_model_file
 from spanbert_keras.training.distribute import CHIEF_APPEARS_SECONDS
 from spanbert_keras.training.distribute import check_workers_agree
 from spanbert_keras.training.distribute import distribute_batches
@@ -67,28 +69,7 @@ from spanbert_keras.training.distribute import weights_checksum
 from spanbert_keras.training.distribute import worker_run_directory
 from spanbert_keras.training.flops import flops_per_token
 from spanbert_keras.training.optimizer import effective_warmup_steps
-from spanbert_keras.training.run_directory import BACKUP_DIR
-from spanbert_keras.training.run_directory import CONFIG_FILE
-from spanbert_keras.training.run_directory import LOG_DIR
-from spanbert_keras.training.run_directory import MODEL_FILE
-from spanbert_keras.training.run_directory import VOCAB_FILE
-from spanbert_keras.training.run_directory import VOCAB_FINGERPRINT_FILE
-from spanbert_keras.training.run_directory import EpochCheckpoint
-from spanbert_keras.training.run_directory import check_model_file
-from spanbert_keras.training.run_directory import check_run_vocabulary
-from spanbert_keras.training.run_directory import fit_progress
-from spanbert_keras.training.run_directory import latest_checkpoint
-from spanbert_keras.training.run_directory import lock_owner
-from spanbert_keras.training.run_directory import model_file_problem
-from spanbert_keras.training.run_directory import record_vocabulary
-from spanbert_keras.training.run_directory import restore_checkpoint
-from spanbert_keras.training.run_directory import run_lock
-from spanbert_keras.training.run_directory import run_vocabulary
-from spanbert_keras.training.run_directory import save_model_file
 
-ENCODER_FILE = "encoder.keras"
-TOKEN_COUNTS_FILE = "token_counts.txt"
-IMPORTED_WEIGHTS = "imported.weights.h5"  # written by spanbert_keras.checkpoints
 # What must not change when a run is resumed.
 _FIXED_ON_RESUME = {
     "model": None,  # the whole section
@@ -154,13 +135,14 @@ def prepare_run(config, run_dir, corpus=None, log=print, chief=None):
             f"data.sequence_length={config.data.sequence_length} exceeds the model's "
             f"position table (model.max_sequence_length={config.model.max_sequence_length})."
         )
+    run = RunDirectory(run_dir)
     with run_lock(run_dir, log=log):
-        config_path = os.path.join(run_dir, CONFIG_FILE)
+        config_path = run.config
         if os.path.exists(config_path):
             _check_same_run(load_config(config_path), config, run_dir)
         if chief is not None:
             take_chiefs_files(config, chief[0], run_dir, log=log, worker=chief[1])
-        recorded = os.path.exists(os.path.join(run_dir, VOCAB_FILE))
+        recorded = os.path.exists(run.vocab)
         unigram = config.masking.random_token_distribution != "uniform"
         passes = None  # the passes over the corpus, when there are any
         if recorded:
@@ -182,11 +164,11 @@ def prepare_run(config, run_dir, corpus=None, log=print, chief=None):
                                        passes=passes)
         _check_training_batch(config, vocabulary, files, counts)
         # Checked: write the run's files (the vocabulary is always RUN/vocab.txt).
-        if not recorded or not os.path.exists(os.path.join(run_dir, VOCAB_FINGERPRINT_FILE)):
+        if not recorded or not os.path.exists(run.vocab_fingerprint):
             record_vocabulary(run_dir, vocabulary)
         write_yaml(config_path, config.to_dict())
         if counts is not None:
-            _write_counts(os.path.join(run_dir, TOKEN_COUNTS_FILE), counts, vocabulary)
+            _write_counts(run.token_counts, counts, vocabulary)
     return config, vocabulary, files
 
 
@@ -219,7 +201,7 @@ def replacement_counts_of(run_dir, config, vocabulary, files=None, log=print, sa
     """
     if config.masking.random_token_distribution == "uniform":
         return None
-    path = os.path.join(run_dir, TOKEN_COUNTS_FILE)
+    path = RunDirectory(run_dir).token_counts
     counts = recorded_counts(path, vocabulary)
     if counts is not None:
         return counts
@@ -345,14 +327,15 @@ def take_chiefs_files(config, chief_dir, run_dir, log=print, timeout=None, worke
     waits = dict(timeout=timeout, chief_running=chief_running, log=log,
                  appear_within=CHIEF_APPEARS_SECONDS)
 
-    if os.path.exists(os.path.join(run_dir, VOCAB_FILE)):
+    run, chiefs = RunDirectory(run_dir), RunDirectory(chief_dir)
+    if os.path.exists(run.vocab):
         vocabulary = run_vocabulary(run_dir)  # copied with the run directory
     elif config.data.vocabulary:
         vocabulary = load_vocabulary(config.data.vocabulary)  # the same file for every worker
     else:
-        path = os.path.join(chief_dir, VOCAB_FILE)
+        path = chiefs.vocab
         vocabulary = wait_for_chief(
-            os.path.join(chief_dir, VOCAB_FINGERPRINT_FILE),
+            chiefs.vocab_fingerprint,
             f"the fingerprint of {path}, the vocabulary the chief learns from the corpus",
             read=lambda _: _finished_vocabulary(chief_dir), **waits)
         record_vocabulary(run_dir, vocabulary)
@@ -360,10 +343,10 @@ def take_chiefs_files(config, chief_dir, run_dir, log=print, timeout=None, worke
             f"sha256 {vocabulary.fingerprint})")
     if config.masking.random_token_distribution == "uniform":
         return
-    own = os.path.join(run_dir, TOKEN_COUNTS_FILE)
+    own = run.token_counts
     if recorded_counts(own, vocabulary) is not None:
         return
-    path = os.path.join(chief_dir, TOKEN_COUNTS_FILE)
+    path = chiefs.token_counts
     counts = wait_for_chief(
         path, f"the corpus' token counts of the vocabulary {vocabulary.fingerprint[:12]}...",
         read=lambda name: recorded_counts(name, vocabulary, exact=True), **waits)
@@ -373,10 +356,11 @@ def take_chiefs_files(config, chief_dir, run_dir, log=print, timeout=None, worke
 
 def _finished_vocabulary(run_dir):
     """The `Vocabulary` of `run_dir` once both vocab.txt and its fingerprint are written, else None."""
+    run = RunDirectory(run_dir)
     try:
-        with open(os.path.join(run_dir, VOCAB_FINGERPRINT_FILE), encoding="utf-8") as f:
+        with open(run.vocab_fingerprint, encoding="utf-8") as f:
             recorded = (f.read().split() or [""])[0]
-        path = os.path.join(run_dir, VOCAB_FILE)
+        path = run.vocab
         if sha256_of(path) != recorded:
             return None  # vocab.txt and its fingerprint are written one after the other
         return load_vocabulary(path)
@@ -518,6 +502,7 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
         config = dataclasses.replace(
             config, training=dataclasses.replace(config.training, steps=int(steps)))
     schedule_of(config)
+    run = RunDirectory(run_dir)
     with run_lock(run_dir, log=log):
         config, vocabulary, files = prepare_run(config, run_dir, corpus, log=log, chief=chief)
         total, per_epoch, epochs = schedule_of(config)
@@ -525,7 +510,7 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
         start_epoch = checkpoint.epoch if checkpoint is not None else 0
         check_workers_agree(tf.distribute.get_strategy(), start_epoch=start_epoch,
                             vocabulary=zlib.crc32("\n".join(vocabulary.tokens).encode()))
-        finals = [os.path.join(run_dir, name) for name in (MODEL_FILE, ENCODER_FILE)]
+        finals = [run.model, run.encoder]
         problems = {path: model_file_problem(path) for path in finals}
         if start_epoch >= epochs:
             if not any(problems.values()):
@@ -541,7 +526,7 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
             sequence_length=config.data.sequence_length, total_steps=epochs * per_epoch,
         )
         _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log)
-        imported = os.path.join(run_dir, IMPORTED_WEIGHTS)
+        imported = run.imported_weights
         if checkpoint is not None:
             restore_checkpoint(model, checkpoint)
         elif os.path.exists(imported):
@@ -561,7 +546,7 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
                     "data.batch_size).")
             fit_verbose, progress = fit_progress(verbose, log)
             callbacks = tensorboard_callbacks(
-                os.path.join(run_dir, LOG_DIR), vocabulary, eval_data=validation,
+                run.logs, vocabulary, eval_data=validation,
                 text_every_n_steps=config.training.text_summary_every,
             ) + progress + [EpochCheckpoint(run_dir)]  # kept after the last epoch: extendable
             history = model.fit(
@@ -575,7 +560,7 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
         save_model_file(model, finals[0])
         save_model_file(model.backbone, finals[1])
         log(f"Saved {finals[0]} and {finals[1]}; TensorBoard: "
-            f"tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
+            f"tensorboard --logdir {run.logs}")
     return logs
 
 
@@ -588,26 +573,28 @@ def load_pretrainer(run_dir, log=print):
     checked against the run's fingerprint; a damaged `model.keras` is an
     error that says how to rebuild it.
     """
-    config_path = os.path.join(run_dir, CONFIG_FILE)
+    run = RunDirectory(run_dir)
+    config_path = run.config
     if not os.path.isdir(run_dir) or not os.path.exists(config_path):
         raise FileNotFoundError(
-            f"{run_dir} is not a spanbert-keras run directory (no {CONFIG_FILE}); "
+            f"{run_dir} is not a spanbert-keras run directory (no {RunDirectory.CONFIG_FILE}); "
             "pass the --output directory of `spanbert-keras pretrain`."
         )
     config = load_config(config_path)
     vocabulary = run_vocabulary(run_dir)
-    model_path = os.path.join(run_dir, MODEL_FILE)
+    model_path = run.model
     if os.path.exists(model_path):
         check_model_file(model_path, "run the same `spanbert-keras pretrain` command again: it "
                                      "rebuilds it from the last checkpoint in backup/")
         model = keras.saving.load_model(model_path)
     else:
         checkpoint = latest_checkpoint(run_dir, log=log)
-        imported = os.path.join(run_dir, IMPORTED_WEIGHTS)
+        imported = run.imported_weights
         if checkpoint is None and not os.path.exists(imported):
             raise FileNotFoundError(
-                f"{run_dir} holds no trained weights yet (neither {MODEL_FILE} nor a "
-                f"checkpoint in {BACKUP_DIR}/ nor {IMPORTED_WEIGHTS})."
+                f"{run_dir} holds no trained weights yet (neither {RunDirectory.MODEL_FILE} nor "
+                f"a checkpoint in {RunDirectory.BACKUP_DIR}/ nor "
+                f"{RunDirectory.IMPORTED_WEIGHTS_FILE})."
             )
         total, per_epoch, epochs = schedule_of(config)
         model = build_pretrainer(config.model, vocabulary.size, config.training,

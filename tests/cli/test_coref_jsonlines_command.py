@@ -12,7 +12,7 @@ from spanbert_keras.data.coref_reader import read_coref
 from spanbert_keras.data.coref_reader import read_coref_jsonlines
 from spanbert_keras.data.vocabulary import SPECIAL_TOKENS
 from spanbert_keras.data.vocabulary import Vocabulary
-from spanbert_keras.training.run_directory import record_vocabulary
+from spanbert_keras.training.checkpointing import record_vocabulary
 
 PIECES = list(SPECIAL_TOKENS) + ["Emma", "Wood", "##house", "smiled", ".", "She", "laughed",
                                  "sang"]

@@ -17,7 +17,7 @@ from spanbert_keras.config import load_config
 from spanbert_keras.data.vocabulary import SPECIAL_TOKENS
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.files import write_yaml
-from spanbert_keras.training.run_directory import record_vocabulary
+from spanbert_keras.training.checkpointing import record_vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(REPO, "pipelines", "configs", "tiny.yaml")

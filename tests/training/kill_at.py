@@ -42,7 +42,8 @@ def main(argv):
     import keras
 
     from spanbert_keras import files
-    from spanbert_keras.training import run_directory
+    from spanbert_keras.run_layout import RunDirectory
+    from spanbert_keras.training import checkpointing
 
     seen = [0]
 
@@ -64,33 +65,33 @@ def main(argv):
         move_into_place = files.move_into_place
 
         def wrapped(staged):
-            if any(os.sep + run_directory.BACKUP_DIR + os.sep in final for _, final in staged):
+            if any(os.sep + RunDirectory.BACKUP_DIR + os.sep in final for _, final in staged):
                 if hit():
                     die()
             return move_into_place(staged)
 
         files.move_into_place = wrapped
     elif moment == "after-history":
-        save_checkpoint = run_directory.save_checkpoint
+        save_checkpoint = checkpointing.save_checkpoint
 
         def wrapped(*args, **kwargs):
             if hit():
                 die()
             return save_checkpoint(*args, **kwargs)
 
-        run_directory.save_checkpoint = wrapped
+        checkpointing.save_checkpoint = wrapped
     elif moment == "final-save":
         save = keras.Model.save
 
         def wrapped(self, path, *args, **kwargs):
             save(self, path, *args, **kwargs)
-            if str(path).endswith(run_directory.MODEL_FILE) and hit():
+            if str(path).endswith(RunDirectory.MODEL_FILE) and hit():
                 truncate(path)
                 die()
 
         keras.Model.save = wrapped
     elif moment == "no-space-check":
-        run_directory._check_space = lambda *args: None
+        checkpointing._check_space = lambda *args: None
     else:
         raise SystemExit(f"unknown moment {moment!r}")
     from spanbert_keras.cli import main as cli

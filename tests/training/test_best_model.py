@@ -27,12 +27,12 @@ from spanbert_keras.tasks.base import apply_finetune_overrides
 from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.ner import NerTask
 from spanbert_keras.training.callbacks import DevEvaluation
+from spanbert_keras.training.checkpointing import EpochProgbar
+from spanbert_keras.training.checkpointing import fit_progress
+from spanbert_keras.training.checkpointing import latest_best
+from spanbert_keras.training.checkpointing import restore_best
+from spanbert_keras.training.checkpointing import save_best
 from spanbert_keras.training.distribute import weights_checksum
-from spanbert_keras.training.run_directory import EpochProgbar
-from spanbert_keras.training.run_directory import fit_progress
-from spanbert_keras.training.run_directory import latest_best
-from spanbert_keras.training.run_directory import restore_best
-from spanbert_keras.training.run_directory import save_best
 
 # 48 sentences in batches of 8: 6 steps an epoch, scored twice an epoch (every 3 steps).
 SETTINGS = {"sequence_length": 32, "batch_size": 8, "epochs": 3, "eval_per_epoch": 2,

@@ -321,8 +321,8 @@ def test_another_worker_takes_the_vocabulary_and_counts_the_chief_writes(
 
 def test_a_worker_whose_chief_stops_unprepared_says_what_it_waited_for(
         tmp_path, demo_excerpt):
+    from spanbert_keras.training.checkpointing import run_lock
     from spanbert_keras.training.pretrain import prepare_run
-    from spanbert_keras.training.run_directory import run_lock
 
     shared = str(tmp_path / "shared")
     started = threading.Event()
@@ -732,7 +732,7 @@ def test_a_killed_worker_restarted_resumes_from_the_last_checkpoint(
     """Worker 1 is killed after the chief's first checkpoint; worker 0 then stops,
     naming the lost peer; both restarted with the same command resume from the last
     checkpoint and end with the weights of an uninterrupted run."""
-    from spanbert_keras.training.run_directory import latest_checkpoint
+    from spanbert_keras.training.checkpointing import latest_checkpoint
 
     run, workers = tmp_path / "run", []
     try:

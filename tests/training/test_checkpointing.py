@@ -12,19 +12,19 @@ import pytest
 from lock_holder import held_lock
 
 from spanbert_keras.data.vocabulary import Vocabulary
-from spanbert_keras.training import run_directory
-from spanbert_keras.training.run_directory import EpochCheckpoint
-from spanbert_keras.training.run_directory import EpochLine
-from spanbert_keras.training.run_directory import check_model_file
-from spanbert_keras.training.run_directory import fit_progress
-from spanbert_keras.training.run_directory import latest_checkpoint
-from spanbert_keras.training.run_directory import model_file_problem
-from spanbert_keras.training.run_directory import record_vocabulary
-from spanbert_keras.training.run_directory import restore_checkpoint
-from spanbert_keras.training.run_directory import run_lock
-from spanbert_keras.training.run_directory import run_vocabulary
-from spanbert_keras.training.run_directory import save_checkpoint
-from spanbert_keras.training.run_directory import save_model_file
+from spanbert_keras.training import checkpointing
+from spanbert_keras.training.checkpointing import EpochCheckpoint
+from spanbert_keras.training.checkpointing import EpochLine
+from spanbert_keras.training.checkpointing import check_model_file
+from spanbert_keras.training.checkpointing import fit_progress
+from spanbert_keras.training.checkpointing import latest_checkpoint
+from spanbert_keras.training.checkpointing import model_file_problem
+from spanbert_keras.training.checkpointing import record_vocabulary
+from spanbert_keras.training.checkpointing import restore_checkpoint
+from spanbert_keras.training.checkpointing import run_lock
+from spanbert_keras.training.checkpointing import run_vocabulary
+from spanbert_keras.training.checkpointing import save_checkpoint
+from spanbert_keras.training.checkpointing import save_model_file
 
 
 def quiet(*_):
@@ -133,7 +133,7 @@ def test_a_full_disk_leaves_the_checkpoints_as_they_were(tmp_path, monkeypatch):
     model = small_model()
     save_checkpoint(model, run, 1)
     usage = shutil.disk_usage(run)
-    monkeypatch.setattr(run_directory.shutil, "disk_usage",
+    monkeypatch.setattr(checkpointing.shutil, "disk_usage",
                         lambda _: usage._replace(free=1000))
     with pytest.raises(OSError, match="No space left on the device .* resumes from the last"):
         save_checkpoint(model, run, 2)
@@ -143,9 +143,9 @@ def test_a_full_disk_leaves_the_checkpoints_as_they_were(tmp_path, monkeypatch):
 def test_history_records_each_epoch_once(tmp_path):
     path = str(tmp_path / "history.json")
     for epoch in range(3):
-        run_directory.record_epoch(path, epoch, {"loss": 3.0 - epoch})
+        checkpointing.record_epoch(path, epoch, {"loss": 3.0 - epoch})
     # A resume from the checkpoint of epoch 1 trains epoch 1 again (a val metric appears).
-    history = run_directory.record_epoch(path, 1, {"loss": 1.5, "val_loss": 1.0})
+    history = checkpointing.record_epoch(path, 1, {"loss": 1.5, "val_loss": 1.0})
     assert history == {"loss": [3.0, 1.5], "val_loss": [None, 1.0]}
 
 

@@ -1,19 +1,10 @@
-"""A run directory's rules, one implementation for pre-training and fine-tuning.
+"""A run's lock, checkpoints, best weights and epoch records, for pre-training and fine-tuning.
 
-    RUN/
-      lock             while a process works here: its PID and host
-      config.yaml      the run's configuration (checked on resume)
-      vocab.txt        the run's vocabulary
-      vocab.sha256     its fingerprint (`sha256sum -c vocab.sha256` checks it)
-      backup/          epoch-NNNNNN/: the last two checkpoints (weights,
-                       optimiser, dropout seeds), each complete or absent
-      best/            eval-NNNNNN/: the weights of the best dev evaluation so
-                       far and its scores (the newest two), each complete or absent
-      history.json     the per-epoch logs of every epoch trained, written each epoch
-      model.keras      the final model
-
-What a crash, a full disk or a second process can do to it, and what is done
-about it:
+The files and folders of a run directory are named by
+`spanbert_keras.run_layout.RunDirectory` (its docstring lists them and which
+stage writes each); this module keeps the rules they are written and read by.
+What a crash, a full disk or a second process can do to a run directory, and
+what is done about it:
 
 - every file is written to a temporary name, flushed and renamed
   (`spanbert_keras.files`); a checkpoint is a directory staged the same
@@ -65,24 +56,9 @@ from spanbert_keras.files import sha256_of
 from spanbert_keras.files import staged_output
 from spanbert_keras.files import write_json
 from spanbert_keras.files import zip_problem
+from spanbert_keras.run_layout import RunDirectory
 
-CONFIG_FILE = "config.yaml"
-VOCAB_FILE = "vocab.txt"
-VOCAB_FINGERPRINT_FILE = "vocab.sha256"
-BACKUP_DIR = "backup"
-LOG_DIR = "logs"
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.json"
-LOCK_FILE = "lock"
-CHECKPOINT_WEIGHTS = "model.weights.h5"
-CHECKPOINT_SEEDS = "seeds.npz"
-CHECKPOINT_INFO = "checkpoint.json"
 KEEP_CHECKPOINTS = 2
-_CHECKPOINT_NAME = re.compile(r"epoch-(\d{6,})")
-BEST_DIR = "best"
-BEST_WEIGHTS = "weights.npz"
-BEST_INFO = "best.json"
-_BEST_NAME = re.compile(r"eval-(\d{6,})")
 # Keras' `BackupAndRestore` layout, which runs before these checkpoints used.
 _LEGACY_WEIGHTS, _LEGACY_METADATA = "latest.weights.h5", "training_metadata.json"
 
@@ -118,7 +94,7 @@ def run_lock(run_dir, log=print):
     check_directory_path(run_dir)
     created = not os.path.isdir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    path = os.path.realpath(os.path.join(run_dir, LOCK_FILE))
+    path = os.path.realpath(RunDirectory(run_dir).lock)
     if path in _HELD:
         _HELD[path][1] += 1
         try:
@@ -130,7 +106,7 @@ def run_lock(run_dir, log=print):
     _HELD[path] = [handle, 1]
     try:
         remove_temporaries(run_dir)
-        remove_temporaries(os.path.join(run_dir, BACKUP_DIR))
+        remove_temporaries(RunDirectory(run_dir).backup)
         yield path
     finally:
         del _HELD[path]
@@ -189,7 +165,7 @@ def lock_owner(run_dir):
     file a killed process of this host left behind counts as free; one of
     another host as held.
     """
-    path = os.path.realpath(os.path.join(run_dir, LOCK_FILE))
+    path = os.path.realpath(RunDirectory(run_dir).lock)
     here = socket.gethostname()
     if path in _HELD:
         return {"pid": os.getpid(), "host": here}
@@ -215,13 +191,14 @@ def lock_owner(run_dir):
 
 def record_vocabulary(run_dir, vocabulary):
     """Writes `RUN/vocab.txt` and its fingerprint `RUN/vocab.sha256` (`sha256sum`'s format)."""
-    vocabulary.save(os.path.join(run_dir, VOCAB_FILE))
-    atomic_write(os.path.join(run_dir, VOCAB_FINGERPRINT_FILE),
-                 lambda f: f.write(f"{vocabulary.fingerprint}  {VOCAB_FILE}\n"))
+    run = RunDirectory(run_dir)
+    vocabulary.save(run.vocab)
+    atomic_write(run.vocab_fingerprint,
+                 lambda f: f.write(f"{vocabulary.fingerprint}  {RunDirectory.VOCAB_FILE}\n"))
 
 
 def _recorded_fingerprint(run_dir):
-    path = os.path.join(run_dir, VOCAB_FINGERPRINT_FILE)
+    path = RunDirectory(run_dir).vocab_fingerprint
     if not os.path.isfile(path):
         return None  # a run written before fingerprints were recorded
     with open(path, encoding="utf-8") as f:
@@ -250,13 +227,14 @@ def run_vocabulary(run_dir):
     ...
     ValueError: ...vocab.txt is another vocabulary than the one this run was trained with (its SHA-256 differs from the one in .../vocab.sha256): put the run's own vocab.txt back; another vocabulary gives meaningless results, whatever its size.
     """
-    path = os.path.join(run_dir, VOCAB_FILE)
+    run = RunDirectory(run_dir)
+    path = run.vocab
     vocabulary = Vocabulary.load(path)
     recorded = _recorded_fingerprint(run_dir)
     if recorded is not None and sha256_of(path) != recorded:
         raise ValueError(
             f"{path} is another vocabulary than the one this run was trained with (its "
-            f"SHA-256 differs from the one in {os.path.join(run_dir, VOCAB_FINGERPRINT_FILE)}): "
+            f"SHA-256 differs from the one in {run.vocab_fingerprint}): "
             "put the run's own vocab.txt back; another vocabulary gives meaningless results, "
             "whatever its size."
         )
@@ -271,11 +249,12 @@ def check_run_vocabulary(run_dir, vocabulary, given):
         vocabulary: the `Vocabulary` asked for.
         given: str, where it comes from, for the message.
     """
-    if not os.path.isfile(os.path.join(run_dir, VOCAB_FILE)):
+    path = RunDirectory(run_dir).vocab
+    if not os.path.isfile(path):
         return
     if run_vocabulary(run_dir).fingerprint != vocabulary.fingerprint:
         raise ValueError(
-            f"{run_dir} was trained with another vocabulary ({os.path.join(run_dir, VOCAB_FILE)}) "
+            f"{run_dir} was trained with another vocabulary ({path}) "
             f"than {given}; use another output directory."
         )
 
@@ -297,12 +276,12 @@ def _candidates(backup):
     found = []
     if os.path.isdir(backup):
         for name in os.listdir(backup):
-            match = _CHECKPOINT_NAME.fullmatch(name)
-            if match and os.path.isdir(os.path.join(backup, name)):
+            epoch = RunDirectory.checkpoint_epoch(name)
+            if epoch is not None and os.path.isdir(os.path.join(backup, name)):
                 folder = os.path.join(backup, name)
-                found.append(Checkpoint(int(match.group(1)),
-                                        os.path.join(folder, CHECKPOINT_WEIGHTS),
-                                        os.path.join(folder, CHECKPOINT_SEEDS)))
+                found.append(Checkpoint(
+                    epoch, os.path.join(folder, RunDirectory.CHECKPOINT_WEIGHTS_FILE),
+                    os.path.join(folder, RunDirectory.CHECKPOINT_SEEDS_FILE)))
     found.sort(key=lambda c: -c.epoch)
     legacy = os.path.join(backup, _LEGACY_METADATA)
     if os.path.isfile(legacy) and os.path.isfile(os.path.join(backup, _LEGACY_WEIGHTS)):
@@ -349,7 +328,7 @@ def _problem(checkpoint):
     folder = os.path.dirname(checkpoint.weights)
     if checkpoint.seeds is None:  # Keras' layout: no sizes or hashes to check
         return None if os.path.getsize(checkpoint.weights) else f"{checkpoint.weights} is empty"
-    return _folder_problem(folder, CHECKPOINT_INFO, "epoch", checkpoint.epoch)
+    return _folder_problem(folder, RunDirectory.CHECKPOINT_INFO_FILE, "epoch", checkpoint.epoch)
 
 
 def latest_checkpoint(run_dir, log=print):
@@ -361,7 +340,7 @@ def latest_checkpoint(run_dir, log=print):
     Raises:
         ValueError: the run has checkpoints but none is intact.
     """
-    backup = os.path.join(run_dir, BACKUP_DIR)
+    backup = RunDirectory(run_dir).backup
     candidates = _candidates(backup)
     for checkpoint in candidates:
         problem = _problem(checkpoint)
@@ -383,7 +362,7 @@ def newest_checkpoint_epoch(run_dir):
     A cheap look for a caller that only needs to know how far a run got
     (`latest_checkpoint` reads every file of the checkpoint).
     """
-    candidates = _candidates(os.path.join(run_dir, BACKUP_DIR))
+    candidates = _candidates(RunDirectory(run_dir).backup)
     return candidates[0].epoch if candidates else None
 
 
@@ -450,17 +429,20 @@ def save_checkpoint(model, run_dir, epoch, keep=KEEP_CHECKPOINTS):
     to a staging directory, flushed and renamed into place: a crash or a
     full disk leaves the previous checkpoints as they were.
     """
-    backup = os.path.join(run_dir, BACKUP_DIR)
+    run = RunDirectory(run_dir)
+    backup = run.backup
     os.makedirs(backup, exist_ok=True)
     existing = _candidates(backup)
     _check_space(model, backup, existing[0] if existing else None)
-    final = os.path.join(backup, f"epoch-{epoch:06d}")
+    final = run.checkpoint(epoch)
+    weights, seeds = RunDirectory.CHECKPOINT_WEIGHTS_FILE, RunDirectory.CHECKPOINT_SEEDS_FILE
     with staged_output(final, overwrite=True) as stage:
-        model.save_weights(os.path.join(stage, CHECKPOINT_WEIGHTS))
-        np.savez(os.path.join(stage, CHECKPOINT_SEEDS),
+        model.save_weights(os.path.join(stage, weights))
+        np.savez(os.path.join(stage, seeds),
                  *[keras.ops.convert_to_numpy(v.value) for v in seed_variables(model)])
-        files = _listed_files(stage, (CHECKPOINT_WEIGHTS, CHECKPOINT_SEEDS))
-        write_json(os.path.join(stage, CHECKPOINT_INFO), {"epoch": epoch, "files": files})
+        files = _listed_files(stage, (weights, seeds))
+        write_json(os.path.join(stage, RunDirectory.CHECKPOINT_INFO_FILE),
+                   {"epoch": epoch, "files": files})
     for old in _candidates(backup)[keep:]:
         if old.seeds is None:
             for name in (_LEGACY_WEIGHTS, _LEGACY_METADATA):
@@ -498,13 +480,13 @@ class BestWeights:
 
 def _best_candidates(run_dir):
     """`(evaluation, folder)` of the kept best weights, newest first."""
-    folder = os.path.join(run_dir, BEST_DIR)
+    folder = RunDirectory(run_dir).best
     found = []
     if os.path.isdir(folder):
         for name in os.listdir(folder):
-            match = _BEST_NAME.fullmatch(name)
-            if match and os.path.isdir(os.path.join(folder, name)):
-                found.append((int(match.group(1)), os.path.join(folder, name)))
+            evaluation = RunDirectory.best_evaluation(name)
+            if evaluation is not None and os.path.isdir(os.path.join(folder, name)):
+                found.append((evaluation, os.path.join(folder, name)))
     return sorted(found, reverse=True)
 
 
@@ -537,19 +519,20 @@ def save_best(model, run_dir, evaluation, record, keep=KEEP_CHECKPOINTS):
     >>> best.evaluation, best.metric, best.score
     (3, 'f1', 0.5)
     """
-    folder = os.path.join(run_dir, BEST_DIR)
-    os.makedirs(folder, exist_ok=True)
-    final = os.path.join(folder, f"eval-{evaluation:06d}")
+    run = RunDirectory(run_dir)
+    os.makedirs(run.best, exist_ok=True)
+    final = run.best_weights(evaluation)
+    weights = RunDirectory.BEST_WEIGHTS_FILE
     with staged_output(final, overwrite=True) as stage:
-        np.savez(os.path.join(stage, BEST_WEIGHTS),
+        np.savez(os.path.join(stage, weights),
                  *[keras.ops.convert_to_numpy(v.value) for v in model.weights])
         info = {**record, "evaluation": evaluation,
                 "variables": [v.path for v in model.weights],
-                "files": _listed_files(stage, (BEST_WEIGHTS,))}
-        write_json(os.path.join(stage, BEST_INFO), info)
+                "files": _listed_files(stage, (weights,))}
+        write_json(os.path.join(stage, RunDirectory.BEST_INFO_FILE), info)
     for _, old in _best_candidates(run_dir)[keep:]:
         shutil.rmtree(old, ignore_errors=True)
-    return BestWeights(evaluation, os.path.join(final, BEST_WEIGHTS), info)
+    return BestWeights(evaluation, os.path.join(final, weights), info)
 
 
 def latest_best(run_dir, log=print):
@@ -563,15 +546,16 @@ def latest_best(run_dir, log=print):
     """
     candidates = _best_candidates(run_dir)
     for evaluation, folder in candidates:
-        problem = _folder_problem(folder, BEST_INFO, "evaluation", evaluation)
+        problem = _folder_problem(folder, RunDirectory.BEST_INFO_FILE, "evaluation", evaluation)
         if problem is None:
-            info = read_json(os.path.join(folder, BEST_INFO))
-            return BestWeights(evaluation, os.path.join(folder, BEST_WEIGHTS), info)
+            info = read_json(os.path.join(folder, RunDirectory.BEST_INFO_FILE))
+            return BestWeights(evaluation, os.path.join(folder, RunDirectory.BEST_WEIGHTS_FILE),
+                               info)
         log(f"WARNING: the best weights of evaluation {evaluation} are damaged ({problem}); "
             "falling back to the previous ones.")
     if candidates:
         raise ValueError(
-            f"{os.path.join(run_dir, BEST_DIR)} holds no intact best weights (see the warnings "
+            f"{RunDirectory(run_dir).best} holds no intact best weights (see the warnings "
             "above); move it away to resume without them (the next evaluations choose again)."
         )
     return None
@@ -584,7 +568,7 @@ def newest_best_record(run_dir):
     """
     for _, folder in _best_candidates(run_dir):
         try:
-            return read_json(os.path.join(folder, BEST_INFO))
+            return read_json(os.path.join(folder, RunDirectory.BEST_INFO_FILE))
         except (OSError, ValueError):
             continue
     return None
@@ -650,7 +634,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.keep = keep
 
     def on_epoch_end(self, epoch, logs=None):
-        record_epoch(os.path.join(self.run_dir, HISTORY_FILE), epoch, logs or {})
+        record_epoch(RunDirectory(self.run_dir).history, epoch, logs or {})
         save_checkpoint(self.model, self.run_dir, epoch + 1, keep=self.keep)
 
 

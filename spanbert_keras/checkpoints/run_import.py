@@ -1,14 +1,13 @@
 """Checkpoints in and out of run directories: `spanbert-keras import` and `convert`.
 
 `import_checkpoint` writes a run directory that `pretrain` continues
-from, and `evaluate`, `export` and `convert` read, before any training:
-
-    RUN/
-      config.yaml          the model the checkpoint describes (+ default training)
-      vocab.txt            the checkpoint's vocabulary (and vocab.sha256, its fingerprint)
-      imported.weights.h5  the imported weights (encoder, heads: fresh where the file had none)
-      imported.json        where they came from, which parts were fresh, the casing
-      encoder.keras        the encoder alone, for fine-tuning
+from, and `evaluate`, `export` and `convert` read, before any training: its
+configuration (the model the checkpoint describes, with the default
+training), the checkpoint's vocabulary, the imported weights
+(`imported.weights.h5`: encoder and heads, fresh where the file had none),
+the report of where they came from (`imported.json`) and the encoder alone
+(`encoder.keras`) for fine-tuning; the layout is
+`spanbert_keras.run_layout.RunDirectory`'s.
 """
 
 import json
@@ -21,13 +20,10 @@ from spanbert_keras.checkpoints.vocabulary import infer_lowercase
 from spanbert_keras.files import check_output_directory
 from spanbert_keras.files import staged_output
 from spanbert_keras.resources.presets import resolve_preset
-from spanbert_keras.training.pretrain import CONFIG_FILE
-from spanbert_keras.training.pretrain import ENCODER_FILE
-from spanbert_keras.training.pretrain import IMPORTED_WEIGHTS
+from spanbert_keras.run_layout import RunDirectory
+from spanbert_keras.training.checkpointing import record_vocabulary
 from spanbert_keras.training.pretrain import load_pretrainer
-from spanbert_keras.training.run_directory import record_vocabulary
 
-IMPORT_REPORT_FILE = "imported.json"
 # What marks a run directory as `import`'s own (see `files.staged_output`).
 IMPORT_OWNER = "spanbert-keras import"
 
@@ -53,25 +49,26 @@ def import_checkpoint(path, run_dir, vocabulary=None, overwrite=False, log=print
     model = load_pretrained(path, vocabulary=vocabulary, log=log)
     report = model.import_report
     with staged_output(run_dir, overwrite, inputs, IMPORT_OWNER) as stage:
-        report.config.save(os.path.join(stage, CONFIG_FILE))
+        staged = RunDirectory(stage)
+        report.config.save(staged.config)
         record_vocabulary(stage, report.vocabulary)
-        model.save_weights(os.path.join(stage, IMPORTED_WEIGHTS))
-        model.backbone.save(os.path.join(stage, ENCODER_FILE))
-        with open(os.path.join(stage, IMPORT_REPORT_FILE), "w", encoding="utf-8") as f:
+        model.save_weights(staged.imported_weights)
+        model.backbone.save(staged.encoder)
+        with open(staged.import_report, "w", encoding="utf-8") as f:
             json.dump(report.to_dict(), f, indent=1)
             f.write("\n")
     if report.lowercase:
         log("NOTE: the vocabulary is uncased; this package's tokenizer does not lower-case, "
             "so lower-case (and strip accents from) any corpus you pre-train it on.")
     log(f"Wrote the run directory {run_dir}. Continue pre-training with: spanbert-keras "
-        f"pretrain --config {os.path.join(run_dir, CONFIG_FILE)} --corpus FILE... "
+        f"pretrain --config {RunDirectory(run_dir).config} --corpus FILE... "
         f"--output {run_dir}")
     return report
 
 
 def run_lowercase(run_dir, vocabulary):
     """The casing of a run: from its import report if it has one, else the vocabulary's."""
-    path = os.path.join(run_dir, IMPORT_REPORT_FILE)
+    path = RunDirectory(run_dir).import_report
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             value = json.load(f).get("lowercase")
