@@ -22,13 +22,15 @@ import traceback
 USER_ERRORS = (ValueError, OSError, KeyError)
 
 
-def quiet_tensorflow(verbose=False):
+def quiet_tensorflow(verbose=False, later_logs=False):
     """Imports TensorFlow, silencing its C++ logs unless `verbose`.
 
-    `TF_CPP_MIN_LOG_LEVEL=3` silences what TensorFlow logs once loaded; the
-    lines its libraries write while loading (oneDNN, CUDA, CPU features)
-    ignore it, so stderr is pointed at /dev/null for the import. With
-    `verbose` nothing is changed. A no-op when TensorFlow is already loaded.
+    The lines TensorFlow's libraries write while loading (oneDNN, CUDA, CPU
+    features) ignore `TF_CPP_MIN_LOG_LEVEL`, so stderr is pointed at
+    /dev/null for the import. Unless `later_logs`, `TF_CPP_MIN_LOG_LEVEL=3`
+    also silences what TensorFlow logs once loaded (the command line);
+    `import spanbert_keras` keeps those (`later_logs=True`). With `verbose`
+    nothing is changed. A no-op when TensorFlow is already loaded.
     """
     if "tensorflow" in sys.modules:
         return
@@ -36,7 +38,8 @@ def quiet_tensorflow(verbose=False):
         import tensorflow  # noqa: F401
 
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if not later_logs:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
