@@ -30,12 +30,24 @@ deterministic by (split, seed); the files are the tasks' real formats.
   per:spouse), and `no_relation` statements where the two entities appear
   without a relation ("visited", "danced with", "wrote to the").
 
-`write_ner_files`, `write_sentiment_files` and `write_tacred_files` write a
-training and a dev file into a folder and return their paths; `statistics`
-counts an example list's labels.
+- `qa_articles(n, split, seed)` (SQuAD v1.1 / v2.0 JSON): paragraphs of 10-16
+  real sentences (about 190 words, 170-270 pieces: longer than one window of
+  the small-encoder recipe) with three planted facts among them, each about
+  another person: where they were born or live, whom they married, which
+  society they founded, of three kinds (or, `same_kind`, often two of one
+  kind: "Where was Anne Elliot born ?" when the paragraph also says where
+  Edmund Bertram was born). Questions
+  are worded several ways ("Where was {S} born ?", "In which town was {S}
+  born ?", "Who founded the {O} ?"). In v2.0 a third of the questions ask
+  about a person the paragraph never names (no answer).
+
+`write_ner_files`, `write_sentiment_files`, `write_tacred_files` and
+`write_qa_files` write a training and a dev file into a folder and return
+their paths; `statistics` counts an example list's labels.
 """
 
 import collections
+import json
 import os
 import random
 import zlib
@@ -370,6 +382,108 @@ def tacred_records(n, split="train", seed=0):
     return records
 
 
+# QA: the planted facts (their wording, from the TACRED statements) and the questions that
+# ask for their object. {S} the person asked about, {O} the answer.
+FACTS = {
+    "born": (("PERSON", "CITY"), STATEMENTS[("PERSON", "CITY")]["per:city_of_birth"]),
+    "lives": (("PERSON", "CITY"), STATEMENTS[("PERSON", "CITY")]["per:cities_of_residence"]),
+    "married": (("PERSON", "PERSON"), STATEMENTS[("PERSON", "PERSON")]["per:spouse"]),
+    "founded": (("ORGANIZATION", "PERSON"), STATEMENTS[("ORGANIZATION", "PERSON")]
+                ["org:founded_by"]),
+}
+QUESTIONS = {
+    "born": ("Where was {S} born ?", "In which town was {S} born ?",
+             "What is the birthplace of {S} ?"),
+    "lives": ("Where does {S} live ?", "In which town does {S} live ?",
+              "Where is the home of {S} ?"),
+    "married": ("Who did {S} marry ?", "Who is the spouse of {S} ?",
+                "To whom was {S} married ?"),
+    "founded": ("Who founded the {S} ?", "By whom was the {S} founded ?",
+                "Who set up the {S} ?"),
+}
+
+
+def _fact(rng, kind, taken):
+    """(words, asked entity, answer words) of a planted fact about an entity not in `taken`."""
+    types, templates = FACTS[kind]
+    while True:
+        words, subject, obj = _statement(rng, rng.choice(templates), types, kind == "married")
+        subject, obj = (_with_title(words, span) for span in (subject, obj))
+        asked = " ".join(words[subject[0]:subject[1] + 1])
+        if asked not in taken:
+            return words, asked, words[obj[0]:obj[1] + 1]
+
+
+def _with_title(words, span):
+    """`span` widened to the title before it ("Mrs. Jennings": QA answers keep the title)."""
+    start, end = span
+    return (start - 1, end) if start and words[start - 1] in TITLES else span
+
+
+def _paragraph(rng, sentences, facts):
+    """The words of a paragraph: 10-16 real sentences with `facts` (lists of words) among them."""
+    parts = [sentences.next() for _ in range(rng.randint(10, 16))]
+    for fact in facts:
+        parts.insert(rng.randrange(len(parts) + 1), fact)
+    return [w for part in parts for w in part]
+
+
+def _offset(words, span):
+    """The character offset of `span` (a list of words) in " ".join(words): its first place."""
+    for i in range(len(words) - len(span) + 1):
+        if words[i:i + len(span)] == span:
+            return len(" ".join(words[:i])) + (1 if i else 0)
+    raise ValueError(f"{span} is not in the paragraph")
+
+
+def qa_articles(n, split="train", seed=0, version="1.1", same_kind=False):
+    """SQuAD JSON (a dict) of `n` questions of `split`, one or two per paragraph (ids `<split><seed>-<i>`).
+
+    Each paragraph plants three facts about three people (or societies); a
+    question asks for one fact's object. The facts are of three kinds, or
+    with `same_kind` often two of one kind, so that the question's name,
+    not its kind, picks the answer. The answer is given where the paragraph
+    first has it (it is the fact's object there: no other fact names it
+    first). v2.0: a third of the questions ask about someone the paragraph
+    never names (`is_impossible`, no answers).
+    """
+    rng = random.Random(f"qa/{split}/{seed}/{version}")
+    sentences = _Sentences(rng, real_sentences(split, "qa"))
+    paragraphs, asked_count = [], 0
+    while asked_count < n:
+        if same_kind:
+            kinds = [rng.choice(tuple(FACTS)) for _ in range(2)]
+            kinds.append(rng.choice(kinds + [rng.choice(tuple(FACTS))]))  # often two of one kind
+        else:
+            kinds = rng.sample(tuple(FACTS), 3)
+        facts, taken = [], set()
+        for kind in kinds:
+            words, asked, answer = _fact(rng, kind, taken)
+            taken.update({asked, " ".join(answer)})
+            facts.append((kind, words, asked, answer))
+        words = _paragraph(rng, sentences, [f[1] for f in facts])
+        context = " ".join(words)
+        qas = []
+        for kind, _, asked, answer in rng.sample(facts, min(rng.choice((1, 2)), n - asked_count)):
+            question = rng.choice(QUESTIONS[kind]).format(S=asked)
+            qa = {"id": f"{split}{seed}-{asked_count}", "question": question}
+            impossible = version == "2.0" and rng.random() < 1 / 3
+            if impossible:
+                absent = [name for name in ENTITIES[FACTS[kind][0][0]] if name not in context]
+                qa["question"] = rng.choice(QUESTIONS[kind]).format(S=rng.choice(absent))
+                qa["answers"] = []
+            else:
+                start = _offset(words, answer)
+                qa["answers"] = [{"text": " ".join(answer), "answer_start": start}]
+                assert context[start:start + len(qa["answers"][0]["text"])] == " ".join(answer)
+            if version == "2.0":
+                qa["is_impossible"] = impossible
+            qas.append(qa)
+            asked_count += 1
+        paragraphs.append({"context": context, "qas": qas})
+    return {"version": version, "data": [{"title": f"austen-{split}", "paragraphs": paragraphs}]}
+
+
 def write_ner_files(folder, train=400, dev=150, seed=0):
     """`folder/ner_train.txt` and `folder/ner_dev.txt` (CoNLL-2003 layout); their paths."""
     os.makedirs(folder, exist_ok=True)
@@ -391,6 +505,18 @@ def write_tacred_files(folder, train=500, dev=200, seed=0):
                          tacred_records(train, "train", seed)),
             write_tacred(os.path.join(folder, "tacred_dev.json"),
                          tacred_records(dev, "dev", seed)))
+
+
+def write_qa_files(folder, train=600, dev=200, seed=0, version="1.1", same_kind=False):
+    """`folder/squad_train.json` and `folder/squad_dev.json` (SQuAD JSON); their paths."""
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for split, n in (("train", train), ("dev", dev)):
+        path = os.path.join(folder, f"squad_{split}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(qa_articles(n, split, seed, version, same_kind), f)
+        paths.append(path)
+    return tuple(paths)
 
 
 def statistics(examples):
