@@ -24,6 +24,7 @@ import os
 import sys
 import textwrap
 
+from spanbert_keras.checkpoint_sizes import check_safetensors_directory
 from spanbert_keras.console import quiet_tensorflow
 from spanbert_keras.console import run_command
 from spanbert_keras.files import read_yaml
@@ -663,6 +664,9 @@ COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad, "grid
 def _work(args):
     if getattr(args, "config", None):  # read, and refused, before TensorFlow loads
         read_yaml(args.config)
+    for weights in (getattr(args, "checkpoint", None), getattr(args, "init", None)):
+        if isinstance(weights, str):  # a lying config.json, refused before TensorFlow loads
+            check_safetensors_directory(weights)
     if args.command != "vocab":  # the one command that needs no TensorFlow
         quiet_tensorflow(args.verbose)
     COMMANDS[args.command](args)

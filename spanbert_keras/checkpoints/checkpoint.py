@@ -2,27 +2,14 @@
 
 import dataclasses
 
+from spanbert_keras.checkpoint_sizes import REQUIRED_CONFIG_KEYS
+from spanbert_keras.checkpoint_sizes import check_sizes
 from spanbert_keras.checkpoints.names import SBO_POSITIONS
 from spanbert_keras.checkpoints.names import WORD_EMBEDDINGS
 from spanbert_keras.checkpoints.names import keras_activation
 from spanbert_keras.checkpoints.names import layer_count
 from spanbert_keras.config import MODEL_PRESETS
 from spanbert_keras.config import ModelConfig
-
-# The keys of a PyTorch BERT config that describe the encoder's sizes.
-REQUIRED_CONFIG_KEYS = (
-    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-    "max_position_embeddings",
-)
-
-
-# The config sizes read off tensors: key -> (tensor, axis), PyTorch's layout.
-SIZE_TENSORS = {
-    "hidden_size": (WORD_EMBEDDINGS, 1),
-    "max_position_embeddings": ("bert.embeddings.position_embeddings.weight", 0),
-    "type_vocab_size": ("bert.embeddings.token_type_embeddings.weight", 0),
-    "intermediate_size": ("bert.encoder.layer.0.intermediate.dense.weight", 0),
-}
 
 
 @dataclasses.dataclass
@@ -59,29 +46,9 @@ class Checkpoint:
     task_head: dict = dataclasses.field(default_factory=dict)
 
     def _check_sizes_against_tensors(self):
-        """Refuses config sizes the tensors contradict, before any variable is created.
-
-        A `config.json` claiming 8,000,000 positions or a hidden size of
-        1e9 would otherwise make the model allocate them first.
-        """
-        config, where = self.config, self.config_source
-        for key, (tensor, axis) in SIZE_TENSORS.items():
-            value = config.get(key)
-            if tensor not in self.tensors or (value is None and key not in REQUIRED_CONFIG_KEYS):
-                continue
-            actual = int(self.tensors[tensor].shape[axis])
-            if isinstance(value, bool) or not isinstance(value, int) or value != actual:
-                raise ValueError(
-                    f"{where} says {key}={value!r}, but {tensor} in {self.source} has "
-                    f"{actual} {'rows' if axis == 0 else 'columns'}."
-                )
-        heads, hidden = config.get("num_attention_heads"), int(config["hidden_size"])
-        if isinstance(heads, bool) or not isinstance(heads, int) or not 0 < heads <= hidden \
-                or hidden % heads:
-            raise ValueError(
-                f"{where} says num_attention_heads={heads!r}, which does not divide "
-                f"hidden_size={hidden}."
-            )
+        """Refuses config sizes the tensors contradict, before any variable is created."""
+        check_sizes(self.config, self.config_source,
+                    {name: tensor.shape for name, tensor in self.tensors.items()}, self.source)
 
     def model_config(self):
         """The `ModelConfig` of the checkpoint, checked against its tensors.

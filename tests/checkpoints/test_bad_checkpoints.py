@@ -150,6 +150,7 @@ def test_sizes_the_tensors_contradict_are_refused_before_any_allocation(
     edit_config(hf_dir, **changes)
     status, peak, error = import_peak(hf_dir, tmp_path / "bad")
     assert status == 2 and message in error and str(hf_dir / "config.json") in error
-    # Nothing of the claimed size was allocated: no more memory than a good import.
-    assert peak < good_peak + 100 * 1024, (peak, good_peak)
+    # Refused before TensorFlow loads (it alone takes 800 MB), and before anything of the
+    # claimed size was allocated.
+    assert peak < 500 * 1024 and peak < good_peak / 2, (peak, good_peak)
     assert not (tmp_path / "bad").exists()
