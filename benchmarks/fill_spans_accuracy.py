@@ -29,7 +29,7 @@ from spanbert_keras.fill_spans import frequent_pieces
 from spanbert_keras.fill_spans import held_out_queries
 from spanbert_keras.fill_spans import score_fill_spans
 from spanbert_keras.resources import DEMO_CORPUS
-from spanbert_keras.training.pretrain import load_pretrainer
+from spanbert_keras.training.pretrain import load_pretraining_run
 from spanbert_keras.training.pretrain import run_pretraining
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +62,7 @@ def trained_run(args):
 def main():
     args = parse_args()
     run_dir = trained_run(args)
-    model, vocabulary, config = load_pretrainer(run_dir)
+    model, vocabulary, config = load_pretraining_run(run_dir)
 
     export_dir = os.path.join(args.work_dir, "saved_models", "demo", "1")
     start = time.time()

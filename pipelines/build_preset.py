@@ -71,7 +71,7 @@ def write_preset(run_dir, folder, config):
 
     from spanbert_keras.checkpoints import save_pretrained
 
-    model, vocabulary, _ = pretrain.load_pretrainer(run_dir)
+    model, vocabulary, _ = pretrain.load_pretraining_run(run_dir)
     save_pretrained(model, folder, vocabulary, overwrite=True)
     weights = os.path.join(folder, "model.safetensors")
     tensors = {k: v.astype(np.float16) for k, v in load_file(weights).items()}

@@ -125,7 +125,7 @@ def run(args, strategy=None):
         print(f"SavedModel (TF Serving layout): {paths['saved_model']}")
         print(f"TFLite (encode signature): {paths['tflite']}")
     else:
-        model, vocabulary, config = pretrain.load_pretrainer(run_dir)
+        model, vocabulary, config = pretrain.load_pretraining_run(run_dir)
         paths = export_bundle(model, vocabulary, version_dir, config=config, tflite=True,
                               overwrite=args.overwrite or _exported_here(record_path, version_dir))
         write_json(record_path, {"saved_model": version_dir, "tflite": paths["tflite"]})

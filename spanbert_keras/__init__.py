@@ -8,7 +8,8 @@ The public API, by role:
 - layers and models: `SpanBoundaryHead`, `SpanBertBackbone`, `build_backbone`,
   `SpanBertPretrainer`, `build_pretrainer`;
 - training: `build_optimizer`, `WarmupLinearDecay`, `tensorboard_callbacks`,
-  `run_pretraining`, `load_pretrainer`, `evaluate_run`;
+  `run_pretraining`, `load_pretraining_run` (a run directory; the old name
+  `load_pretrainer` warns and goes in the next release), `evaluate_run`;
 - fine-tuning: `FinetuneConfig`, `get_task` (squad, tacred, glue, ner,
   coref), `run_finetuning`, `evaluate_finetuned`, `pipeline` (answers from
   raw strings), `SpanBertQuestionAnswerer`,
@@ -62,6 +63,7 @@ _EXPORTS = {
     "tensorboard_callbacks": "spanbert_keras.training.callbacks",
     "build_optimizer": "spanbert_keras.training.optimizer",
     "evaluate_run": "spanbert_keras.training.pretrain",
+    "load_pretraining_run": "spanbert_keras.training.pretrain",
     "load_pretrainer": "spanbert_keras.training.pretrain",
     "run_pretraining": "spanbert_keras.training.pretrain",
     "WarmupLinearDecay": "spanbert_keras.training.schedule",

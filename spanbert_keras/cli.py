@@ -332,10 +332,10 @@ def _preview(args):
 
     model, predictions = None, None
     if args.checkpoint:
-        from spanbert_keras.training.pretrain import load_pretrainer
+        from spanbert_keras.training.pretrain import load_pretraining_run
         from spanbert_keras.training.pretrain import replacement_counts_of
 
-        model, vocabulary, config = load_pretrainer(args.checkpoint)
+        model, vocabulary, config = load_pretraining_run(args.checkpoint)
         masking, max_len = config.masking, config.data.sequence_length
         pair_targets = config.model.max_pair_targets
         counts = replacement_counts_of(args.checkpoint, config, vocabulary)
@@ -404,7 +404,7 @@ def _export(args):
     from spanbert_keras.files import check_outside_inputs
     from spanbert_keras.finetuning.runner import export_finetuned
     from spanbert_keras.finetuning.runner import is_finetuning_run
-    from spanbert_keras.training.pretrain import load_pretrainer
+    from spanbert_keras.training.pretrain import load_pretraining_run
 
     for output in version_dirs(args.output):  # an export never replaces what it reads
         check_outside_inputs(output, [args.checkpoint])
@@ -418,7 +418,7 @@ def _export(args):
         return
     quantization = None if args.quantization == "none" else args.quantization
     check_bundle_free(args.output, args.tflite, quantization, args.overwrite)  # before any work
-    model, vocabulary, config = load_pretrainer(args.checkpoint)
+    model, vocabulary, config = load_pretraining_run(args.checkpoint)
     counts = None
     if args.include_masker:
         from spanbert_keras.training.pretrain import replacement_counts_of

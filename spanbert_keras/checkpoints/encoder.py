@@ -29,7 +29,7 @@ from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.resources.presets import resolve_preset
 from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.training.checkpointing import run_vocabulary
-from spanbert_keras.training.pretrain import load_pretrainer
+from spanbert_keras.training.pretrain import load_pretraining_run
 
 
 def load_keras_file(path):
@@ -74,7 +74,7 @@ def load_encoder(init, vocab=None, log=print):
         elif os.path.isfile(model) and not _is_pretraining_run(path):
             backbone = load_keras_file(model).backbone  # a fine-tuning run
         else:
-            backbone = load_pretrainer(path)[0].backbone
+            backbone = load_pretraining_run(path)[0].backbone
     elif os.path.isfile(path) and path.endswith(".keras"):
         loaded = load_keras_file(path)
         backbone = loaded if _is_backbone(loaded) else getattr(loaded, "backbone", None)
@@ -147,7 +147,7 @@ def _pretrainer(preset):
         raise ValueError(f"{path} is a fine-tuning run: it has no pre-training heads; load its "
                          "encoder with SpanBertBackbone.from_preset.")
     if os.path.isfile(RunDirectory(path).config):
-        return load_pretrainer(path)[0]
+        return load_pretraining_run(path)[0]
     return load_pretrained(path, log=None)
 
 

@@ -22,7 +22,7 @@ from spanbert_keras.files import staged_output
 from spanbert_keras.resources.presets import resolve_preset
 from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.training.checkpointing import record_vocabulary
-from spanbert_keras.training.pretrain import load_pretrainer
+from spanbert_keras.training.pretrain import load_pretraining_run
 
 # What marks a run directory as `import`'s own (see `files.staged_output`).
 IMPORT_OWNER = "spanbert-keras import"
@@ -91,7 +91,7 @@ def convert_run(run_dir, to, output, overwrite=False, log=print):
         The output directory.
     """
     check_output_directory(output, overwrite, [run_dir], CONVERT_OWNER)  # before reading it
-    model, vocabulary, _ = load_pretrainer(run_dir)
+    model, vocabulary, _ = load_pretraining_run(run_dir)
     save_pretrained(model, output, vocabulary, lowercase=run_lowercase(run_dir, vocabulary),
                     format=to, overwrite=overwrite, inputs=[run_dir])
     what = {"hf": "Hugging Face checkpoint (BertForPreTraining layout, SBO head included)",

@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import time
+import warnings
 import zlib
 
 import keras
@@ -564,7 +565,7 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
     return logs
 
 
-def load_pretrainer(run_dir, log=print):
+def load_pretraining_run(run_dir, log=print):
     """Loads a run: returns (model, vocabulary, config).
 
     Uses `model.keras` when training finished, else the last intact
@@ -612,6 +613,16 @@ def load_pretrainer(run_dir, log=print):
     return model, vocabulary, config
 
 
+def load_pretrainer(run_dir, log=print):
+    """Deprecated name of `load_pretraining_run` (beside `load_pretrained` it read as a typo).
+
+    Kept for one release; warns.
+    """
+    warnings.warn("spanbert_keras.load_pretrainer is renamed load_pretraining_run; the old name "
+                  "goes in the next release.", DeprecationWarning, stacklevel=2)
+    return load_pretraining_run(run_dir, log=log)
+
+
 def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose=None):
     """Held-out MLM / SBO loss and accuracy of a run.
 
@@ -628,7 +639,7 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose=None):
         dict with `loss`, `mlm_loss`, `sbo_loss`, `mlm_accuracy`,
         `sbo_accuracy`.
     """
-    model, vocabulary, config = load_pretrainer(run_dir, log=log)
+    model, vocabulary, config = load_pretraining_run(run_dir, log=log)
     data = config.data
     files = check_corpus_files(corpus) if corpus else data.corpus
     dataset = pretraining_dataset(

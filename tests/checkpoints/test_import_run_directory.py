@@ -18,7 +18,7 @@ from torch_reference import write_vocabulary
 from spanbert_keras.checkpoints import load_pretrained
 from spanbert_keras.cli import main
 from spanbert_keras.config import load_config
-from spanbert_keras.training.pretrain import load_pretrainer
+from spanbert_keras.training.pretrain import load_pretraining_run
 
 RUN_FILES = [".spanbert-keras-output", "config.yaml", "encoder.keras", "imported.json",
              "imported.weights.h5", "vocab.sha256", "vocab.txt"]
@@ -66,7 +66,7 @@ def test_import_writes_a_run_directory_describing_the_model(imported_run):
     assert report["lowercase"] is False
     # The run directory holds exactly what the checkpoint holds (the pooler is fresh).
     expected = weights_of(load_pretrained(path, log=None))
-    loaded, _, _ = load_pretrainer(run)
+    loaded, _, _ = load_pretraining_run(run)
     compared = [key for key in weights_of(loaded) if "pooled_dense" not in key]
     assert len(compared) > 30
     for key in compared:
@@ -96,7 +96,7 @@ def test_evaluate_an_imported_run_on_a_corpus(imported_run, demo_excerpt, capsys
 
 def test_pretraining_continues_from_the_imported_weights(imported_run, demo_excerpt, tmp_path, capsys):
     run, _, _ = imported_run
-    imported = weights_of(load_pretrainer(run)[0])
+    imported = weights_of(load_pretraining_run(run)[0])
     corpus = demo_excerpt(40)
     assert main(["pretrain", "--config", os.path.join(run, "config.yaml"), "--corpus", corpus,
                  "--steps", "2", "--output", run, "--set", "data.batch_size=4",
@@ -104,7 +104,7 @@ def test_pretraining_continues_from_the_imported_weights(imported_run, demo_exce
                  "--set", "training.jit_compile=false"]) == 0
     printed = capsys.readouterr().out
     assert "Starting from the imported weights" in printed
-    trained, _, _ = load_pretrainer(run)  # model.keras now
+    trained, _, _ = load_pretraining_run(run)  # model.keras now
     # Two steps at a learning rate of at most 1e-7: the weights barely moved.
     for key, value in weights_of(trained).items():
         np.testing.assert_allclose(value, imported[key], atol=1e-6, err_msg=key)

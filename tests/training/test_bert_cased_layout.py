@@ -20,7 +20,7 @@ from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.export.bundle import export_bundle
 from spanbert_keras.training.pretrain import evaluate_run
-from spanbert_keras.training.pretrain import load_pretrainer
+from spanbert_keras.training.pretrain import load_pretraining_run
 from spanbert_keras.training.pretrain import run_pretraining
 
 UNUSED = [f"[unused{i}]" for i in range(1, 100)]
@@ -82,7 +82,7 @@ def test_pretrain_evaluate_export(layout, tmp_path):
     ]
     results = evaluate_run(run, corpus=[corpus], steps=2, verbose=0)
     assert 0 < results["mlm_loss"] < 2 * np.log(Vocabulary.load(vocab_file).size)
-    model, vocabulary, config = load_pretrainer(run)
+    model, vocabulary, config = load_pretraining_run(run)
     paths = export_bundle(model, vocabulary, str(tmp_path / "saved_models" / "bc" / "1"),
                           config=config, log=lambda *_: None)
     info = json.loads((tmp_path / "saved_models" / "bc" / "1" / "export_info.json").read_text())

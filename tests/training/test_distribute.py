@@ -450,7 +450,7 @@ def _script_args(values, tmp_path):
 PRETRAIN_RUNS = """
 import json, shutil
 from spanbert_keras.config import apply_overrides, load_config
-from spanbert_keras.training.pretrain import load_pretrainer, run_pretraining
+from spanbert_keras.training.pretrain import load_pretraining_run, run_pretraining
 with open(sys.argv[2]) as f:
     args = json.load(f)
 config = apply_overrides(load_config(args["config"]), args["overrides"])
@@ -462,7 +462,7 @@ def run(name, steps, strategy=None):
                            verbose=0, strategy=strategy)
 
 def weights(name):
-    return [v.numpy() for v in load_pretrainer(name, log=quiet)[0].trainable_variables]
+    return [v.numpy() for v in load_pretraining_run(name, log=quiet)[0].trainable_variables]
 
 def diff(a, b):
     return max(float(np.abs(x - y).max()) for x, y in zip(weights(a), weights(b)))

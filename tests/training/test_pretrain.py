@@ -65,3 +65,14 @@ def test_prepare_run_learns_saves_and_checks_the_vocabulary(tmp_path, corpus):
 def test_no_corpus_names_the_demo_corpus(tmp_path):
     with pytest.raises(ValueError, match="austen.txt"):
         prepare_run(PretrainConfig(), str(tmp_path / "run"), None)
+
+
+def test_the_old_name_of_load_pretraining_run_warns_and_does_the_same(tmp_path):
+    import spanbert_keras
+
+    with pytest.raises(FileNotFoundError) as new:
+        spanbert_keras.load_pretraining_run(str(tmp_path))
+    with pytest.warns(DeprecationWarning, match="renamed load_pretraining_run"):
+        with pytest.raises(FileNotFoundError) as old:
+            spanbert_keras.load_pretrainer(str(tmp_path))
+    assert str(old.value) == str(new.value) and "not a spanbert-keras run directory" in str(new.value)
