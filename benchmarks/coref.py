@@ -121,7 +121,7 @@ def build(shape, args):
     vocabulary = load_vocabulary(os.path.join(resolve_preset("austen-tiny"), "vocab.txt"))
     info = task.prepare([], vocabulary, config)
     keras.utils.set_random_seed(args.seed)
-    model_config = ModelConfig.from_preset(shape, dropout=config.dropout,
+    model_config = ModelConfig.from_size(shape, dropout=config.dropout,
                                            max_sequence_length=max(512, args.segment_length))
     backbone = build_backbone(model_config, vocabulary.size, sequence_length=args.segment_length,
                               dtype=config.dtype_policy)

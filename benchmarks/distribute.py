@@ -66,7 +66,7 @@ def _model(args, optimizer_kind):
 
     keras.utils.set_random_seed(0)
     training = TrainingConfig(steps=1_000_000, warmup_steps=10, jit_compile=False)
-    config = ModelConfig.from_preset(args.preset, max_sequence_length=max(512, args.seq_len))
+    config = ModelConfig.from_size(args.preset, max_sequence_length=max(512, args.seq_len))
     model = build_pretrainer(config, args.vocab_size, training, sequence_length=args.seq_len)
     if optimizer_kind == "before":
         ours = build_optimizer(training)

@@ -70,7 +70,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="steps per timing (best of 3)")
     args = parser.parse_args()
 
-    config = ModelConfig.from_preset(args.preset, max_sequence_length=max(512, args.seq_len))
+    config = ModelConfig.from_size(args.preset, max_sequence_length=max(512, args.seq_len))
     recipe = FinetuneConfig(dtype_policy=args.dtype)
     x, qa_y, labels = batch(args.batch_size, args.seq_len, args.vocabulary_size)
     keras.utils.set_random_seed(0)

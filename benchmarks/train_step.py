@@ -128,7 +128,7 @@ def _build(kind, args):
             }
 
     keras.utils.set_random_seed(0)
-    config = ModelConfig.from_preset(args.preset, max_sequence_length=max(512, args.seq_len),
+    config = ModelConfig.from_size(args.preset, max_sequence_length=max(512, args.seq_len),
                                      dropout=args.dropout)
     training = TrainingConfig()
     backbone = build_backbone(
@@ -260,7 +260,7 @@ def main(argv=None):
     from spanbert_keras.config import load_config
 
     demo = load_config(DEMO_CONFIG)
-    parser.add_argument("--preset", default=demo.model.preset,
+    parser.add_argument("--preset", default=demo.model.size,
                         choices=["tiny", "small", "base", "large"])
     parser.add_argument("--seq-len", type=int, default=demo.data.sequence_length)
     parser.add_argument("--batch-size", type=int, default=demo.data.batch_size)
@@ -304,7 +304,7 @@ def main(argv=None):
     if not args.no_memory:
         memory = {kind: _run_isolated(_memory, kind, args) for kind in KINDS}
     timing = _run_isolated(_timing, args)
-    config = ModelConfig.from_preset(args.preset)
+    config = ModelConfig.from_size(args.preset)
     share = args.num_targets / args.seq_len
     peak = peak_flops(timing["device"])
     print(f"device: {timing['device']}")

@@ -72,7 +72,7 @@ print(render(tokenizer, masked, color=False))
 # parts and their accuracies are tracked.
 
 # %%
-config = sk.PretrainConfig(model=sk.ModelConfig.from_preset("tiny"))
+config = sk.PretrainConfig(model=sk.ModelConfig.from_size("tiny"))
 config.training.learning_rate, config.training.warmup_steps = 1e-3, 10
 model = build_pretrainer(config.model, vocabulary.size, config.training,
                          sequence_length=SEQ, total_steps=2 * STEPS)

@@ -194,7 +194,7 @@ def preset_info(name):
     config = preset_config(name)
     with open(os.path.join(resolve_preset(name), "evaluation.json"), encoding="utf-8") as f:
         evaluation = json.load(f)
-    summary = (f"{config.model.preset}, pre-trained {evaluation['training_minutes']:.0f} minutes "
+    summary = (f"{config.model.size}, pre-trained {evaluation['training_minutes']:.0f} minutes "
                f"on this corpus by `python pipelines/build_preset.py`; held-out MLM accuracy "
                f"{evaluation['held_out']['mlm_accuracy']:.2f}")
     return {"config": config, "summary": summary}

@@ -10,19 +10,21 @@ import dataclasses
 import os
 import types
 import typing
+import warnings
 
 import yaml
 
 from spanbert_keras.files import parse_yaml
 from spanbert_keras.files import read_yaml
 
-MODEL_PRESETS = {
+MODEL_SIZES = {
     # name: (num_layers, hidden_dim, num_heads, intermediate_dim)
     "tiny": (2, 128, 2, 512),
     "small": (4, 512, 8, 2048),
     "base": (12, 768, 12, 3072),
     "large": (24, 1024, 16, 4096),
 }
+MODEL_PRESETS = MODEL_SIZES  # the deprecated name (goes in the next release)
 
 
 @dataclasses.dataclass
@@ -35,7 +37,7 @@ class ModelConfig:
     keras-hub's BERT encoder supports. Both describe imported checkpoints.
     """
 
-    preset: str = "base"
+    size: str = "base"
     num_layers: int = 12
     hidden_dim: int = 768
     num_heads: int = 12
@@ -48,14 +50,19 @@ class ModelConfig:
     layer_norm_epsilon: float = 1e-12
 
     @classmethod
-    def from_preset(cls, name, **overrides):
-        if name not in MODEL_PRESETS:
+    def from_size(cls, name, **overrides):
+        """The config of a named size (`MODEL_SIZES`), with `overrides`.
+
+        >>> ModelConfig.from_size("tiny", dropout=0.0).hidden_dim
+        128
+        """
+        if name not in MODEL_SIZES:
             raise ValueError(
-                f"Unknown model preset {name!r}; choose one of {sorted(MODEL_PRESETS)}."
+                f"Unknown model size {name!r}; choose one of {sorted(MODEL_SIZES)}."
             )
-        layers, hidden, heads, ffn = MODEL_PRESETS[name]
+        layers, hidden, heads, ffn = MODEL_SIZES[name]
         values = dict(
-            preset=name,
+            size=name,
             num_layers=layers,
             hidden_dim=hidden,
             num_heads=heads,
@@ -63,6 +70,13 @@ class ModelConfig:
         )
         values.update(overrides)
         return cls(**values)
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """Deprecated name of `from_size` ("preset" now means a shipped model); warns."""
+        warnings.warn("ModelConfig.from_preset is renamed from_size; the old name goes in the "
+                      "next release.", DeprecationWarning, stacklevel=2)
+        return cls.from_size(name, **overrides)
 
 
 @dataclasses.dataclass
@@ -163,7 +177,7 @@ class PretrainConfig:
         if unknown:
             raise ValueError(f"Unknown section(s) {sorted(unknown)} in {source}.")
         model_values = dict(values.get("model") or {})
-        preset = model_values.pop("preset", None)
+        size = model_values.pop("size", None)
         sections = {}
         for field in dataclasses.fields(cls):
             section_cls = field.type
@@ -171,8 +185,8 @@ class PretrainConfig:
             if field.name == "model":
                 given = model_values
             check_fields(section_cls, given, f"{source} [{field.name}]")
-            if field.name == "model" and preset is not None:
-                sections["model"] = ModelConfig.from_preset(preset, **given)
+            if field.name == "model" and size is not None:
+                sections["model"] = ModelConfig.from_size(size, **given)
             else:
                 sections[field.name] = section_cls(**given)
         return cls(**sections)
@@ -183,6 +197,8 @@ class PretrainConfig:
 RENAMED_KEYS = {
     ("data", "max_seq_length"): "sequence_length",
     ("data", "vocab_size"): "vocabulary_size",
+    # "preset" is a shipped model (`from_preset("austen-tiny")`); a model's size is its size.
+    ("model", "preset"): "size",
 }
 # Keys that moved to another section: the SBO position table's rows are the
 # model's (the masker reads them from there).

@@ -5,6 +5,7 @@ import os
 import pytest
 import yaml
 
+from spanbert_keras.config import ModelConfig
 from spanbert_keras.config import PretrainConfig
 from spanbert_keras.config import apply_overrides
 from spanbert_keras.config import load_config
@@ -109,3 +110,17 @@ def test_finetuning_settings_are_checked_the_same_way():
         finetune_config({"dtype_policy": "float64"}, source="--set")
     with pytest.raises(ValueError, match="steps_per_epoch must be of type int or null"):
         finetune_config({"steps_per_epoch": "all"}, source="--set")
+
+
+def test_a_model_size_was_called_preset_and_still_reads(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("model:\n  preset: tiny\n  dropout: 0.0\n", encoding="utf-8")
+    old = load_config(str(path))
+    assert (old.model.size, old.model.hidden_dim, old.model.dropout) == ("tiny", 128, 0.0)
+    path.write_text("model:\n  size: tiny\n  dropout: 0.0\n", encoding="utf-8")
+    assert load_config(str(path)) == old
+    path.write_text("model:\n  size: tiny\n  preset: small\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="sets both 'preset' and its new name 'size'"):
+        load_config(str(path))
+    with pytest.warns(DeprecationWarning, match="renamed from_size"):
+        assert ModelConfig.from_preset("tiny") == ModelConfig.from_size("tiny")

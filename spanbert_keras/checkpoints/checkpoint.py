@@ -8,7 +8,7 @@ from spanbert_keras.checkpoints.names import SBO_POSITIONS
 from spanbert_keras.checkpoints.names import WORD_EMBEDDINGS
 from spanbert_keras.checkpoints.names import keras_activation
 from spanbert_keras.checkpoints.names import layer_count
-from spanbert_keras.config import MODEL_PRESETS
+from spanbert_keras.config import MODEL_SIZES
 from spanbert_keras.config import ModelConfig
 
 
@@ -110,9 +110,9 @@ class Checkpoint:
             )
         sizes = tuple(int(config[k]) for k in (
             "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"))
-        preset = next((name for name, values in MODEL_PRESETS.items() if values == sizes), "base")
+        size = next((name for name, values in MODEL_SIZES.items() if values == sizes), "base")
         values = dict(
-            preset=preset,
+            size=size,
             num_layers=sizes[0],
             hidden_dim=sizes[1],
             num_heads=sizes[2],

@@ -15,7 +15,7 @@ def build_backbone(
 
     Args:
         model_config: a `spanbert_keras.config.ModelConfig`, or the name of a
-            preset (`"tiny"`, `"small"`, `"base"`, `"large"`).
+            size (`"tiny"`, `"small"`, `"base"`, `"large"`).
         vocabulary_size: int, the number of wordpieces (`Vocabulary.size`).
         sequence_length: optional int, the longest sequence the caller will
             feed; must not exceed the position table
@@ -34,16 +34,16 @@ def build_backbone(
 
     >>> from spanbert_keras.config import ModelConfig
     >>> from spanbert_keras.models.backbone import build_backbone
-    >>> config = ModelConfig.from_preset("tiny", max_sequence_length=64)
+    >>> config = ModelConfig.from_size("tiny", max_sequence_length=64)
     >>> backbone = build_backbone(config, vocabulary_size=100)
     >>> backbone.hidden_dim, backbone.num_layers, backbone.activation.__name__
     (128, 2, 'gelu')
     """
     if isinstance(model_config, str):
-        model_config = ModelConfig.from_preset(model_config)
+        model_config = ModelConfig.from_size(model_config)
     if not isinstance(model_config, ModelConfig):
         raise TypeError(
-            "`model_config` must be a ModelConfig or a preset name. "
+            "`model_config` must be a ModelConfig or a size name. "
             f"Received: {type(model_config).__name__}"
         )
     if model_config.layer_norm_epsilon != 1e-12:

@@ -22,7 +22,7 @@ def build_pretrainer(
     Under a `tf.distribute` strategy call it inside `strategy.scope()`.
 
     Args:
-        model_config: a `ModelConfig` or a preset name.
+        model_config: a `ModelConfig` or a size name (`"tiny"`, ...).
         vocabulary_size: int, `Vocabulary.size`.
         training_config: a `TrainingConfig` (default: the published pre-training recipe).
         sequence_length: optional int, checked against the position table.
@@ -33,7 +33,7 @@ def build_pretrainer(
         A compiled `SpanBertPretrainer`.
     """
     if isinstance(model_config, str):
-        model_config = ModelConfig.from_preset(model_config)
+        model_config = ModelConfig.from_size(model_config)
     training_config = training_config or TrainingConfig()
     policy = training_config.dtype_policy
     backbone = build_backbone(

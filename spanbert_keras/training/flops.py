@@ -49,7 +49,7 @@ def flops_per_token(
 
     >>> from spanbert_keras.config import ModelConfig
     >>> from spanbert_keras.training.flops import flops_per_token
-    >>> round(flops_per_token(ModelConfig.from_preset("base"), seq_len=512) / 1e6)
+    >>> round(flops_per_token(ModelConfig.from_size("base"), seq_len=512) / 1e6)
     609
     """
     hidden = config.hidden_dim

@@ -442,7 +442,7 @@ def _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, 
         data.sequence_length, config.masking.mask_rate)
     flops = flops_per_token(config.model, vocabulary.size, seq_len=data.sequence_length,
                             targets_per_token=predictions / data.sequence_length)
-    log(f"model: {config.model.preset} ({config.model.num_layers} layers, hidden "
+    log(f"model: {config.model.size} ({config.model.num_layers} layers, hidden "
         f"{config.model.hidden_dim}), {model.count_params():,} parameters, "
         f"vocabulary {vocabulary.size:,}")
     log(f"batch: {data.batch_size} x {data.sequence_length} tokens = {tokens_per_step:,} "

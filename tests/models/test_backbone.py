@@ -14,7 +14,7 @@ from test_case import numpy_layer_norm
 from test_case import run_model_test
 from test_case import tiny_model_config
 
-from spanbert_keras.config import MODEL_PRESETS
+from spanbert_keras.config import MODEL_SIZES
 from spanbert_keras.config import ModelConfig
 from spanbert_keras.models.backbone import build_backbone
 from spanbert_keras.models.span_bert_backbone import SpanBertBackbone
@@ -301,7 +301,7 @@ def test_old_keras_hub_backbone_in_a_pretrainer_still_loads(tmp_path):
 # --------------------------------------------------------- build_backbone
 @pytest.mark.parametrize("name", ["tiny", "small"])
 def test_presets(name):
-    layers, hidden, heads, ffn = MODEL_PRESETS[name]
+    layers, hidden, heads, ffn = MODEL_SIZES[name]
     backbone = build_backbone(name, vocabulary_size=50)
     assert isinstance(backbone, SpanBertBackbone)
     assert isinstance(backbone, keras_hub.models.BertBackbone)
@@ -314,8 +314,8 @@ def test_presets(name):
 
 
 def test_base_and_large_match_the_paper():
-    assert MODEL_PRESETS["base"] == (12, 768, 12, 3072)
-    assert MODEL_PRESETS["large"] == (24, 1024, 16, 4096)
+    assert MODEL_SIZES["base"] == (12, 768, 12, 3072)
+    assert MODEL_SIZES["large"] == (24, 1024, 16, 4096)
 
 
 def test_config_fields_are_used():
@@ -329,7 +329,7 @@ def test_config_fields_are_used():
 
 
 def test_sequence_longer_than_position_table_is_refused():
-    config = ModelConfig.from_preset("tiny", max_sequence_length=128)
+    config = ModelConfig.from_size("tiny", max_sequence_length=128)
     with pytest.raises(ValueError, match="sequence_length=256.*128"):
         build_backbone(config, vocabulary_size=30, sequence_length=256)
 
@@ -340,8 +340,8 @@ def test_bad_vocabulary_size(size):
         build_backbone("tiny", vocabulary_size=size)
 
 
-def test_bad_heads_and_preset():
+def test_bad_heads_and_size():
     with pytest.raises(ValueError, match="num_heads"):
-        build_backbone(ModelConfig.from_preset("tiny", num_heads=3), vocabulary_size=30)
-    with pytest.raises(ValueError, match="preset"):
+        build_backbone(ModelConfig.from_size("tiny", num_heads=3), vocabulary_size=30)
+    with pytest.raises(ValueError, match="Unknown model size 'huge'"):
         build_backbone("huge", vocabulary_size=30)

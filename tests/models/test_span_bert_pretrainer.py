@@ -163,7 +163,7 @@ def test_tied_weights_are_one_variable():
 
 
 def test_tiny_preset_overfits_one_batch():
-    config = ModelConfig.from_preset(
+    config = ModelConfig.from_size(
         "tiny", max_sequence_length=32, dropout=0.0, max_pair_targets=4
     )
     model = tiny_model(config=config, learning_rate=1e-3, warmup_steps=10)
@@ -514,7 +514,7 @@ def test_demo_corpus_short_run_lowers_held_out_losses(demo_corpus):
         max_batches=4,
     )
     keras.utils.set_random_seed(0)
-    config = ModelConfig.from_preset("tiny", max_sequence_length=length, dropout=0.0)
+    config = ModelConfig.from_size("tiny", max_sequence_length=length, dropout=0.0)
     model = build_pretrainer(
         config, vocabulary.size,
         TrainingConfig(steps=steps, warmup_steps=40, learning_rate=1e-3),

@@ -63,7 +63,7 @@ def preset_config(name):
     Example:
 
     >>> from spanbert_keras.resources.presets import preset_config
-    >>> preset_config("austen-tiny").model.preset
+    >>> preset_config("austen-tiny").model.size
     'tiny'
     """
     import dataclasses
