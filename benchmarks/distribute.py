@@ -1,7 +1,7 @@
 """Pre-training under tf.distribute on this machine: step time and bytes all-reduced per step.
 
     python benchmarks/distribute.py
-    python benchmarks/distribute.py --preset small --batch-size 32 --seq-len 128
+    python benchmarks/distribute.py --size small --batch-size 32 --seq-len 128
 
 Times `SpanBertPretrainer`'s train step on one global batch with one replica
 (no strategy) and with two (`MirroredStrategy`: over the GPUs when there are
@@ -66,7 +66,7 @@ def _model(args, optimizer_kind):
 
     keras.utils.set_random_seed(0)
     training = TrainingConfig(steps=1_000_000, warmup_steps=10, jit_compile=False)
-    config = ModelConfig.from_size(args.preset, max_sequence_length=max(512, args.seq_len))
+    config = ModelConfig.from_size(args.size, max_sequence_length=max(512, args.seq_len))
     model = build_pretrainer(config, args.vocab_size, training, sequence_length=args.seq_len)
     if optimizer_kind == "before":
         ours = build_optimizer(training)
@@ -95,7 +95,7 @@ def _time_steps(model, dataset, steps):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--size", default="tiny")
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16, help="the global batch")
@@ -117,7 +117,7 @@ def main(argv=None):
 
     batch = synthetic_batch(args.batch_size, args.seq_len, args.num_targets, args.vocab_size)
     dataset = tf.data.Dataset.from_tensors(batch).repeat().prefetch(2)
-    results = {"devices": what, "preset": args.preset, "global_batch": args.batch_size,
+    results = {"devices": what, "preset": args.size, "global_batch": args.batch_size,
                "seq_len": args.seq_len, "vocab_size": args.vocab_size}
 
     one = _model(args, "after")
@@ -131,7 +131,7 @@ def main(argv=None):
         model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)  # traces the step once
         results[f"all_reduced_bytes_per_step_{kind}"] = sum(n for r, n in calls if r == 0)
         results[f"step_seconds_2_replicas_{kind}"] = _time_steps(model, dataset, args.steps)
-    print(f"{args.preset}, global batch {args.batch_size} x {args.seq_len}, "
+    print(f"{args.size}, global batch {args.batch_size} x {args.seq_len}, "
           f"{results['parameters']:,} parameters, {what}")
     print(f"step time: 1 replica {results['step_seconds_1_replica'] * 1e3:.0f} ms; "
           f"2 replicas {results['step_seconds_2_replicas_after'] * 1e3:.0f} ms "

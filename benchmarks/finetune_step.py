@@ -15,7 +15,7 @@ CPU (default, the `tiny` encoder, SQuAD's window length):
 
 GPU, the authors' base configuration:
 
-    python benchmarks/finetune_step.py --preset base --seq-len 512 --batch-size 32 --jit
+    python benchmarks/finetune_step.py --size base --seq-len 512 --batch-size 32 --jit
 """
 
 import argparse
@@ -61,7 +61,7 @@ def steps_per_second(model, x, y, steps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--size", default="tiny")
     parser.add_argument("--seq-len", type=int, default=384)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--vocabulary-size", type=int, default=8000)
@@ -70,7 +70,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="steps per timing (best of 3)")
     args = parser.parse_args()
 
-    config = ModelConfig.from_size(args.preset, max_sequence_length=max(512, args.seq_len))
+    config = ModelConfig.from_size(args.size, max_sequence_length=max(512, args.seq_len))
     recipe = FinetuneConfig(dtype_policy=args.dtype)
     x, qa_y, labels = batch(args.batch_size, args.seq_len, args.vocabulary_size)
     keras.utils.set_random_seed(0)
@@ -95,7 +95,7 @@ def main():
     qa_s = steps_per_second(qa, x, qa_y, args.steps)
     classifier_s = steps_per_second(classifier, x, labels, args.steps)
     tokens = args.batch_size * args.seq_len
-    print(f"encoder {args.preset} ({config.num_layers} layers, hidden {config.hidden_dim}), batch "
+    print(f"encoder {args.size} ({config.num_layers} layers, hidden {config.hidden_dim}), batch "
           f"{args.batch_size} x {args.seq_len}, {args.dtype}, jit={args.jit}; best of 3 x {args.steps} steps")
     print(f"SpanBertQuestionAnswerer step: {qa_s * 1e3:.1f} ms ({tokens / qa_s:,.0f} tokens/s)")
     print(f"keras-hub BertTextClassifier step: {classifier_s * 1e3:.1f} ms ({tokens / classifier_s:,.0f} tokens/s)")

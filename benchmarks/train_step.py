@@ -17,7 +17,7 @@ CPU (default: the demo's shape, dtype, XLA setting and dropout, read from
 
 GPU, the published base configuration:
 
-    python benchmarks/train_step.py --preset base --seq-len 512 \\
+    python benchmarks/train_step.py --size base --seq-len 512 \\
         --batch-size 32 --dtype mixed_bfloat16 --jit --dropout 0.1
 
 Target: the SpanBERT step no slower than the MLM-only step times the model
@@ -128,7 +128,7 @@ def _build(kind, args):
             }
 
     keras.utils.set_random_seed(0)
-    config = ModelConfig.from_size(args.preset, max_sequence_length=max(512, args.seq_len),
+    config = ModelConfig.from_size(args.size, max_sequence_length=max(512, args.seq_len),
                                      dropout=args.dropout)
     training = TrainingConfig()
     backbone = build_backbone(
@@ -260,7 +260,7 @@ def main(argv=None):
     from spanbert_keras.config import load_config
 
     demo = load_config(DEMO_CONFIG)
-    parser.add_argument("--preset", default=demo.model.size,
+    parser.add_argument("--size", default=demo.model.size,
                         choices=["tiny", "small", "base", "large"])
     parser.add_argument("--seq-len", type=int, default=demo.data.sequence_length)
     parser.add_argument("--batch-size", type=int, default=demo.data.batch_size)
@@ -294,7 +294,7 @@ def main(argv=None):
     from spanbert_keras.training.flops import peak_flops
 
     print(
-        f"preset={args.preset} seq_len={args.seq_len} batch={args.batch_size} "
+        f"preset={args.size} seq_len={args.seq_len} batch={args.batch_size} "
         f"P={args.num_targets} vocab={args.vocab_size} dtype={args.dtype} "
         f"jit={args.jit} dropout={args.dropout}; {args.rounds * args.steps} timed steps per model, alternating "
         f"(after {args.warmup_steps} warm-up steps)",
@@ -304,7 +304,7 @@ def main(argv=None):
     if not args.no_memory:
         memory = {kind: _run_isolated(_memory, kind, args) for kind in KINDS}
     timing = _run_isolated(_timing, args)
-    config = ModelConfig.from_size(args.preset)
+    config = ModelConfig.from_size(args.size)
     share = args.num_targets / args.seq_len
     peak = peak_flops(timing["device"])
     print(f"device: {timing['device']}")
