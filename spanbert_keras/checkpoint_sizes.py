@@ -25,8 +25,18 @@ SIZE_TENSORS = {
     "type_vocab_size": ("bert.embeddings.token_type_embeddings.weight", 0),
     "intermediate_size": ("bert.encoder.layer.0.intermediate.dense.weight", 0),
 }
-_CONFIG_FILES = ("config.json", "bert_config.json")
-_SAFETENSORS_FILE = "model.safetensors"
+# A Hugging Face checkpoint directory's files (`checkpoints.huggingface` reads and writes them).
+CONFIG_FILE = "config.json"
+LEGACY_CONFIG_FILE = "bert_config.json"  # pytorch_pretrained_bert's name, the authors' code
+SAFETENSORS_FILE = "model.safetensors"
+
+
+def config_file(directory):
+    """The BERT config of a checkpoint directory: `config.json`, else `bert_config.json` if only
+    that one exists (the path of `config.json` when neither does)."""
+    path = os.path.join(directory, CONFIG_FILE)
+    legacy = os.path.join(directory, LEGACY_CONFIG_FILE)
+    return legacy if not os.path.isfile(path) and os.path.isfile(legacy) else path
 
 
 def check_sizes(config, where, shapes, source):
@@ -71,16 +81,14 @@ def check_safetensors_directory(path):
     which checks the same and says what is wrong.
     """
     path = os.fspath(path)
-    weights = os.path.join(path, _SAFETENSORS_FILE)
-    configs = [os.path.join(path, name) for name in _CONFIG_FILES
-               if os.path.isfile(os.path.join(path, name))]
-    if not os.path.isdir(path) or not os.path.isfile(weights) or not configs:
+    weights, config_path = os.path.join(path, SAFETENSORS_FILE), config_file(path)
+    if not os.path.isfile(weights) or not os.path.isfile(config_path):
         return
     from safetensors import SafetensorError
     from safetensors import safe_open
 
     try:
-        config = read_json(configs[0])
+        config = read_json(config_path)
         with safe_open(weights, framework="numpy") as f:
             shapes = {name: f.get_slice(name).get_shape() for name in f.keys()}
     except (OSError, ValueError, SafetensorError):  # the full reader names the problem
@@ -91,4 +99,4 @@ def check_safetensors_directory(path):
     # The BertModel layout has no `bert.` prefix; the canonical names have it.
     shapes.update({"bert." + name: shape for name, shape in list(shapes.items())
                    if name.startswith(("embeddings.", "encoder."))})
-    check_sizes(config, configs[0], shapes, weights)
+    check_sizes(config, config_path, shapes, weights)

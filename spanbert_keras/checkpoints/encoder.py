@@ -23,6 +23,7 @@ import os
 import keras
 
 from spanbert_keras import preset_loading
+from spanbert_keras.checkpoint_sizes import SAFETENSORS_FILE
 from spanbert_keras.checkpoints.keras_hub import is_keras_hub_preset
 from spanbert_keras.checkpoints.load import load_pretrained
 from spanbert_keras.data.vocabulary import load_vocabulary
@@ -123,7 +124,7 @@ def _encoder(preset):
             or os.path.isfile(RunDirectory(path).config) or path.endswith(".keras"))
     if not ours and os.path.isdir(path) and (
             is_keras_hub_preset(path)
-            or os.path.isfile(os.path.join(path, "model.safetensors"))):
+            or os.path.isfile(os.path.join(path, SAFETENSORS_FILE))):
         return None
     return load_encoder(preset, log=None)
 

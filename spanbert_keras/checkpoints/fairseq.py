@@ -15,8 +15,8 @@ vocabulary from the `vocab.txt` beside it or the one given.
 import argparse
 import os
 
+from spanbert_keras.checkpoint_sizes import CONFIG_FILE
 from spanbert_keras.checkpoints.checkpoint import Checkpoint
-from spanbert_keras.checkpoints.huggingface import CONFIG_FILE
 from spanbert_keras.checkpoints.names import WORD_EMBEDDINGS
 from spanbert_keras.checkpoints.names import canonical_state
 from spanbert_keras.checkpoints.paths import read_json

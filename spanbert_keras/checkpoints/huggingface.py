@@ -22,6 +22,9 @@ import os
 
 import numpy as np
 
+from spanbert_keras.checkpoint_sizes import CONFIG_FILE
+from spanbert_keras.checkpoint_sizes import SAFETENSORS_FILE
+from spanbert_keras.checkpoint_sizes import config_file
 from spanbert_keras.checkpoints.checkpoint import Checkpoint
 from spanbert_keras.checkpoints.names import WORD_EMBEDDINGS
 from spanbert_keras.checkpoints.names import activation_name
@@ -38,10 +41,7 @@ from spanbert_keras.checkpoints.vocabulary import infer_lowercase
 from spanbert_keras.checkpoints.vocabulary import read_lowercase
 from spanbert_keras.files import member_path
 
-CONFIG_FILE = "config.json"
-LEGACY_CONFIG_FILE = "bert_config.json"  # pytorch_pretrained_bert's name, the authors' code
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
-SAFETENSORS_FILE = "model.safetensors"
 # The weight files of a directory, in the order they are looked for.
 WEIGHT_FILES = (
     SAFETENSORS_FILE,
@@ -101,9 +101,7 @@ def read_huggingface(path, vocabulary=None):
         weights = os.path.join(path, found[0])
     else:
         directory, weights = os.path.dirname(path) or ".", path
-    config_path = os.path.join(directory, CONFIG_FILE)
-    if not os.path.isfile(config_path) and os.path.isfile(os.path.join(directory, LEGACY_CONFIG_FILE)):
-        config_path = os.path.join(directory, LEGACY_CONFIG_FILE)
+    config_path = config_file(directory)
     config = read_json(config_path, f"{CONFIG_FILE} beside {weights} (the model's sizes)")
     raw = read_weights(weights)
     tensors, skipped = canonical_state(raw, weights)

@@ -393,8 +393,8 @@ def _recipe_for(task, given, config, train_file, backbone, log):
         log(f"recipe: the paper's (encoder hidden size {backbone.hidden_dim})")
         return config
     tuned = resolve_config(task, given, train_file, encoder=backbone)
-    changed = {k: v for k, v in _flat(tuned.to_dict()).items()
-               if v != _flat(config.to_dict()).get(k)}
+    paper = _flat(config.to_dict())
+    changed = {k: v for k, v in _flat(tuned.to_dict()).items() if v != paper.get(k)}
     if changed:
         shown = ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
         log(f"recipe: small encoder (hidden {backbone.hidden_dim} < {SMALL_ENCODER_BELOW}): "

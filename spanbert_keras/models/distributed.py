@@ -62,14 +62,11 @@ class DistributedTraining(FirstReplicaSymbolicBuild):
     def _replicas(self):
         return self.distribute_strategy.num_replicas_in_sync
 
-    def _under_strategy(self):
-        return created_under_strategy(self)
-
     # ------------------------------------------------------------ compile
     def compile(self, *args, jit_compile="auto", **kwargs):
         """`keras.Model.compile`; under a strategy, `jit_compile=True` compiles per replica."""
         self._jit_per_replica = False
-        if self._under_strategy() and jit_compile is True and not isinstance(
+        if created_under_strategy(self) and jit_compile is True and not isinstance(
             self.distribute_strategy, tf.distribute.TPUStrategy
         ):
             if self.replica_jit_compile:
