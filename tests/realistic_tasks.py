@@ -404,14 +404,17 @@ QUESTIONS = {
 
 
 def _fact(rng, kind, taken):
-    """(words, asked entity, answer words) of a planted fact about an entity not in `taken`."""
+    """(words, asked entity, answer span) of a planted fact naming no entity in `taken`.
+
+    The answer span `(start, end)` is inclusive, in the fact's words.
+    """
     types, templates = FACTS[kind]
     while True:
         words, subject, obj = _statement(rng, rng.choice(templates), types, kind == "married")
         subject, obj = (_with_title(words, span) for span in (subject, obj))
         asked = " ".join(words[subject[0]:subject[1] + 1])
-        if asked not in taken:
-            return words, asked, words[obj[0]:obj[1] + 1]
+        if not {asked, " ".join(words[obj[0]:obj[1] + 1])} & taken:
+            return words, asked, obj
 
 
 def _with_title(words, span):
@@ -421,19 +424,16 @@ def _with_title(words, span):
 
 
 def _paragraph(rng, sentences, facts):
-    """The words of a paragraph: 10-16 real sentences with `facts` (lists of words) among them."""
+    """(words, where each fact starts) of 10-16 real sentences with `facts` (word lists) among them."""
     parts = [sentences.next() for _ in range(rng.randint(10, 16))]
-    for fact in facts:
-        parts.insert(rng.randrange(len(parts) + 1), fact)
-    return [w for part in parts for w in part]
-
-
-def _offset(words, span):
-    """The character offset of `span` (a list of words) in " ".join(words): its first place."""
-    for i in range(len(words) - len(span) + 1):
-        if words[i:i + len(span)] == span:
-            return len(" ".join(words[:i])) + (1 if i else 0)
-    raise ValueError(f"{span} is not in the paragraph")
+    for index in range(len(facts)):
+        parts.insert(rng.randrange(len(parts) + 1), index)
+    words, starts = [], {}
+    for part in parts:
+        if isinstance(part, int):
+            starts[part], part = len(words), facts[part]
+        words += part
+    return words, [starts[index] for index in range(len(facts))]
 
 
 def qa_articles(n, split="train", seed=0, version="1.1", same_kind=False):
@@ -442,10 +442,10 @@ def qa_articles(n, split="train", seed=0, version="1.1", same_kind=False):
     Each paragraph plants three facts about three people (or societies); a
     question asks for one fact's object. The facts are of three kinds, or
     with `same_kind` often two of one kind, so that the question's name,
-    not its kind, picks the answer. The answer is given where the paragraph
-    first has it (it is the fact's object there: no other fact names it
-    first). v2.0: a third of the questions ask about someone the paragraph
-    never names (`is_impossible`, no answers).
+    not its kind, picks the answer. No entity is named by two facts of a
+    paragraph, and no real sentence names one. v2.0: a third of the
+    questions ask about someone the paragraph never names (`is_impossible`,
+    no answers).
     """
     rng = random.Random(f"qa/{split}/{seed}/{version}")
     sentences = _Sentences(rng, real_sentences(split, "qa"))
@@ -458,24 +458,27 @@ def qa_articles(n, split="train", seed=0, version="1.1", same_kind=False):
             kinds = rng.sample(tuple(FACTS), 3)
         facts, taken = [], set()
         for kind in kinds:
-            words, asked, answer = _fact(rng, kind, taken)
-            taken.update({asked, " ".join(answer)})
-            facts.append((kind, words, asked, answer))
-        words = _paragraph(rng, sentences, [f[1] for f in facts])
+            words, asked, (first, last) = _fact(rng, kind, taken)
+            taken.update({asked, " ".join(words[first:last + 1])})
+            facts.append((kind, words, asked, first, last))
+        words, starts = _paragraph(rng, sentences, [f[1] for f in facts])
         context = " ".join(words)
+        facts = [(kind, asked, start + first, start + last)
+                 for (kind, _, asked, first, last), start in zip(facts, starts)]
         qas = []
-        for kind, _, asked, answer in rng.sample(facts, min(rng.choice((1, 2)), n - asked_count)):
-            question = rng.choice(QUESTIONS[kind]).format(S=asked)
-            qa = {"id": f"{split}{seed}-{asked_count}", "question": question}
+        for kind, asked, first, last in rng.sample(facts, min(rng.choice((1, 2)),
+                                                              n - asked_count)):
             impossible = version == "2.0" and rng.random() < 1 / 3
             if impossible:
-                absent = [name for name in ENTITIES[FACTS[kind][0][0]] if name not in context]
-                qa["question"] = rng.choice(QUESTIONS[kind]).format(S=rng.choice(absent))
+                asked = rng.choice([name for name in ENTITIES[FACTS[kind][0][0]]
+                                    if name not in context])
+            qa = {"id": f"{split}{seed}-{asked_count}",
+                  "question": rng.choice(QUESTIONS[kind]).format(S=asked)}
+            if impossible:
                 qa["answers"] = []
             else:
-                start = _offset(words, answer)
-                qa["answers"] = [{"text": " ".join(answer), "answer_start": start}]
-                assert context[start:start + len(qa["answers"][0]["text"])] == " ".join(answer)
+                start = len(" ".join(words[:first])) + (1 if first else 0)
+                qa["answers"] = [{"text": " ".join(words[first:last + 1]), "answer_start": start}]
             if version == "2.0":
                 qa["is_impossible"] = impossible
             qas.append(qa)

@@ -13,7 +13,7 @@ by default: `version_2` (False), `doc_stride` (128), `max_query_length` (64),
 `sequence_length`: 512 for every QA set, as the paper. An encoder narrower
 than BERT-base (`tiny`, `austen-tiny`) gets a measured small-encoder recipe
 instead (`small_encoder_defaults`: windows of 128 at stride 64, lr 1e-3,
-batch 16, the paper's 4 epochs and dropout 0.1).
+batch 16, 6 epochs, the paper's dropout 0.1).
 
 SQuAD v2.0, the authors' protocol (their `run_squad.py`):
 
@@ -132,8 +132,10 @@ class SquadTask(FinetuneTask):
     # Measured on `austen-tiny` (hidden 128, positions pre-trained up to 128), the realistic
     # QA data of the tests (tests/cli/test_small_encoder_recipes.py: paragraphs of real
     # sentences longer than a window, three planted facts): see SMALL_ENCODER_QA in the docs.
+    # The paper's 4 epochs are too few: the held-out F1 stays near 0.85 (the encoder tells
+    # "born in" from "lives in" late), and reaches 1.0 by the 5th of 6.
     small_encoder_defaults = {"learning_rate": 1e-3, "batch_size": 16, "sequence_length": 128,
-                              "options": {"doc_stride": 64}}
+                              "epochs": 6, "options": {"doc_stride": 64}}
 
     def metric_name(self, task_info, config=None):
         """The dev score that picks the model: `best_f1` for v2.0, else `f1` (the authors').
