@@ -102,6 +102,7 @@ def run_recipe(name, overrides, minutes, eval_every, eval_batches, out_json, max
     from spanbert_keras.training.pretrain import datasets
     from spanbert_keras.training.pretrain import prepare_run
     from spanbert_keras.training.pretrain import replacement_counts_of
+    from spanbert_keras.training.pretrain import run_preprocessor
     from spanbert_keras.training.pretrain import schedule_of
 
     config = apply_overrides(load_config(DEMO_CONFIG), overrides)
@@ -110,9 +111,10 @@ def run_recipe(name, overrides, minutes, eval_every, eval_batches, out_json, max
     log = lambda *_: None  # noqa: E731
     config, vocabulary, files = prepare_run(config, run_dir, log=log)
     total, per_epoch, epochs = schedule_of(config)
+    preprocessor = run_preprocessor(
+        config, vocabulary, replacement_counts_of(run_dir, config, vocabulary, files, log=log))
     train, validation = datasets(
-        config, vocabulary, files, num_epochs=epochs, steps_per_epoch=per_epoch,
-        replacement_counts=replacement_counts_of(run_dir, config, vocabulary, files, log=log))
+        config, preprocessor, files, num_epochs=epochs, steps_per_epoch=per_epoch)
     held_out, count = finite_batches(validation, eval_batches)
     held_out = [batch for batch in held_out]
     model = build_pretrainer(config.model, vocabulary.size, config.training,

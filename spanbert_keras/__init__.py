@@ -4,7 +4,8 @@ The public API, by role:
 
 - data: `Vocabulary`, `build_vocabulary`, `load_vocabulary`,
   `SpanBertTokenizer` (and the same tokenizer in Rust, `bert_cased_tokenizer`), `text_blocks`, `SpanMasker`, `span_targets`, `corpus_token_counts`,
-  `pretraining_dataset`;
+  `SpanBertPretrainingPreprocessor` (text -> packed -> masked, saved with a
+  run's model), `pretraining_dataset`;
 - layers and models: `SpanBoundaryHead`, `SpanBertBackbone`, `build_backbone`,
   `SpanBertPretrainer`, `build_pretrainer`;
 - training: `build_optimizer`, `WarmupLinearDecay`, `tensorboard_callbacks`,
@@ -47,6 +48,7 @@ _EXPORTS = {
     "load_config": "spanbert_keras.config",
     "text_blocks": "spanbert_keras.data.packing",
     "pretraining_dataset": "spanbert_keras.data.pretraining_dataset",
+    "SpanBertPretrainingPreprocessor": "spanbert_keras.data.pretraining_preprocessor",
     "SpanMasker": "spanbert_keras.data.span_masker",
     "SpanBertTokenizer": "spanbert_keras.data.tokenizer",
     "Vocabulary": "spanbert_keras.data.vocabulary",

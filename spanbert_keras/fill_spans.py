@@ -140,10 +140,12 @@ def fill_spans_function(model, vocabulary, sequence_length, top_k=5):
     import tensorflow as tf
 
     from spanbert_keras.export.serving.pretraining import PretrainingServing
+    from spanbert_keras.export.serving.pretraining import build_preprocessor
 
+    preprocessor = build_preprocessor(vocabulary, sequence_length, model)
     with tempfile.TemporaryDirectory() as folder:  # the id -> piece table reads it now
         vocab_file = vocabulary.save(os.path.join(folder, "vocab.txt"))
-        serving = PretrainingServing(model, vocabulary, sequence_length, top_k, vocab_file)
+        serving = PretrainingServing(model, preprocessor, top_k, vocab_file)
     spec = [tf.TensorSpec([None], tf.string, name="text")]
     return tf.function(serving.fill_spans, input_signature=spec, autograph=False)
 

@@ -7,9 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_keras.config import MaskingConfig
-from spanbert_keras.data.packing import pack_ids
-from spanbert_keras.data.span_masker import SpanMasker
-from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.data.pretraining_preprocessor import SpanBertPretrainingPreprocessor
 from spanbert_keras.data.tokenizer import join_wordpieces
 
 _RESET = "\033[0m"
@@ -20,29 +18,24 @@ def mask_text(text, vocabulary, sequence_length=512, seed=0, masking=None,
               replacement_counts=None, max_pair_targets=15):
     """Tokenises and span-masks one text; returns (tokenizer, masked batch of 1, truncated).
 
-    `masking` defaults to SpanBERT's with uniform random tokens;
-    `replacement_counts` are the run's corpus counts for "unigram" ones;
-    `max_pair_targets` the model's SBO position table's rows.
+    The text goes through the `SpanBertPretrainingPreprocessor` these
+    settings describe, the one pre-training masks its blocks with; the batch
+    is cut after the text's `[SEP]`. `masking` defaults to SpanBERT's with
+    uniform random tokens; `replacement_counts` are the run's corpus counts
+    for "unigram" ones; `max_pair_targets` the model's SBO position table's rows.
     """
-    tokenizer = SpanBertTokenizer(vocabulary)
-    vocabulary = tokenizer.vocabulary
-    ids = tokenizer.tokenize([text])
-    if ids.row_lengths()[0] == 0:
+    preprocessor = SpanBertPretrainingPreprocessor.from_masking_config(
+        vocabulary, masking or MaskingConfig(random_token_distribution="uniform"),
+        replacement_counts, sequence_length=sequence_length, max_pair_targets=max_pair_targets)
+    batch = {key: value.numpy() for key, value in
+             preprocessor([text], seeds=tf.constant([[seed, 0]], tf.int64)).items()}
+    length = int(batch["padding_mask"].sum())
+    if length == 2:
         raise ValueError("The text holds no token: give some words to mask.")
-    token_ids, padding_mask, truncated = pack_ids(
-        ids, sequence_length, vocabulary.cls_id, vocabulary.sep_id, vocabulary.pad_id
-    )
-    length = int(tf.reduce_sum(tf.cast(padding_mask, tf.int32)))
-    masking = masking or MaskingConfig(random_token_distribution="uniform")
-    masker = SpanMasker.from_masking_config(
-        vocabulary, masking, replacement_counts, max_pair_targets=max_pair_targets
-    )
-    batch = masker({
-        "token_ids": token_ids[:, :length],
-        "padding_mask": padding_mask[:, :length],
-        "seed": tf.constant([[seed, 0]], tf.int64),
-    })
-    return tokenizer, {k: v.numpy() for k, v in batch.items()}, bool(truncated[0])
+    for key in ("token_ids", "padding_mask", "segment_ids"):
+        batch[key] = batch[key][:, :length]
+    truncated = bool(batch.pop("truncated")[0])
+    return preprocessor.tokenizer, batch, truncated
 
 
 def render(tokenizer, batch, predictions=None, color=True):

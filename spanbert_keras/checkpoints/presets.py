@@ -9,6 +9,7 @@ from spanbert_keras.resources.presets import preset_config
 from spanbert_keras.resources.presets import resolve_preset
 from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.training.pretrain import datasets
+from spanbert_keras.training.pretrain import run_preprocessor
 
 
 def evaluate_preset(name, batches=None):
@@ -28,8 +29,8 @@ def evaluate_preset(name, batches=None):
             config, training=dataclasses.replace(config.training, eval_steps=int(batches)))
     model = load_pretrained(name, log=None)
     counts = np.loadtxt(RunDirectory(resolve_preset(name)).token_counts, dtype=np.int64)
-    _, held_out = datasets(config, model.import_report.vocabulary, config.data.corpus,
-                           num_epochs=1, replacement_counts=counts)
+    preprocessor = run_preprocessor(config, model.import_report.vocabulary, counts)
+    _, held_out = datasets(config, preprocessor, config.data.corpus, num_epochs=1)
     results = model.evaluate(held_out, return_dict=True, verbose=0)
     return {"batches": int(held_out.cardinality()),
             **{key: float(value) for key, value in results.items()}}

@@ -16,8 +16,7 @@ import tensorflow as tf
 
 from spanbert_keras.config import MaskingConfig
 from spanbert_keras.data.packing import text_blocks
-from spanbert_keras.data.span_masker import SpanMasker
-from spanbert_keras.data.tokenizer import SpanBertTokenizer
+from spanbert_keras.data.pretraining_preprocessor import SpanBertPretrainingPreprocessor
 from spanbert_keras.data.vocabulary import corpus_token_counts
 from spanbert_keras.data.vocabulary import load_vocabulary
 
@@ -42,8 +41,8 @@ def example_seeds(seed, worker, epoch, batch_index, batch_size):
 
 def pretraining_dataset(
     files,
-    vocabulary,
-    sequence_length=512,
+    vocabulary=None,
+    sequence_length=None,
     batch_size=256,
     masking=None,
     seed=0,
@@ -57,14 +56,19 @@ def pretraining_dataset(
     input_context=None,
     max_sequence_length=None,
     replacement_counts=None,
-    max_pair_targets=15,
+    max_pair_targets=None,
+    preprocessor=None,
 ):
     """Builds the span-masked pre-training `tf.data.Dataset` for `model.fit`.
+
+    The blocks are tokenised and masked by a `SpanBertPretrainingPreprocessor`:
+    `preprocessor`, or the one these settings describe.
 
     Args:
         files: corpus text files / TFRecord shards (paths or globs).
         vocabulary: a `Vocabulary`, list of wordpieces or `vocab.txt` path.
-        sequence_length: int, block length with `[CLS]` and `[SEP]`.
+        sequence_length: int, block length with `[CLS]` and `[SEP]` (512
+            when None).
         batch_size: int, blocks per batch (per input pipeline when an
             `input_context` is given: use
             `input_context.get_per_replica_batch_size(global_batch)`).
@@ -90,13 +94,20 @@ def pretraining_dataset(
             None: counted here, over all of `files` (a second or so per
             4 MB); pass them to share one count between datasets.
         max_pair_targets: int, the rows of the model's SBO position table
-            (`ModelConfig.max_pair_targets`): targets further into a span get
-            no SBO target.
+            (`ModelConfig.max_pair_targets`, 15 when None): targets further
+            into a span get no SBO target.
+        preprocessor: a `SpanBertPretrainingPreprocessor` (a run's
+            `model.preprocessor`) instead of `vocabulary`, `sequence_length`,
+            `masking`, `replacement_counts` and `max_pair_targets`, which
+            must then be left out.
 
     Returns:
         A dataset of dict batches (`SpanMasker`'s outputs), fixed shapes,
         `drop_remainder=True`, prefetched.
     """
+    preprocessor = _preprocessor_of(preprocessor, files, vocabulary, sequence_length, masking,
+                                    replacement_counts, max_pair_targets)
+    sequence_length = preprocessor.sequence_length
     if max_sequence_length is not None and sequence_length > max_sequence_length:
         raise ValueError(
             f"`sequence_length`={sequence_length} exceeds the model's position table "
@@ -104,14 +115,6 @@ def pretraining_dataset(
         )
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be positive. Received: {batch_size}")
-    masking = masking or MaskingConfig()
-    vocabulary = load_vocabulary(vocabulary)
-    tokenizer = SpanBertTokenizer(vocabulary)
-    if masking.random_token_distribution == "unigram" and replacement_counts is None:
-        replacement_counts = corpus_token_counts(files, vocabulary)
-    masker = SpanMasker.from_masking_config(
-        vocabulary, masking, replacement_counts, max_pair_targets=max_pair_targets
-    )
     worker = input_context.input_pipeline_id if input_context is not None else 0
 
     def one_epoch(epoch):
@@ -120,7 +123,7 @@ def pretraining_dataset(
             shuffle_seed = tf.cast(batch_seed(seed, worker, epoch, -1)[0], tf.int64)
         blocks = text_blocks(
             files,
-            tokenizer,
+            preprocessor.tokenizer,
             sequence_length=sequence_length,
             split=split,
             validation_fraction=validation_fraction,
@@ -138,13 +141,37 @@ def pretraining_dataset(
 
         def mask(batch_index, batch):
             batch["seed"] = example_seeds(seed, worker, epoch, batch_index, batch_size)
-            return masker(batch)
+            return preprocessor.mask(batch)
 
         return batches.map(mask, num_parallel_calls=tf.data.AUTOTUNE)
 
     last = tf.int64.max if num_epochs is None else start_epoch + num_epochs
     epochs = tf.data.Dataset.range(start_epoch, last)
     return epochs.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+
+
+def _preprocessor_of(preprocessor, files, vocabulary, sequence_length, masking,
+                     replacement_counts, max_pair_targets):
+    """`preprocessor`, or the one the settings describe (counting `files` for "unigram")."""
+    settings = dict(vocabulary=vocabulary, sequence_length=sequence_length, masking=masking,
+                    replacement_counts=replacement_counts, max_pair_targets=max_pair_targets)
+    if preprocessor is not None:
+        given = sorted(name for name, value in settings.items() if value is not None)
+        if given:
+            raise ValueError(f"Pass either `preprocessor` or {given}: the preprocessor "
+                             "holds them.")
+        return preprocessor
+    if vocabulary is None:
+        raise ValueError("Pass a `vocabulary` (or a `preprocessor`).")
+    masking = masking or MaskingConfig()
+    vocabulary = load_vocabulary(vocabulary)
+    if masking.random_token_distribution == "unigram" and replacement_counts is None:
+        replacement_counts = corpus_token_counts(files, vocabulary)
+    return SpanBertPretrainingPreprocessor.from_masking_config(
+        vocabulary, masking, replacement_counts,
+        sequence_length=512 if sequence_length is None else sequence_length,
+        max_pair_targets=15 if max_pair_targets is None else max_pair_targets,
+    )
 
 
 def finite_batches(dataset, max_batches=None):

@@ -26,9 +26,8 @@ from spanbert_keras.export.archive import version_dirs
 from spanbert_keras.export.archive import write_export_info
 from spanbert_keras.export.serving.pretraining import DESCRIPTIONS
 from spanbert_keras.export.serving.pretraining import PretrainingServing
-from spanbert_keras.export.serving.pretraining import build_masker
+from spanbert_keras.export.serving.pretraining import build_preprocessor
 from spanbert_keras.export.serving.pretraining import check_model
-from spanbert_keras.export.serving.pretraining import masker_info
 from spanbert_keras.files import move_into_place
 from spanbert_keras.files import stage_dir
 
@@ -112,15 +111,14 @@ def export_saved_model(
         raise ValueError(f"`top_k` must be a positive int. Received: top_k={top_k!r}")
     version_dir, portable_dir = version_dirs(export_dir)
     check_free((version_dir, portable_dir), overwrite)
-    masker = None
-    if include_masker:
-        masker = build_masker(vocabulary, masking_config, config, model, replacement_counts)
+    preprocessor = build_preprocessor(vocabulary, length, model, masking_config, config,
+                                      replacement_counts, include_masker)
 
     vocab_dir = tempfile.mkdtemp(prefix="spanbert-vocab-")
     staged = []
     try:
         vocab_file = vocabulary.save(os.path.join(vocab_dir, VOCAB_ASSET))
-        serving = PretrainingServing(model, vocabulary, length, int(top_k), vocab_file, masker)
+        serving = PretrainingServing(model, preprocessor, int(top_k), vocab_file)
         functions = serving.functions()
         infos = {}
         for kind, final in (("text", version_dir), ("ids", portable_dir)):
@@ -186,7 +184,7 @@ def _info(kind, final, companion, serving, config):
             "sbo_weight": model.sbo_weight,
             "dtype_policy": model.dtype_policy.name,
         },
-        "masker": None if serving.masker is None else masker_info(serving.masker),
+        "masker": serving.preprocessor.masking_settings(),
         "config": _config_dict(config),
         "signature_descriptions": DESCRIPTIONS,
     }

@@ -4,6 +4,7 @@ import keras
 
 _DESERIALIZERS = {
     "backbone": keras.layers.deserialize,
+    "preprocessor": keras.layers.deserialize,
     "dtype": keras.dtype_policies.deserialize,
     "activation": keras.activations.deserialize,
 }

@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from spanbert_keras import preset_loading
+from spanbert_keras.data.pretraining_preprocessor import SpanBertPretrainingPreprocessor
 from spanbert_keras.layers.masked_lm_head import BertMaskedLMHead
 from spanbert_keras.layers.span_boundary_head import SpanBoundaryHead
 from spanbert_keras.losses import global_sum
@@ -85,6 +86,11 @@ class SpanBertPretrainer(DistributedTraining, keras.Model):
             instead of the outputs dict.
         dtype: dtype policy of the model and heads (default: the backbone's).
             Must match the backbone's policy.
+        preprocessor: optional `SpanBertPretrainingPreprocessor`, the text ->
+            masked batch steps of this model's inputs (a pre-training run
+            sets it). It is saved with the model (`model.keras`) and used by
+            the exported signatures; it takes no part in `call` or `fit`,
+            whose batches come masked from the dataset.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -117,6 +123,7 @@ class SpanBertPretrainer(DistributedTraining, keras.Model):
         position_embedding_dim=200,
         predict_top_k=None,
         dtype=None,
+        preprocessor=None,
         **kwargs,
     ):
         if not hasattr(backbone, "token_embedding"):
@@ -155,6 +162,8 @@ class SpanBertPretrainer(DistributedTraining, keras.Model):
         self.max_pair_targets = int(max_pair_targets)
         self.position_embedding_dim = int(position_embedding_dim)
         self.predict_top_k = None if predict_top_k is None else int(predict_top_k)
+        self.preprocessor = _checked_preprocessor(
+            preprocessor, backbone.vocabulary_size, self.max_pair_targets)
 
         initializer = keras.initializers.TruncatedNormal(stddev=0.02)
         self.mlm_head = BertMaskedLMHead(
@@ -420,6 +429,8 @@ class SpanBertPretrainer(DistributedTraining, keras.Model):
                 "max_pair_targets": self.max_pair_targets,
                 "position_embedding_dim": self.position_embedding_dim,
                 "predict_top_k": self.predict_top_k,
+                "preprocessor": None if self.preprocessor is None
+                else keras.layers.serialize(self.preprocessor),
             }
         )
         return config
@@ -427,3 +438,19 @@ class SpanBertPretrainer(DistributedTraining, keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**deserialize_nested(config))
+
+
+def _checked_preprocessor(preprocessor, vocabulary_size, max_pair_targets):
+    """`preprocessor` when it fits the model (its vocabulary, its SBO table), else an error."""
+    if preprocessor is None:
+        return None
+    if not isinstance(preprocessor, SpanBertPretrainingPreprocessor):
+        raise TypeError("`preprocessor` must be a SpanBertPretrainingPreprocessor or None. "
+                        f"Received: {type(preprocessor).__name__}")
+    if preprocessor.vocabulary.size != vocabulary_size:
+        raise ValueError(f"The preprocessor's vocabulary has {preprocessor.vocabulary.size} "
+                         f"wordpieces but the model embeds {vocabulary_size}.")
+    if preprocessor.max_pair_targets != max_pair_targets:
+        raise ValueError(f"The preprocessor gives SBO targets to {preprocessor.max_pair_targets} "
+                         f"tokens of a span but the model's table has {max_pair_targets} rows.")
+    return preprocessor

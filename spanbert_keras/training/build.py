@@ -13,6 +13,7 @@ def build_pretrainer(
     training_config=None,
     sequence_length=None,
     total_steps=None,
+    preprocessor=None,
 ):
     """Builds and compiles a `SpanBertPretrainer` from the configs.
 
@@ -28,6 +29,8 @@ def build_pretrainer(
         sequence_length: optional int, checked against the position table.
         total_steps: optional int overriding `training_config.steps` for the
             schedule.
+        preprocessor: optional `SpanBertPretrainingPreprocessor`, saved with
+            the model (`SpanBertPretrainer.preprocessor`).
 
     Returns:
         A compiled `SpanBertPretrainer`.
@@ -47,6 +50,7 @@ def build_pretrainer(
         max_pair_targets=model_config.max_pair_targets,
         position_embedding_dim=model_config.position_embedding_dim,
         dtype=policy,
+        preprocessor=preprocessor,
     )
     model.compile(
         optimizer=build_optimizer(training_config, total_steps=total_steps),

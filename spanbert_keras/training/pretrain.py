@@ -36,6 +36,7 @@ from spanbert_keras.config import load_config
 from spanbert_keras.data.packing import check_corpus_files
 from spanbert_keras.data.pretraining_dataset import finite_batches
 from spanbert_keras.data.pretraining_dataset import pretraining_dataset
+from spanbert_keras.data.pretraining_preprocessor import SpanBertPretrainingPreprocessor
 from spanbert_keras.data.span_masker import SpanMasker
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.data.vocabulary import corpus_token_counts
@@ -177,8 +178,9 @@ def _check_training_batch(config, vocabulary, files, counts):
     """Refuses a corpus whose training split gives no batch (nothing to train on)."""
     data = config.data
     train = pretraining_dataset(
-        files, vocabulary, split="train", num_epochs=1, steps_per_epoch=1, shuffle=False,
-        batch_size=data.batch_size, **_dataset_settings(config, counts),
+        files, split="train", num_epochs=1, steps_per_epoch=1, shuffle=False,
+        batch_size=data.batch_size,
+        **_dataset_settings(config, run_preprocessor(config, vocabulary, counts)),
     )
     if next(iter(train.take(1)), None) is None:
         raise ValueError(
@@ -383,33 +385,45 @@ def _no_corpus():
     )
 
 
-def datasets(config, vocabulary, files, start_epoch=0, num_epochs=None, steps_per_epoch=None,
-             replacement_counts=None):
+def run_preprocessor(config, vocabulary, replacement_counts=None):
+    """The run's `SpanBertPretrainingPreprocessor`: its datasets mask with it, its model keeps it.
+
+    `replacement_counts`: see `replacement_counts_of` (None for "uniform"
+    random tokens).
+    """
+    return SpanBertPretrainingPreprocessor.from_masking_config(
+        vocabulary, config.masking, replacement_counts,
+        sequence_length=config.data.sequence_length,
+        max_pair_targets=config.model.max_pair_targets,
+        seed=config.data.seed,  # static masking of text (the datasets seed every example)
+    )
+
+
+def datasets(config, preprocessor, files, start_epoch=0, num_epochs=None, steps_per_epoch=None):
     """(train, validation) datasets of a run; validation masks are fixed.
 
-    `validation` is None when the validation split holds no full batch.
-    `replacement_counts`: see `replacement_counts_of`. Inside a
-    `tf.distribute` strategy's scope, `train` is distributed: one input
-    pipeline per worker (`training_batches`), the global batch split over
-    the replicas (`spanbert_keras.training.distribute.distribute_batches`).
+    `preprocessor`: the run's (`run_preprocessor`). `validation` is None
+    when the validation split holds no full batch. Inside a `tf.distribute`
+    strategy's scope, `train` is distributed: one input pipeline per worker
+    (`training_batches`), the global batch split over the replicas
+    (`spanbert_keras.training.distribute.distribute_batches`).
     """
     data = config.data
     train = distribute_batches(
         lambda batch_size, input_context: training_batches(
-            config, vocabulary, files, batch_size, input_context, start_epoch=start_epoch,
-            num_epochs=num_epochs, steps_per_epoch=steps_per_epoch,
-            replacement_counts=replacement_counts),
+            config, preprocessor, files, batch_size, input_context, start_epoch=start_epoch,
+            num_epochs=num_epochs, steps_per_epoch=steps_per_epoch),
         data.batch_size,
     )
     validation, count = finite_batches(pretraining_dataset(
-        files, vocabulary, split="validation", seed=data.seed + 1, num_epochs=1,
-        shuffle=False, batch_size=data.batch_size, **_dataset_settings(config, replacement_counts),
+        files, split="validation", seed=data.seed + 1, num_epochs=1,
+        shuffle=False, batch_size=data.batch_size, **_dataset_settings(config, preprocessor),
     ), config.training.eval_steps)
     return train, shard_by_data(validation) if count else None
 
 
-def training_batches(config, vocabulary, files, batch_size, input_context=None, start_epoch=0,
-                     num_epochs=None, steps_per_epoch=None, replacement_counts=None):
+def training_batches(config, preprocessor, files, batch_size, input_context=None, start_epoch=0,
+                     num_epochs=None, steps_per_epoch=None):
     """The training batches of one input pipeline (a worker's share of the corpus and masks).
 
     `datasets` hands it to `distribute_batches`; with `input_context=None`
@@ -417,19 +431,16 @@ def training_batches(config, vocabulary, files, batch_size, input_context=None, 
     """
     data = config.data
     return pretraining_dataset(
-        files, vocabulary, split="train", seed=data.seed, batch_size=batch_size,
+        files, split="train", seed=data.seed, batch_size=batch_size,
         input_context=input_context, start_epoch=start_epoch, num_epochs=num_epochs,
         steps_per_epoch=steps_per_epoch, shuffle_buffer=data.shuffle_buffer,
-        **_dataset_settings(config, replacement_counts),
+        **_dataset_settings(config, preprocessor),
     )
 
 
-def _dataset_settings(config, replacement_counts):
+def _dataset_settings(config, preprocessor):
     return dict(
-        replacement_counts=replacement_counts,
-        max_pair_targets=config.model.max_pair_targets,
-        sequence_length=config.data.sequence_length,
-        masking=config.masking,
+        preprocessor=preprocessor,
         validation_fraction=config.data.validation_fraction,
         max_sequence_length=config.model.max_sequence_length,
     )
@@ -521,10 +532,13 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
                 if problem not in (None, "missing"):
                     log(f"WARNING: {path} is damaged ({problem}); rebuilding it from the last "
                         "checkpoint.")
+        preprocessor = run_preprocessor(
+            config, vocabulary, replacement_counts_of(run_dir, config, vocabulary, files, log=log))
         keras.utils.set_random_seed(config.data.seed)  # the same initial weights on a restart
         model = build_pretrainer(
             config.model, vocabulary.size, config.training,
             sequence_length=config.data.sequence_length, total_steps=epochs * per_epoch,
+            preprocessor=preprocessor,
         )
         _describe(config, model, vocabulary, total, per_epoch, epochs, start_epoch, log)
         imported = run.imported_weights
@@ -536,9 +550,7 @@ def _run_pretraining(config, run_dir, corpus, steps, log, verbose, chief=None):
         logs = {}
         if start_epoch < epochs:
             train, validation = datasets(
-                config, vocabulary, files, start_epoch=start_epoch,
-                replacement_counts=replacement_counts_of(run_dir, config, vocabulary, files,
-                                                         log=log),
+                config, preprocessor, files, start_epoch=start_epoch,
                 num_epochs=epochs - start_epoch, steps_per_epoch=per_epoch,
             )
             if validation is None:
@@ -610,7 +622,22 @@ def load_pretraining_run(run_dir, log=print):
             f"The checkpoint in {run_dir} has {model.backbone.vocabulary_size} token "
             f"embeddings but its vocabulary has {vocabulary.size} tokens."
         )
+    if model.preprocessor is None:  # a checkpoint, or a model.keras of an older version
+        model.preprocessor = _recorded_preprocessor(run, config, vocabulary)
     return model, vocabulary, config
+
+
+def _recorded_preprocessor(run, config, vocabulary):
+    """The run's preprocessor from its files; without its corpus counts (a run imported and not
+    trained yet), one that packs text and reads [MASK] runs but does not mask."""
+    counts = None
+    if config.masking.random_token_distribution != "uniform":
+        counts = recorded_counts(run.token_counts, vocabulary)
+        if counts is None:
+            return SpanBertPretrainingPreprocessor(
+                vocabulary, sequence_length=config.data.sequence_length,
+                max_pair_targets=config.model.max_pair_targets)
+    return run_preprocessor(config, vocabulary, counts)
 
 
 def load_pretrainer(run_dir, log=print):
@@ -642,14 +669,12 @@ def evaluate_run(run_dir, corpus=None, steps=None, log=print, verbose=None):
     model, vocabulary, config = load_pretraining_run(run_dir, log=log)
     data = config.data
     files = check_corpus_files(corpus) if corpus else data.corpus
+    # An imported run has no corpus of its own: the files evaluated give the counts.
+    counts = replacement_counts_of(run_dir, config, vocabulary, files=data.corpus or files,
+                                   log=log, save=bool(data.corpus))
     dataset = pretraining_dataset(
-        files, vocabulary, sequence_length=data.sequence_length, batch_size=data.batch_size,
-        masking=config.masking, split="all" if corpus else "validation",
-        # An imported run has no corpus of its own: the files evaluated give the counts.
-        replacement_counts=replacement_counts_of(run_dir, config, vocabulary,
-                                                 files=data.corpus or files, log=log,
-                                                 save=bool(data.corpus)),
-        max_pair_targets=config.model.max_pair_targets,
+        files, preprocessor=run_preprocessor(config, vocabulary, counts),
+        batch_size=data.batch_size, split="all" if corpus else "validation",
         validation_fraction=data.validation_fraction, seed=data.seed + 1, num_epochs=1,
         shuffle=False,
     )

@@ -561,7 +561,8 @@ REFERENCE = """
 import json
 from spanbert_keras.config import apply_overrides, load_config
 from spanbert_keras.training.build import build_pretrainer
-from spanbert_keras.training.pretrain import prepare_run, schedule_of, training_batches
+from spanbert_keras.training.pretrain import prepare_run, replacement_counts_of, run_preprocessor
+from spanbert_keras.training.pretrain import schedule_of, training_batches
 with open(sys.argv[2]) as f:
     args = json.load(f)
 config = apply_overrides(load_config(args["config"]),
@@ -575,7 +576,10 @@ model = build_pretrainer(config.model, vocabulary.size, config.training,
                          total_steps=epochs * per_epoch)
 # The global batches of 2 workers: each worker's share of the corpus and masks, side by side.
 share = config.data.batch_size // 2
-workers = [training_batches(config, vocabulary, files, share, tf.distribute.InputContext(2, i, 2),
+preprocessor = run_preprocessor(config, vocabulary,
+                                replacement_counts_of("reference", config, vocabulary, files))
+workers = [training_batches(config, preprocessor, files, share,
+                            tf.distribute.InputContext(2, i, 2),
                             num_epochs=epochs, steps_per_epoch=per_epoch) for i in range(2)]
 train = tf.data.Dataset.zip(tuple(workers)).map(
     lambda a, b: {key: tf.concat([a[key], b[key]], 0) for key in a})

@@ -24,8 +24,9 @@ writes two SavedModels with these signatures:
   [B, M, k] (log-softmax scores of the MLM head and of the span boundary
   head), and `token_ids`, `padding_mask`, `truncated` as above.
 
-  `mask_and_score` masks each text with the training `SpanMasker` (static
-  masking: the masks depend only on the text and the masker's seed) and
+  `mask_and_score` masks each text with the run's
+  `SpanBertPretrainingPreprocessor` (the training masker; static masking:
+  the masks depend only on the text and the masker's seed) and
   returns the masked `token_ids`, `padding_mask`, `truncated`, the target
   slots (`mask_positions`, `mask_ids`, `mask_weights`, `span_boundaries`,
   `span_offsets`, `sbo_weights`, P = ceil(mask_rate * (L - 2)) slots), the
@@ -73,17 +74,12 @@ Serving with TF Serving (REST on port 8501):
 """
 
 
-import dataclasses
-
 import keras
 import tensorflow as tf
 
-from spanbert_keras.config import MaskingConfig
-from spanbert_keras.data.packing import pack_ids
+from spanbert_keras.data.pretraining_preprocessor import SpanBertPretrainingPreprocessor
+from spanbert_keras.data.pretraining_preprocessor import without_corpus_counts
 from spanbert_keras.data.span_masker import TARGET_KEYS
-from spanbert_keras.data.span_masker import SpanMasker
-from spanbert_keras.data.span_targets import span_targets
-from spanbert_keras.data.tokenizer import SpanBertTokenizer
 from spanbert_keras.losses import top_k_log_probs
 from spanbert_keras.losses import weighted_cross_entropy_terms
 
@@ -109,37 +105,26 @@ def check_model(model):
         )
 
 
-def build_masker(vocabulary, masking_config, config, model, replacement_counts=None):
-    """The `SpanMasker` of `mask_and_score`: the run's masking, static per text.
+def build_preprocessor(vocabulary, length, model, masking_config=None, config=None,
+                       replacement_counts=None, include_masker=False):
+    """The `SpanBertPretrainingPreprocessor` of the signatures (with `mask_and_score`'s masker).
 
-    With "unigram" random tokens and no `replacement_counts` (an export
-    without the run's corpus counts), the random tokens are uniform instead;
-    `export_info.json` records the masker's settings either way.
+    The masker is the run's masking (`masking_config`, else `config.masking`),
+    static per text (seeded with the run's `data.seed`). With "unigram"
+    random tokens and no `replacement_counts` (an export without the run's
+    corpus counts), its random tokens are uniform instead; `export_info.json`
+    records the masker's settings either way.
     """
-    masking = masking_config or getattr(config, "masking", None) or MaskingConfig()
-    if replacement_counts is None and masking.random_token_distribution == "unigram":
-        masking = dataclasses.replace(masking, random_token_distribution="uniform")
+    if not include_masker:
+        return SpanBertPretrainingPreprocessor(
+            vocabulary, sequence_length=length, max_pair_targets=model.max_pair_targets)
+    masking = masking_config or getattr(config, "masking", None)
+    if replacement_counts is None:
+        masking = without_corpus_counts(masking)
     data = getattr(config, "data", None)
-    return SpanMasker.from_masking_config(
-        vocabulary,
-        masking,
-        replacement_counts,
-        max_pair_targets=model.max_pair_targets,
-        seed=int(getattr(data, "seed", 0) or 0),
-    )
-
-
-def masker_info(masker):
-    """The masker's settings for `export_info.json` (without its vocabulary and counts)."""
-    info = {
-        key: value
-        for key, value in masker.get_config().items()
-        if key not in ("vocabulary", "replacement_counts", "name", "trainable", "dtype")
-    }
-    info["random_token_distribution"] = (
-        "uniform" if masker.replacement_counts is None else "unigram"
-    )
-    return info
+    return SpanBertPretrainingPreprocessor.from_masking_config(
+        vocabulary, masking, replacement_counts, sequence_length=length,
+        max_pair_targets=model.max_pair_targets, seed=int(getattr(data, "seed", 0) or 0))
 
 
 class PretrainingServing:
@@ -147,20 +132,19 @@ class PretrainingServing:
 
     Args:
         model: the `SpanBertPretrainer`.
-        vocabulary: its `Vocabulary`.
-        length: int, the packed length of text inputs.
+        preprocessor: its `SpanBertPretrainingPreprocessor`: the vocabulary,
+            the packed length of text inputs and, when it has a masker,
+            `mask_and_score`.
         top_k: int, predictions per masked position.
         vocab_file: path of the vocabulary file, copied into `assets/`.
-        masker: optional `SpanMasker`, adds `mask_and_score`.
     """
 
-    def __init__(self, model, vocabulary, length, top_k, vocab_file, masker=None):
+    def __init__(self, model, preprocessor, top_k, vocab_file):
         self.model = model
-        self.vocabulary = vocabulary
-        self.length = length
-        self.top_k = min(top_k, vocabulary.size)
-        self.masker = masker
-        self.tokenizer = SpanBertTokenizer(vocabulary)
+        self.preprocessor = preprocessor
+        self.vocabulary = preprocessor.vocabulary
+        self.length = preprocessor.sequence_length
+        self.top_k = min(top_k, self.vocabulary.size)
         # id -> wordpiece for the predictions. A lookup table is a resource
         # ExportArchive keeps, and its initializer's file becomes
         # assets/vocab.txt (a plain Asset would be dropped).
@@ -177,25 +161,21 @@ class PretrainingServing:
 
     # ----------------------------------------------------------- signatures
     def serve_text(self, text):
-        ids = self.tokenizer.tokenize(text)
-        return self._encoder_outputs(*self._pack(ids))
+        return self._encoder_outputs(*self._encode(text))
 
     def encode(self, token_ids, padding_mask):
         token_ids, padding_mask, truncated = self._cut(token_ids, padding_mask)
         return self._encoder_outputs(token_ids, padding_mask, truncated)
 
     def fill_spans(self, text):
-        ids = self.tokenizer.tokenize(text, mask_token_in_text=True)
-        return self._fill(*self._pack(ids))
+        return self._fill(*self._encode(text, mask_token_in_text=True))
 
     def fill_spans_ids(self, token_ids, padding_mask):
         return self._fill(*self._cut(token_ids, padding_mask))
 
     def mask_and_score(self, text):
-        token_ids, padding_mask, truncated = self._pack(self.tokenizer.tokenize(text))
-        batch = self.masker(
-            {"token_ids": token_ids, "padding_mask": tf.not_equal(padding_mask, 0)}
-        )
+        batch = self.preprocessor(text)
+        padding_mask = tf.cast(batch["padding_mask"], tf.int32)
         outputs = self.model(
             {
                 "token_ids": batch["token_ids"],
@@ -209,7 +189,7 @@ class PretrainingServing:
         result = {
             "token_ids": batch["token_ids"],
             "padding_mask": padding_mask,
-            "truncated": truncated,
+            "truncated": batch["truncated"],
         }
         for key in TARGET_KEYS:
             result[key] = batch[key]
@@ -227,12 +207,10 @@ class PretrainingServing:
         return result
 
     # -------------------------------------------------------------- helpers
-    def _pack(self, ids):
-        vocab = self.vocabulary
-        token_ids, padding_mask, truncated = pack_ids(
-            ids, self.length, vocab.cls_id, vocab.sep_id, vocab.pad_id
-        )
-        return token_ids, tf.cast(padding_mask, tf.int32), truncated
+    def _encode(self, text, mask_token_in_text=False):
+        encoded = self.preprocessor.encode(text, mask_token_in_text=mask_token_in_text)
+        return (encoded["token_ids"], tf.cast(encoded["padding_mask"], tf.int32),
+                encoded["truncated"])
 
     def _cut(self, token_ids, padding_mask):
         """Keeps the first `length` positions; flags rows with real tokens beyond."""
@@ -271,9 +249,7 @@ class PretrainingServing:
         }
 
     def _fill(self, token_ids, padding_mask, truncated):
-        spans = span_targets(
-            tf.equal(token_ids, self.vocabulary.mask_id), padding_mask, self.model.max_pair_targets
-        )
+        spans = self.preprocessor.mask_token_targets(token_ids, padding_mask)
         outputs = self.model(
             {
                 "token_ids": token_ids,
@@ -311,7 +287,7 @@ class PretrainingServing:
             "fill_spans": (self.fill_spans, text_spec),
             "fill_spans_ids": (self.fill_spans_ids, ids_spec),
         }
-        if self.masker is not None:
+        if self.preprocessor.masker is not None:
             methods["mask_and_score"] = (self.mask_and_score, text_spec)
         functions = {}
         for name, (method, spec) in methods.items():
@@ -328,7 +304,7 @@ class PretrainingServing:
             archive.track(layer)
         archive.track(self.id_to_token)
         if text:
-            archive.track(self.tokenizer)
+            archive.track(self.preprocessor.tokenizer)
             endpoints = [
                 ("serving_default", "serve_text"),
                 ("encode", "encode"),
