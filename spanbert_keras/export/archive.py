@@ -7,14 +7,38 @@ once complete. Each version directory holds an `export_info.json`: what was
 exported, its signatures (read back from the saved graph), the
 tensorflow-text ops the graph needs and the oldest TF Serving release that
 links them.
+
+Every export, pre-trained encoder or fine-tuned task, writes the same
+fields (`describe_export` builds them, `write_export_info` adds the graph's):
+
+| field | meaning |
+|---|---|
+| `schema_version` | 1 |
+| `format` | `"tf_saved_model"` |
+| `name`, `version` | the `saved_models/NAME/VERSION` it was written to |
+| `task` | `"pretraining"`, a fine-tuning task (`"squad"`, `"tacred"`, `"glue"`, `"ner"`, `"coref"`) or `"question_answering"` (a QA model exported outside a run) |
+| `inputs` | `"text"` (strings in, tokenised in the graph) or `"ids"` (token ids in) |
+| `portable` | true when the graph holds no tensorflow-text op (a plain `import tensorflow` loads it) |
+| `load` | the Python line that loads it |
+| `companion` | the other SavedModel of the same export (the ids-only one of a text model and back), relative; null if none |
+| `model` | the Keras class and its encoder's shape: `class`, `num_layers`, `hidden_dim`, `num_heads`, `intermediate_dim`, `max_sequence_length`, `dtype_policy` |
+| `sequence_length` | the packed length of text inputs |
+| `vocabulary_size`, `vocabulary_file`, `special_token_ids` | the vocabulary, in `assets/` |
+| `settings` | what the signatures do that is the task's own: labels, windows, the no-answer threshold, top-k, the masker, ... |
+| `training` | the configuration the model was trained with (a pre-training config, or a fine-tuning config and its task's `task_info`); null if unknown |
+| `signatures` | every signature's description, inputs and outputs (names, dtypes, shapes) |
+| `tensorflow_text_ops`, `other_custom_ops`, `min_tf_serving_version`, `tf_serving_release_for_op` | the ops beyond core TensorFlow and the oldest TF Serving that links them |
+| `versions` | TensorFlow, Keras and tensorflow-text at export |
 """
 
+import dataclasses
 import json
 import os
 import shutil
 
 import tensorflow as tf
 
+from spanbert_keras.data.vocabulary import SPECIAL_TOKENS
 from spanbert_keras.files import check_directory_path
 from spanbert_keras.files import member_path
 from spanbert_keras.files import move_into_place
@@ -23,6 +47,17 @@ from spanbert_keras.files import stage_dir
 VOCAB_ASSET = "vocab.txt"
 INFO_FILE = "export_info.json"
 PORTABLE_SUFFIX = "-ids"
+SCHEMA_VERSION = 1
+# The fields `describe_export` writes, in order, and those `write_export_info` adds.
+DESCRIPTION_FIELDS = (
+    "schema_version", "format", "name", "version", "task", "inputs", "portable", "load",
+    "companion", "model", "sequence_length", "vocabulary_size", "vocabulary_file",
+    "special_token_ids", "settings", "training",
+)
+GRAPH_FIELDS = ("signatures", "tensorflow_text_ops", "other_custom_ops",
+                "min_tf_serving_version", "tf_serving_release_for_op", "versions")
+LOAD_TEXT = "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)"
+LOAD_IDS = "import tensorflow as tf; tf.saved_model.load(path)"
 
 # The oldest TF Serving release whose model server links each tensorflow-text
 # op (from the tf-text archive each TF Serving release pins; 2.8 is the
@@ -167,6 +202,65 @@ def write_version(export_dir, write, info, overwrite=False):
     return version_dir, info
 
 
+def describe_export(version_dir, task, model, vocabulary, sequence_length, settings,
+                    training=None, inputs="text", companion=None):
+    """The fields of `export_info.json` that describe the model (the table above).
+
+    Args:
+        version_dir: the final `saved_models/NAME/VERSION`.
+        task: str, `"pretraining"` or the task's name.
+        model: the exported Keras model (its `backbone` gives the shape).
+        vocabulary: the `Vocabulary` written to `assets/`.
+        sequence_length: int, the packed length of text inputs.
+        settings: JSON-ready dict, the task's own fields.
+        training: the training configuration (a config object with
+            `to_dict`, a dataclass or a JSON-ready dict) or None.
+        inputs: `"text"` or `"ids"`.
+        companion: the other SavedModel's version directory, or None.
+    """
+    backbone = model.backbone
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "format": "tf_saved_model",
+        "name": os.path.basename(os.path.dirname(version_dir)),
+        "version": int(os.path.basename(version_dir)),
+        "task": task,
+        "inputs": inputs,
+        "portable": inputs == "ids",
+        "load": LOAD_IDS if inputs == "ids" else LOAD_TEXT,
+        "companion": None if companion is None else os.path.relpath(companion, version_dir),
+        "model": {
+            "class": type(model).__name__,
+            "num_layers": backbone.num_layers,
+            "hidden_dim": backbone.hidden_dim,
+            "num_heads": backbone.num_heads,
+            "intermediate_dim": backbone.intermediate_dim,
+            "max_sequence_length": backbone.max_sequence_length,
+            "dtype_policy": model.dtype_policy.name,
+        },
+        "sequence_length": int(sequence_length),
+        "vocabulary_size": vocabulary.size,
+        "vocabulary_file": f"assets/{VOCAB_ASSET}",
+        "special_token_ids": {token: vocabulary.token_to_id(token) for token in SPECIAL_TOKENS},
+        "settings": _plain_json(settings),
+        "training": _plain_json(training),
+    }
+
+
+def _plain_json(value):
+    """A config object, dataclass or dict as plain JSON values (None stays None)."""
+    if value is None:
+        return None
+    if hasattr(value, "to_dict"):
+        value = value.to_dict()
+    elif dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    if not isinstance(value, dict):
+        raise TypeError("A configuration must be a config object, a dataclass or a dict. "
+                        f"Received: {type(value).__name__}")
+    return json.loads(json.dumps(value, default=str))
+
+
 def write_export_info(path, info):
     """Completes `info` with the graph's signatures and ops; writes `export_info.json`.
 
@@ -186,8 +280,11 @@ def write_export_info(path, info):
         min_serving = "none: needs a model server built with these ops"
     else:
         min_serving = max(releases, key=lambda v: tuple(int(p) for p in v.split(".")))
-    descriptions = info.pop("signature_descriptions", {})
     info = dict(info)
+    descriptions = info.pop("signature_descriptions", {})
+    if tuple(info) != DESCRIPTION_FIELDS:  # every export writes one schema
+        raise ValueError(f"export_info fields {list(info)} are not the schema's "
+                         f"{list(DESCRIPTION_FIELDS)}; build them with describe_export.")
     info.update(
         signatures={
             name: dict(description=descriptions.get(name, ""), **signature)

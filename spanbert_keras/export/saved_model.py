@@ -10,18 +10,16 @@ it). The signatures are the model's serving module's
 `export_info.json` are `spanbert_keras.export.archive`'s.
 """
 
-import dataclasses
-import json
 import os
 import shutil
 import tempfile
 
 import numpy as np
 
-from spanbert_keras.data.vocabulary import SPECIAL_TOKENS
 from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export.archive import VOCAB_ASSET
 from spanbert_keras.export.archive import check_free
+from spanbert_keras.export.archive import describe_export
 from spanbert_keras.export.archive import version_dirs
 from spanbert_keras.export.archive import write_export_info
 from spanbert_keras.export.serving.pretraining import DESCRIPTIONS
@@ -155,37 +153,17 @@ def export_saved_model(
 
 def _info(kind, final, companion, serving, config):
     """The fields of `export_info.json` that describe the model (the archive adds the graph's)."""
-    model, vocabulary = serving.model, serving.vocabulary
-    backbone = model.backbone
-    return {
-        "format": "tf_saved_model",
-        "kind": kind,
-        "name": os.path.basename(os.path.dirname(final)),
-        "version": int(os.path.basename(final)),
-        "portable": kind == "ids",
-        "load": (
-            "import tensorflow as tf; tf.saved_model.load(path)"
-            if kind == "ids"
-            else "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)"
-        ),
-        "companion": os.path.relpath(companion, final),
-        "sequence_length": serving.length,
+    model = serving.model
+    settings = {
         "top_k": serving.top_k,
-        "vocabulary_size": vocabulary.size,
-        "vocabulary_file": f"assets/{VOCAB_ASSET}",
-        "special_token_ids": {token: vocabulary.token_to_id(token) for token in SPECIAL_TOKENS},
-        "model": {
-            "num_layers": backbone.num_layers,
-            "hidden_dim": backbone.hidden_dim,
-            "num_heads": backbone.num_heads,
-            "intermediate_dim": backbone.intermediate_dim,
-            "max_sequence_length": backbone.max_sequence_length,
-            "max_pair_targets": model.max_pair_targets,
-            "sbo_weight": model.sbo_weight,
-            "dtype_policy": model.dtype_policy.name,
-        },
-        "masker": serving.preprocessor.masking_settings(),
-        "config": _config_dict(config),
+        "max_pair_targets": model.max_pair_targets,
+        "sbo_weight": model.sbo_weight,
+        # mask_and_score's masker; the ids-only model has no such signature.
+        "masker": serving.preprocessor.masking_settings() if kind == "text" else None,
+    }
+    return {
+        **describe_export(final, "pretraining", model, serving.vocabulary, serving.length,
+                          settings, training=config, inputs=kind, companion=companion),
         "signature_descriptions": DESCRIPTIONS,
     }
 
@@ -204,18 +182,3 @@ def _resolve_length(sequence_length, config, positions):
             f"table). Received: sequence_length={sequence_length}"
         )
     return int(sequence_length)
-
-
-def _config_dict(config):
-    if config is None:
-        return None
-    if hasattr(config, "to_dict"):
-        return config.to_dict()
-    if dataclasses.is_dataclass(config):
-        return dataclasses.asdict(config)
-    if isinstance(config, dict):
-        return json.loads(json.dumps(config, default=str))
-    raise TypeError(
-        "`config` must be a PretrainConfig, a dataclass or a dict. "
-        f"Received: {type(config).__name__}"
-    )

@@ -76,6 +76,11 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
 
+def export_training(config, task_info):
+    """A fine-tuned model's `training` in `export_info.json`: its config and `task_info`."""
+    return {"finetune": dataclasses.asdict(config), "task_info": task_info}
+
+
 def is_small_encoder(encoder):
     """Whether `encoder` is narrower than BERT-base (768): it takes a task's small-encoder recipe.
 

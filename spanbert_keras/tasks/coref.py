@@ -51,6 +51,7 @@ from spanbert_keras.metrics.coref import coref_scores
 from spanbert_keras.models.span_bert_coreference import DOCUMENT_INPUTS
 from spanbert_keras.models.span_bert_coreference import SpanBertCoreference
 from spanbert_keras.tasks.base import FinetuneTask
+from spanbert_keras.tasks.base import export_training
 from spanbert_keras.tasks.encoder_task import options_dict
 from spanbert_keras.tasks.encoder_task import warn_count
 
@@ -248,10 +249,9 @@ class CorefTask(FinetuneTask):
         return path
 
     def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
-        info = {"kind": self.name, "model": type(model).__name__, "task_info": task_info,
-                "finetune": dataclasses.asdict(config)}
-        return self.serving(model, vocabulary, task_info, config).export(export_dir, info,
-                                                              overwrite=overwrite)
+        return self.serving(model, vocabulary, task_info, config).export(
+            export_dir, self.name, {"options": task_info["options"]},
+            export_training(config, task_info), overwrite=overwrite)
 
 
 TASK = CorefTask()

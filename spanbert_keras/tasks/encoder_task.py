@@ -32,6 +32,7 @@ import tensorflow as tf
 from spanbert_keras.data.bad_records import summarize
 from spanbert_keras.data.features import MODEL_INPUTS
 from spanbert_keras.tasks.base import FinetuneTask
+from spanbert_keras.tasks.base import export_training
 
 
 def warn_count(lines, what):
@@ -121,7 +122,8 @@ class EncoderTask(FinetuneTask):
     def num_classes(self, task_info):
         return len(task_info["labels"])
 
-    def export_info(self, task_info, config):
+    def export_settings(self, task_info, config):
+        """The task's own fields of `export_info.json` (`settings`); default: none."""
         return {}
 
     # ------------------------------------------------------- FinetuneTask
@@ -182,11 +184,5 @@ class EncoderTask(FinetuneTask):
 
     def export(self, model, vocabulary, task_info, config, export_dir, overwrite=False):
         serving = self.serving(model, vocabulary, task_info, config)
-        info = {
-            "kind": self.name,
-            "model": type(model).__name__,
-            **self.export_info(task_info, config),
-            "task_info": task_info,
-            "finetune": dataclasses.asdict(config),
-        }
-        return serving.export(export_dir, info, overwrite=overwrite)
+        return serving.export(export_dir, self.name, self.export_settings(task_info, config),
+                              export_training(config, task_info), overwrite=overwrite)

@@ -261,7 +261,7 @@ class GlueTask(EncoderTask):
         metric = task_info["metric"]
         return {metric: scores[metric], **{k: v for k, v in scores.items() if k != metric}}
 
-    def export_info(self, task_info, config):
+    def export_settings(self, task_info, config):
         return {"labels": task_info["labels"], "regression": task_info["options"]["regression"],
                 "pairs": task_info["options"]["text_b"] is not None}
 

@@ -146,7 +146,7 @@ class NerTask(EncoderTask):
                                 [predictions[e["id"]] for e in examples])
         return {k: scores[k] for k in ("f1", "precision", "recall")}
 
-    def export_info(self, task_info, config):
+    def export_settings(self, task_info, config):
         return {"labels": task_info["labels"]}
 
 

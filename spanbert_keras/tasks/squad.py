@@ -55,6 +55,7 @@ from spanbert_keras.files import write_json
 from spanbert_keras.metrics.squad import squad_scores
 from spanbert_keras.models.span_bert_question_answerer import SpanBertQuestionAnswerer
 from spanbert_keras.tasks.base import FinetuneTask
+from spanbert_keras.tasks.base import export_training
 
 NA_PROBS_FILE = "na_probs.json"
 # The authors scored the MRQA dev sets 5 times an epoch (`run_mrqa.py --eval_per_epoch 5`).
@@ -312,9 +313,7 @@ class SquadTask(FinetuneTask):
 
         return export_question_answerer(
             model, vocabulary, export_dir, **self._serving_arguments(task_info, config),
-            config={"task": self.name, "finetune": dataclasses.asdict(config),
-                    "task_info": task_info},
-            overwrite=overwrite,
+            config=export_training(config, task_info), overwrite=overwrite, task=self.name,
         )
 
 

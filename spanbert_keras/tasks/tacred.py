@@ -193,7 +193,7 @@ class TacredTask(EncoderTask):
         scores = score_tacred(gold, predicted, task_info["options"]["negative_label"])
         return {k: scores[k] for k in ("micro_f1", "precision", "recall")}
 
-    def export_info(self, task_info, config):
+    def export_settings(self, task_info, config):
         return {"labels": task_info["labels"], "mode": task_info["options"]["mode"],
                 "marker_pieces": task_info["marker_pieces"]}
 

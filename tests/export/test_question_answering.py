@@ -58,8 +58,9 @@ def test_exported_answers_equal_the_keras_models_in_a_fresh_process(qa_model, tm
     assert paths["saved_model"] == export_dir
     assert os.listdir(os.path.join(export_dir, "assets")) == ["vocab.txt"]
     info = read_export_info(export_dir)
-    assert info["kind"] == "question_answering" and info["version_2"] is True
-    assert info["null_score_diff_threshold"] == THRESHOLD
+    assert info["task"] == "squad" and info["settings"]["version_2"] is True
+    assert info["settings"]["null_score_diff_threshold"] == THRESHOLD
+    assert info["training"]["task_info"]["version_2"] is True
     assert sorted(info["signatures"]["serving_default"]["inputs"]) == ["context", "question"]
 
     report, outputs = run_loader("text", export_dir, {

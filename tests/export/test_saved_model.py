@@ -31,6 +31,8 @@ from spanbert_keras.data.vocabulary import load_vocabulary
 from spanbert_keras.export import export_saved_model
 from spanbert_keras.export import read_export_info
 from spanbert_keras.export import saved_model_signatures
+from spanbert_keras.export.archive import DESCRIPTION_FIELDS
+from spanbert_keras.export.archive import GRAPH_FIELDS
 from spanbert_keras.training.build import build_pretrainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -588,12 +590,19 @@ def test_export_info_lists_the_ops_and_the_oldest_tf_serving(exported):
     assert portable["tensorflow_text_ops"] == [] and portable["other_custom_ops"] == []
     assert portable["min_tf_serving_version"].startswith("any")
     for info in (text, portable):
+        assert tuple(info) == DESCRIPTION_FIELDS + GRAPH_FIELDS  # the one schema
+        assert info["task"] == "pretraining" and info["model"]["class"] == "SpanBertPretrainer"
         assert info["vocabulary_size"] == exported["vocabulary"].size
-        assert info["sequence_length"] == L and info["top_k"] == K
-        assert info["config"]["data"]["seed"] == SEED
-        assert info["config"]["model"]["hidden_dim"] == H
+        assert info["sequence_length"] == L and info["settings"]["top_k"] == K
+        assert info["training"]["data"]["seed"] == SEED
+        assert info["training"]["model"]["hidden_dim"] == info["model"]["hidden_dim"] == H
         assert info["special_token_ids"]["[MASK]"] == exported["vocabulary"].mask_id
-    assert text["masker"]["seed"] == SEED and text["masker"]["max_pair_targets"] == PAIR
+    masker = text["settings"]["masker"]
+    assert masker["seed"] == SEED and masker["max_pair_targets"] == PAIR
+    assert portable["settings"]["masker"] is None  # no mask_and_score in the ids model
+    assert (text["inputs"], text["portable"], portable["inputs"], portable["portable"]) == (
+        "text", False, "ids", True)
+    assert (text["companion"], portable["companion"]) == ("../../tiny-ids/1", "../../tiny/1")
     assert (text["name"], text["version"], portable["name"]) == ("tiny", 1, "tiny-ids")
     assert exported["paths"]["export_info"] == text
 

@@ -172,7 +172,9 @@ def test_predictions_files_and_export_agree(documents, vocabulary, tmp_path):
     export = str(tmp_path / "saved_models" / "coref" / "1")
     TASK.export(model, vocabulary, info, run_config, export)
     with open(os.path.join(export, "export_info.json"), encoding="utf-8") as f:
-        assert json.load(f)["kind"] == "coref"
+        info = json.load(f)
+    assert (info["task"], info["model"]["class"]) == ("coref", "SpanBertCoreference")
+    assert info["settings"]["options"] == info["training"]["task_info"]["options"]
     inputs = resolve_words_inputs(examples)
     inputs["serving_default/text"] = np.array(
         [" ".join(w for s in d["sentences"] for w in s) for d in examples], object)

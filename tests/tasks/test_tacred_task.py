@@ -146,7 +146,8 @@ def test_export_answers_as_the_keras_model_in_a_fresh_process(run, tmp_path):
         assert f.read().split("\n")[:-1] == task_vocabulary(VOCABULARY, info).tokens
     with open(os.path.join(saved, "export_info.json"), encoding="utf-8") as f:
         exported = json.load(f)
-    assert exported["labels"] == info["labels"] and exported["model"] == "SpanBertRelationClassifier"
+    assert exported["settings"]["labels"] == info["labels"]
+    assert (exported["task"], exported["model"]["class"]) == ("tacred", "SpanBertRelationClassifier")
     assert sorted(exported["signatures"]["serving_default"]["outputs"]) == [
         "entities_truncated", "label", "label_id", "score", "scores", "truncated"]
     inputs = {k: to_numpy(v) for k, v in TASK.serving_inputs(dev).items()}

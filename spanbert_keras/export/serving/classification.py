@@ -7,7 +7,7 @@ and return labels and scores:
 
 | model | signature `serving_default` inputs | outputs |
 |---|---|---|
-| relations | `tokens` string [B, T] (a sentence's tokens as TACRED gives them, padded with ""; PTB brackets `-LRB-` ... `-RCB-` are converted in the graph), `subj_start`, `subj_end`, `obj_start`, `obj_end` int32 [B] (inclusive token spans), `subj_type`, `obj_type` string [B] | `label` string [B], `label_id` int32 [B], `score` float32 [B] (its probability), `scores` float32 [B, C] (every label's, in `export_info.json`'s `labels` order), `truncated`, `entities_truncated` bool [B] |
+| relations | `tokens` string [B, T] (a sentence's tokens as TACRED gives them, padded with ""; PTB brackets `-LRB-` ... `-RCB-` are converted in the graph), `subj_start`, `subj_end`, `obj_start`, `obj_end` int32 [B] (inclusive token spans), `subj_type`, `obj_type` string [B] | `label` string [B], `label_id` int32 [B], `score` float32 [B] (its probability), `scores` float32 [B, C] (every label's, in the order of `export_info.json`'s `settings.labels`), `truncated`, `entities_truncated` bool [B] |
 | texts | `text` string [B], or `text_a`, `text_b` string [B] for pairs | `label`, `label_id`, `score`, `scores`, `truncated`; a regression model (STS-B): `score` float32 [B] (the predicted value), `truncated` |
 
 Load without this package:

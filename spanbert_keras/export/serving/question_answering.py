@@ -15,7 +15,7 @@ indexes a `str`), read from the passage itself; an unanswered question gives
 `""` and -1 / -1. `score` is the best span's start + end logit. A v2.0
 model answers `""` where `no_answer_score` (null score - best span score,
 the authors' `score_diff`) is above the threshold chosen on the run's dev
-set (`null_score_diff_threshold` in `export_info.json`), as the authors
+set (`settings.null_score_diff_threshold` in `export_info.json`), as the authors
 answer test questions. In the graph: the same windows
 (`QuestionAnswerFeatures`) and the same decoding (`qa_decoding`) as
 `spanbert-keras finetune squad` uses for its `predictions.json`, so the
@@ -107,7 +107,7 @@ def question_answering_serving(model, vocabulary, sequence_length=512, doc_strid
 def export_question_answerer(model, vocabulary, export_dir, sequence_length=512, doc_stride=128,
                              max_query_length=64, max_answer_length=30, n_best=20,
                              version_2=False, null_score_diff_threshold=0.0, config=None,
-                             overwrite=False):
+                             overwrite=False, task="question_answering"):
     """Writes a QA model as a SavedModel for TF Serving (strings in, answers out).
 
     Args:
@@ -118,8 +118,10 @@ def export_question_answerer(model, vocabulary, export_dir, sequence_length=512,
             (`QuestionAnswerFeatures`).
         max_answer_length, n_best, version_2, null_score_diff_threshold: see
             `QuestionAnsweringServing`.
-        config: optional JSON-ready dict recorded in `export_info.json`.
+        config: optional JSON-ready dict, the training configuration
+            recorded in `export_info.json` (`training`).
         overwrite: bool, replace an existing version.
+        task: str, `export_info.json`'s `task` (a fine-tuning run's task name).
 
     Returns:
         A dict: `saved_model` (the version directory), `export_info`.
@@ -144,14 +146,12 @@ def export_question_answerer(model, vocabulary, export_dir, sequence_length=512,
     serving = question_answering_serving(model, vocabulary, sequence_length, doc_stride,
                                          max_query_length, max_answer_length, n_best, version_2,
                                          null_score_diff_threshold)
-    info = {
-        "kind": "question_answering",
+    settings = {
         "version_2": bool(version_2),
         "doc_stride": doc_stride,
         "max_query_length": max_query_length,
         "max_answer_length": max_answer_length,
         "n_best": n_best,
         "null_score_diff_threshold": float(null_score_diff_threshold),
-        "config": config,
     }
-    return serving.export(export_dir, info, overwrite)
+    return serving.export(export_dir, task, settings, config, overwrite)

@@ -19,10 +19,10 @@ import tensorflow as tf
 
 from spanbert_keras.data.features import MODEL_INPUTS
 from spanbert_keras.export.archive import VOCAB_ASSET
+from spanbert_keras.export.archive import describe_export
+from spanbert_keras.export.archive import version_dirs
 from spanbert_keras.export.archive import vocabulary_table
 from spanbert_keras.export.archive import write_version
-
-LOAD = "import tensorflow as tf, tensorflow_text; tf.saved_model.load(path)"
 
 
 class TaskServing(abc.ABC):
@@ -96,12 +96,12 @@ class TaskServing(abc.ABC):
         finally:
             shutil.rmtree(vocab_dir, ignore_errors=True)
 
-    def export(self, export_dir, info, overwrite=False):
+    def export(self, export_dir, task, settings, training=None, overwrite=False):
         """Writes `saved_models/NAME/VERSION`; returns `{"saved_model", "export_info"}`.
 
-        `info`: the task's fields of `export_info.json` (labels, options, ...);
-        the format, vocabulary and sequence length are added here, the
-        signatures and ops by `archive.write_export_info`.
+        `task`, `settings` (the task's own fields: labels, options, ...) and
+        `training` go to `export_info.json` (`archive.describe_export`); the
+        signatures and ops are added by `archive.write_export_info`.
         """
         vocabulary = self.features.vocabulary
         backbone = self.model.backbone
@@ -110,13 +110,10 @@ class TaskServing(abc.ABC):
                 f"The vocabulary has {vocabulary.size} wordpieces but the model was built for "
                 f"{backbone.vocabulary_size}; export the model with its own vocabulary."
             )
+        version_dir, _ = version_dirs(export_dir)
         info = {
-            "format": "tf_saved_model",
-            "load": LOAD,
-            "sequence_length": self.features.sequence_length,
-            "vocabulary_size": vocabulary.size,
-            "vocabulary_file": f"assets/{VOCAB_ASSET}",
-            **info,
+            **describe_export(version_dir, task, self.model, vocabulary,
+                              self.features.sequence_length, settings, training),
             "signature_descriptions": dict(self.descriptions),
         }
         version_dir, info = write_version(export_dir, self.write, info, overwrite)
