@@ -2,7 +2,8 @@
 
 The README is the front page and docs/ the site (mkdocs.yml). These tests build
 the site as `make docs` does, follow every relative link of the README and of
-the pages (anchors included), compile the pages' Python blocks, check that the
+the pages (anchors included), compile the pages' Python blocks (running them is
+tests/test_docs_code_runs.py's, in the slow set), check that the
 `spanbert-keras` commands they show exist, and check that every heading and
 table of the README as it was before the site (a 1,000-line README) is still
 in the README or in a page.
