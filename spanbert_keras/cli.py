@@ -1,16 +1,23 @@
 """The `spanbert-keras` command line.
 
     spanbert-keras vocab     --corpus FILE... --output vocab.txt
-    spanbert-keras preview   (--checkpoint DIR | --vocab FILE) --text "..."
+    spanbert-keras preview   (--run DIR | --vocab FILE) --text "..."
     spanbert-keras pretrain  --config CONFIG.yaml [--corpus FILE...] [--steps N] --output DIR
-    spanbert-keras evaluate  --checkpoint DIR [--corpus FILE...]
-    spanbert-keras export    --checkpoint DIR --output saved_models/NAME/VERSION [--tflite]
+    spanbert-keras evaluate  --run DIR [--corpus FILE... | --dev FILE]
+    spanbert-keras export    --run DIR --output saved_models/NAME/VERSION [--tflite]
     spanbert-keras finetune  TASK --train FILE --dev FILE --init PATH --output DIR
     spanbert-keras grid      TASK --train FILE --dev FILE --init PATH --output GRID_DIR
-    spanbert-keras evaluate-squad --model DIR --dev FILE
+    spanbert-keras predict   --run DIR --input FILE [--output FILE]
     spanbert-keras import    CHECKPOINT --output DIR [--vocab VOCAB_TXT]
-    spanbert-keras convert   DIR --to hf|keras-hub --output OUT_DIR
+    spanbert-keras convert   --run DIR --to hf|keras-hub --output OUT_DIR
     spanbert-keras coref-jsonlines INPUT... --output OUT.jsonlines (--vocab FILE | --init PATH)
+
+One name a concept: `--run DIR` is the run directory a command reads (made by
+`pretrain`, `import` or `finetune`), `--output` what a command writes, and
+`--init` the encoder a fine-tuning starts from (a run, a checkpoint or a
+preset). The older spellings (`--checkpoint DIR`, a run given without a flag
+to `convert` and `predict`, and `evaluate-squad --model DIR`, now `evaluate
+--run DIR --dev FILE`) still work for one release, with a note.
 
 Every sub-command has `--help` with examples. Exit status: 0 on success, 2 on
 bad input or a file problem (one line naming the file and what to change), 1
@@ -48,24 +55,24 @@ EXAMPLES = {
          GRID_DIR/grid.csv and grid.md; the last line printed is the best cell as JSON)
     """,
     "predict": """
-        spanbert-keras predict runs/ner --input sentences.txt           # a sentence a line
+        spanbert-keras predict --run runs/ner --input sentences.txt           # a sentence a line
         echo '{"question": "Who lived at Hartfield?", "context": "Emma lived at Hartfield."}' \\
-            | spanbert-keras predict runs/squad --input -
-        spanbert-keras predict runs/coref --input documents.jsonl --output clusters.jsonl
+            | spanbert-keras predict --run runs/squad --input -
+        spanbert-keras predict --run runs/coref --input documents.jsonl --output clusters.jsonl
       (one answer a line, JSON, in the order of the inputs: the run's SavedModel signature,
        run here. An input line is a JSON object of the signature's inputs (e.g. question,
        context; text_a, text_b; tokens, subj_start, ...), a JSON list of them in order, or
        plain text for a model that takes one text)
     """,
     "evaluate-squad": """
-        spanbert-keras evaluate-squad --model runs/squad --dev dev-v1.1.json
+        spanbert-keras evaluate --run runs/squad --dev dev-v1.1.json   (the same; this name goes in the next release)
     """,
     "vocab": """
         spanbert-keras vocab --corpus corpus/*.txt --output vocab.txt --size 28996
     """,
     "preview": """
         spanbert-keras preview --vocab runs/demo/vocab.txt --text "It is a truth universally acknowledged."
-        spanbert-keras preview --checkpoint runs/demo --text "Emma Woodhouse, handsome, clever, and rich" --seed 3
+        spanbert-keras preview --run runs/demo --text "Emma Woodhouse, handsome, clever, and rich" --seed 3
     """,
     "pretrain": """
         spanbert-keras pretrain --config pipelines/configs/tiny.yaml --corpus my_text.txt --steps 500 --output runs/tiny
@@ -77,12 +84,13 @@ EXAMPLES = {
         (the same on host2 with "index": 1; data.batch_size is the global batch)
     """,
     "evaluate": """
-        spanbert-keras evaluate --checkpoint runs/tiny
-        spanbert-keras evaluate --checkpoint runs/tiny --corpus held_out.txt --steps 50
+        spanbert-keras evaluate --run runs/tiny
+        spanbert-keras evaluate --run runs/tiny --corpus held_out.txt --steps 50
+        spanbert-keras evaluate --run runs/squad --dev dev-v1.1.json    (a fine-tuning run: its task's scores)
     """,
     "export": """
-        spanbert-keras export --checkpoint runs/tiny --output saved_models/spanbert-tiny/1
-        spanbert-keras export --checkpoint runs/tiny --output saved_models/spanbert-tiny/2 --tflite --quantization dynamic_range
+        spanbert-keras export --run runs/tiny --output saved_models/spanbert-tiny/1
+        spanbert-keras export --run runs/tiny --output saved_models/spanbert-tiny/2 --tflite --quantization dynamic_range
     """,
     "import": """
         spanbert-keras import spanbert-base-cased --output runs/spanbert-base
@@ -92,8 +100,8 @@ EXAMPLES = {
          the authors' fairseq model.pt; or a keras-hub BERT preset)
     """,
     "convert": """
-        spanbert-keras convert runs/tiny --to hf --output exported/spanbert-tiny-hf
-        spanbert-keras convert runs/tiny --to keras-hub --output exported/spanbert-tiny-keras-hub
+        spanbert-keras convert --run runs/tiny --to hf --output exported/spanbert-tiny-hf
+        spanbert-keras convert --run runs/tiny --to keras-hub --output exported/spanbert-tiny-keras-hub
     """,
     "coref-jsonlines": """
         spanbert-keras coref-jsonlines dev.english.v4_gold_conll --output dev.english.384.jsonlines \\
@@ -143,7 +151,7 @@ def _parser():
 
     preview = command("preview", "Show how a text gets span-masked (and, with a checkpoint, predicted).")
     source = preview.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", metavar="DIR", help="a run directory (vocabulary, masking, model)")
+    _run_option(source, "a run directory (vocabulary, masking, model)")
     source.add_argument("--vocab", metavar="VOCAB_TXT", help="a vocabulary file (masking only)")
     preview.add_argument("--text", required=True, help="the text to mask")
     preview.add_argument("--seed", type=int, default=0, help="the masking seed (default 0)")
@@ -164,8 +172,8 @@ def _parser():
 
     evaluate = command("evaluate", "Held-out MLM / SBO loss and accuracy of a run, or a "
                                    "fine-tuning run's scores on --dev (last line: JSON).")
-    evaluate.add_argument("--checkpoint", required=True, metavar="DIR",
-                          help="a run directory (pretrain's, import's or a fine-tuning run)")
+    _run_option(evaluate, "a run directory (pretrain's, import's or a fine-tuning run)",
+                required=True)
     evaluate.add_argument("--dev", metavar="FILE",
                           help="for a fine-tuning run: the task's file to score")
     evaluate.add_argument("--strict", action="store_true",
@@ -175,9 +183,8 @@ def _parser():
     evaluate.add_argument("--steps", type=int, help="the most batches to evaluate")
 
     export = command("export", "Export a run as a SavedModel for TF Serving (and a TFLite file).")
-    export.add_argument("--checkpoint", required=True, metavar="DIR",
-                        help="a run directory (pretrain's, import's or a fine-tuning run: its "
-                             "task's strings-in SavedModel)")
+    _run_option(export, "a run directory (pretrain's, import's or a fine-tuning run: its task's "
+                        "strings-in SavedModel)", required=True)
     export.add_argument("--output", required=True, metavar="saved_models/NAME/VERSION",
                         help="the version directory (VERSION an integer, as TF Serving expects)")
     export.add_argument("--tflite", action="store_true", help="also write NAME.tflite (encode signature)")
@@ -212,7 +219,7 @@ def _parser():
                           help="a bad record in --train / --dev is an error")
 
     convert = command("convert", "Write a run's model for transformers (hf) or keras-hub.")
-    convert.add_argument("checkpoint", metavar="DIR", help="a run directory (pretrain's or import's)")
+    _run_option(convert, "a run directory (pretrain's or import's)", positional=True)
     convert.add_argument("--to", required=True, choices=("hf", "keras-hub"),
                          help="transformers' BertForPreTraining layout (hf) or a keras-hub preset")
     convert.add_argument("--output", required=True, metavar="OUT_DIR", help="the directory to create")
@@ -248,7 +255,7 @@ def _parser():
 
     predict = command("predict", "Answers of a fine-tuned run for unlabelled inputs "
                                  "(JSON lines or text lines in, JSON lines out).")
-    predict.add_argument("run", metavar="RUN_DIR", help="a finished fine-tuning run directory")
+    _run_option(predict, "a finished fine-tuning run directory", positional=True)
     predict.add_argument("--input", required=True, metavar="FILE",
                          help="the inputs, one a line ('-': standard input)")
     predict.add_argument("--output", default="-", metavar="FILE",
@@ -269,13 +276,54 @@ def _parser():
                       help="comma-separated batch sizes (default: Appendix B's 16,32)")
     _strategy_option(grid)
 
-    evaluate_squad = command("evaluate-squad", "Re-score a fine-tuned QA run on a SQuAD / MRQA "
-                                               "file (last line: JSON).")
-    evaluate_squad.add_argument("--model", required=True, metavar="DIR",
-                                help="the run directory of `finetune squad`")
+    evaluate_squad = command("evaluate-squad", "The former name of `evaluate --run RUN --dev FILE` "
+                                               "(which scores every task); goes in the next "
+                                               "release.")
+    _run_option(evaluate_squad, "a fine-tuning run directory", required=True, old="--model")
     evaluate_squad.add_argument("--dev", required=True, metavar="FILE", help="the data to score")
     evaluate_squad.add_argument("--strict", action="store_true", help="a bad record is an error")
     return parser
+
+
+class _OldSpelling(argparse.Action):
+    """Stores an option under its new name; its old spelling works, with a note (one release)."""
+
+    def __init__(self, option_strings, dest, new, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string != self.new:
+            _old_spelling_note(f"`{option_string} DIR`", f"`{self.new} DIR`")
+        setattr(namespace, self.dest, values)
+
+
+def _old_spelling_note(old, new):
+    print(f"note: {old} is now {new}; the old spelling goes in the next release.",
+          file=sys.stderr, flush=True)
+
+
+def _run_option(parser, help_text, required=False, positional=False, old="--checkpoint"):
+    """`--run DIR`, the run directory a command reads (`old` and, if `positional`, a bare
+    DIR still work: `_resolve_run`)."""
+    parser.add_argument("--run", old, dest="run", metavar="DIR", help=help_text,
+                        required=required and not positional, action=_OldSpelling, new="--run")
+    if positional:
+        parser.add_argument("run_positional", nargs="?", help=argparse.SUPPRESS)
+
+
+def _resolve_run(parser, args):
+    """The run of a command whose run used to be positional (`convert RUN`, `predict RUN`)."""
+    if not hasattr(args, "run_positional"):
+        return
+    if args.run_positional is not None:
+        if args.run is not None:
+            parser.error(f"give the run directory once: --run {args.run}")
+        _old_spelling_note(f"`spanbert-keras {args.command} DIR`",
+                           f"`spanbert-keras {args.command} --run DIR`")
+        args.run = args.run_positional
+    if args.run is None:
+        parser.error(f"spanbert-keras {args.command}: the following arguments are required: --run")
 
 
 def _finetuning_arguments(parser, dev_help, output_help, shared=""):
@@ -331,14 +379,14 @@ def _preview(args):
     from spanbert_keras.preview import render
 
     model, predictions = None, None
-    if args.checkpoint:
+    if args.run:
         from spanbert_keras.training.pretrain import load_pretraining_run
         from spanbert_keras.training.pretrain import replacement_counts_of
 
-        model, vocabulary, config = load_pretraining_run(args.checkpoint)
+        model, vocabulary, config = load_pretraining_run(args.run)
         masking, max_len = config.masking, config.data.sequence_length
         pair_targets = config.model.max_pair_targets
-        counts = replacement_counts_of(args.checkpoint, config, vocabulary)
+        counts = replacement_counts_of(args.run, config, vocabulary)
     else:
         from spanbert_keras.data.vocabulary import load_vocabulary
 
@@ -373,8 +421,8 @@ def _pretrain(args):
     config = apply_overrides(load_config(args.config), args.set)
     run_pretraining(config, args.output, corpus=args.corpus, steps=args.steps,
                     log=lambda message: print(message, flush=True), strategy=args.strategy)
-    print(f"Next: spanbert-keras evaluate --checkpoint {args.output}; spanbert-keras export "
-          f"--checkpoint {args.output} --output saved_models/NAME/1; spanbert-keras finetune "
+    print(f"Next: spanbert-keras evaluate --run {args.output}; spanbert-keras export "
+          f"--run {args.output} --output saved_models/NAME/1; spanbert-keras finetune "
           f"TASK --init {args.output} ...", flush=True)
 
 
@@ -383,17 +431,17 @@ def _evaluate(args):
     from spanbert_keras.finetuning.runner import is_finetuning_run
     from spanbert_keras.training.pretrain import evaluate_run
 
-    if is_finetuning_run(args.checkpoint):
+    if is_finetuning_run(args.run):
         if args.dev is None or args.corpus or args.steps is not None:
-            raise ValueError(f"{args.checkpoint} is a fine-tuning run: score it with --dev FILE "
+            raise ValueError(f"{args.run} is a fine-tuning run: score it with --dev FILE "
                              "(--corpus and --steps evaluate pre-training runs).")
-        _print_metrics(evaluate_finetuned(args.checkpoint, args.dev, strict=args.strict,
+        _print_metrics(evaluate_finetuned(args.run, args.dev, strict=args.strict,
                                           log=lambda message: print(message, flush=True)))
         return
     if args.dev is not None:
-        raise ValueError(f"--dev scores fine-tuning runs; {args.checkpoint} is not one "
+        raise ValueError(f"--dev scores fine-tuning runs; {args.run} is not one "
                          "(evaluate it with --corpus, or on its own held-out split).")
-    results = evaluate_run(args.checkpoint, corpus=args.corpus, steps=args.steps)
+    results = evaluate_run(args.run, corpus=args.corpus, steps=args.steps)
     print(json.dumps({k: round(v, 6) for k, v in results.items()}, sort_keys=True))
 
 
@@ -407,23 +455,23 @@ def _export(args):
     from spanbert_keras.training.pretrain import load_pretraining_run
 
     for output in version_dirs(args.output):  # an export never replaces what it reads
-        check_outside_inputs(output, [args.checkpoint])
-    if is_finetuning_run(args.checkpoint):
+        check_outside_inputs(output, [args.run])
+    if is_finetuning_run(args.run):
         if args.tflite or args.include_masker or args.sequence_length:
             raise ValueError("--tflite, --include-masker and --sequence-length export "
-                             f"pre-training runs; {args.checkpoint} is a fine-tuning run (its "
+                             f"pre-training runs; {args.run} is a fine-tuning run (its "
                              "length is its sequence_length setting).")
-        export_finetuned(args.checkpoint, args.output, overwrite=args.overwrite,
+        export_finetuned(args.run, args.output, overwrite=args.overwrite,
                          log=lambda message: print(message, flush=True))
         return
     quantization = None if args.quantization == "none" else args.quantization
     check_bundle_free(args.output, args.tflite, quantization, args.overwrite)  # before any work
-    model, vocabulary, config = load_pretraining_run(args.checkpoint)
+    model, vocabulary, config = load_pretraining_run(args.run)
     counts = None
     if args.include_masker:
         from spanbert_keras.training.pretrain import replacement_counts_of
 
-        counts = replacement_counts_of(args.checkpoint, config, vocabulary)
+        counts = replacement_counts_of(args.run, config, vocabulary)
     export_bundle(
         model, vocabulary, args.output, config=config, tflite=args.tflite,
         quantization=quantization,
@@ -458,7 +506,7 @@ def _import(args):
 def _convert(args):
     from spanbert_keras.checkpoints import convert_run
 
-    convert_run(args.checkpoint, args.to, args.output, overwrite=args.overwrite,
+    convert_run(args.run, args.to, args.output, overwrite=args.overwrite,
                 log=lambda message: print(message, flush=True))
 
 
@@ -570,8 +618,8 @@ def _finetune(args):
         vocab=args.vocab, export_dir=args.export, overwrite_export=args.overwrite,
         log=lambda message: print(message, flush=True), strategy=args.strategy,
     )
-    print(f"Re-score later with: spanbert-keras evaluate-squad --model {args.output} --dev FILE"
-          if args.task == "squad" else f"Run directory: {args.output}", flush=True)
+    print(f"Run directory: {args.output}; re-score it with: spanbert-keras evaluate --run "
+          f"{args.output} --dev FILE", flush=True)
     _print_metrics(metrics)
 
 
@@ -628,7 +676,9 @@ def _predict(args):
 def _evaluate_squad(args):
     from spanbert_keras.finetuning.runner import evaluate_finetuned
 
-    _print_metrics(evaluate_finetuned(args.model, args.dev, strict=args.strict,
+    _old_spelling_note("`spanbert-keras evaluate-squad --model DIR --dev FILE`",
+                       "`spanbert-keras evaluate --run DIR --dev FILE` (it scores every task)")
+    _print_metrics(evaluate_finetuned(args.run, args.dev, strict=args.strict,
                                       log=lambda message: print(message, flush=True)))
 
 
@@ -664,7 +714,7 @@ COMMANDS.update({"finetune": _finetune, "evaluate-squad": _evaluate_squad, "grid
 def _work(args):
     if getattr(args, "config", None):  # read, and refused, before TensorFlow loads
         read_yaml(args.config)
-    for weights in (getattr(args, "checkpoint", None), getattr(args, "init", None)):
+    for weights in (getattr(args, "checkpoint", None), getattr(args, "init", None)):  # import's
         if isinstance(weights, str):  # a lying config.json, refused before TensorFlow loads
             check_safetensors_directory(weights)
     if args.command != "vocab":  # the one command that needs no TensorFlow
@@ -673,7 +723,9 @@ def _work(args):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _resolve_run(parser, args)
     return run_command(f"spanbert-keras {args.command}", lambda: _work(args),
                        verbose=args.verbose)
 

@@ -112,7 +112,7 @@ def pretrain_and_export(root):
         "--output", "runs/cli", "--set", "data.batch_size=4", "--set", "data.sequence_length=64",
         "--set", "training.steps_per_epoch=2", "--set", "training.eval_steps=1",
         "--set", "data.vocabulary_size=2000", "--set", "data.validation_fraction=0.2", cwd=root)
-    cli("export", "--checkpoint", "runs/cli", "--output", "saved_models/spanbert-demo/1",
+    cli("export", "--run", "runs/cli", "--output", "saved_models/spanbert-demo/1",
         "--tflite", cwd=root)
 
 

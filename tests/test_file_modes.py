@@ -45,9 +45,9 @@ def outputs(tmp_path_factory, demo_excerpt):
     try:
         assert cli.main(["pretrain", "--config", TINY, "--corpus", corpus, "--steps", "2",
                          "--output", str(run), *SMALL_RUN]) == 0
-        assert cli.main(["export", "--checkpoint", str(run), "--output",
+        assert cli.main(["export", "--run", str(run), "--output",
                          str(saved_models / "tiny" / "1"), "--tflite"]) == 0
-        assert cli.main(["convert", str(run), "--to", "hf", "--output", str(hf)]) == 0
+        assert cli.main(["convert", "--run", str(run), "--to", "hf", "--output", str(hf)]) == 0
     finally:
         os.umask(previous)
     return {"run": run, "saved_models": saved_models, "hf": hf}

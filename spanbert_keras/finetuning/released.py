@@ -10,7 +10,7 @@ in fine-tuning, `classifier` [labels, hidden] on the pooled [CLS]).
 
 `import_finetuned` writes the run directory a `spanbert-keras finetune` run
 ends with (`config.yaml` with the authors' settings, `task.json`, the
-vocabulary, `model.keras`), so `evaluate-squad` scores it and `export`
+vocabulary, `model.keras`), so `evaluate --dev` scores it and `export`
 makes its strings-in SavedModel. No label file is saved with their TACRED
 model: its label ids (`no_relation` first, then by training frequency) and
 its entity markers (numbered over the dev set, then the training set) are
@@ -142,6 +142,6 @@ def import_finetuned(path, kind, run_dir, train_file=None, dev_file=None, vocabu
             json.dump(report, f, indent=1)
             f.write("\n")
     log(f"Wrote the fine-tuning run directory {run_dir} ({kind}). Score it with: spanbert-keras "
-        f"evaluate-squad --model {run_dir} --dev FILE; serve it: spanbert-keras export "
-        f"--checkpoint {run_dir} --output saved_models/NAME/1")
+        f"evaluate --run {run_dir} --dev FILE; serve it: spanbert-keras export "
+        f"--run {run_dir} --output saved_models/NAME/1")
     return metrics

@@ -102,13 +102,13 @@ def test_squad_model_imports_with_their_logits_and_exports(squad_checkpoint, tmp
     np.testing.assert_allclose(np.asarray(ours["start_logits"])[real], theirs[..., 0][real], atol=1e-5)
     np.testing.assert_allclose(np.asarray(ours["end_logits"])[real], theirs[..., 1][real], atol=1e-5)
 
-    # evaluate-squad re-scores it to the same metrics; export serves the same answers.
-    assert main(["evaluate-squad", "--model", run, "--dev", squad_checkpoint["dev"]]) == 0
+    # evaluate re-scores it to the same metrics; export serves the same answers.
+    assert main(["evaluate", "--run", run, "--dev", squad_checkpoint["dev"]]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == metrics
-    assert main(["evaluate", "--checkpoint", run, "--dev", squad_checkpoint["dev"]]) == 0
+    assert main(["evaluate", "--run", run, "--dev", squad_checkpoint["dev"]]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == metrics
     export_dir = str(tmp_path / "saved_models" / "spanbert-squad" / "1")
-    assert main(["export", "--checkpoint", run, "--output", export_dir]) == 0
+    assert main(["export", "--run", run, "--output", export_dir]) == 0
     examples = squad_checkpoint["examples"]
     report, outputs = load_without_package(export_dir, {
         "serving_default/question": np.array([e["question"].encode("utf-8") for e in examples]),
@@ -162,7 +162,7 @@ def test_tacred_model_imports_with_their_logits_and_label_order(tmp_path, capsys
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
     export_dir = str(tmp_path / "saved_models" / "spanbert-tacred" / "1")
-    assert main(["export", "--checkpoint", run, "--output", export_dir]) == 0
+    assert main(["export", "--run", run, "--output", export_dir]) == 0
     width = max(len(r["token"]) for r in dev)
     report, outputs = load_without_package(export_dir, {
         "serving_default/tokens": np.array([r["token"] + [""] * (width - len(r["token"]))

@@ -79,18 +79,18 @@ def test_import_writes_a_run_directory_describing_the_model(imported_run):
 def test_export_an_imported_run(imported_run, tmp_path, capsys):
     run, _, _ = imported_run
     version = tmp_path / "saved_models" / "spanbert-imported" / "1"
-    assert main(["export", "--checkpoint", run, "--output", str(version)]) == 0
+    assert main(["export", "--run", run, "--output", str(version)]) == 0
     assert (version / "saved_model.pb").exists() and (version / "assets" / "vocab.txt").exists()
 
 
 def test_evaluate_an_imported_run_on_a_corpus(imported_run, demo_excerpt, capsys):
     run, _, _ = imported_run  # no corpus of its own: the one given is evaluated (and counted)
     corpus = demo_excerpt(40)
-    assert main(["evaluate", "--checkpoint", run, "--corpus", corpus, "--steps", "1"]) == 0
+    assert main(["evaluate", "--run", run, "--corpus", corpus, "--steps", "1"]) == 0
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(results) >= {"mlm_loss", "sbo_loss"} and np.isfinite(results["mlm_loss"])
     assert not os.path.exists(os.path.join(run, "token_counts.txt"))  # not the run's corpus
-    assert main(["evaluate", "--checkpoint", run, "--dev", corpus]) == 2
+    assert main(["evaluate", "--run", run, "--dev", corpus]) == 2
     assert "--dev scores fine-tuning runs" in capsys.readouterr().err
 
 
@@ -110,13 +110,13 @@ def test_pretraining_continues_from_the_imported_weights(imported_run, demo_exce
         np.testing.assert_allclose(value, imported[key], atol=1e-6, err_msg=key)
     assert any(not np.array_equal(v, imported[k]) for k, v in weights_of(trained).items())
 
-    assert main(["evaluate", "--checkpoint", run, "--corpus", corpus, "--steps", "1"]) == 0
+    assert main(["evaluate", "--run", run, "--corpus", corpus, "--steps", "1"]) == 0
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert np.isfinite(results["sbo_loss"])
 
     for to in ("hf", "keras-hub"):
         output = tmp_path / to
-        assert main(["convert", run, "--to", to, "--output", str(output)]) == 0
+        assert main(["convert", "--run", run, "--to", to, "--output", str(output)]) == 0
         back = load_pretrained(str(output), log=None)
         for ours, theirs in zip(trained.backbone.weights, back.backbone.weights):
             np.testing.assert_array_equal(theirs.numpy(), ours.numpy(), err_msg=ours.path)

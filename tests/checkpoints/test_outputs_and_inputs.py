@@ -27,9 +27,9 @@ def workspace(tmp_path_factory):
 
 
 CASES = {
-    "convert into its own run": ["convert", "{run}", "--to", "hf", "--output", "{run}"],
-    "convert into the run's parent": ["convert", "{run}", "--to", "hf", "--output", "{runs}"],
-    "convert into a folder of the run": ["convert", "{run}", "--to", "keras-hub",
+    "convert into its own run": ["convert", "--run", "{run}", "--to", "hf", "--output", "{run}"],
+    "convert into the run's parent": ["convert", "--run", "{run}", "--to", "hf", "--output", "{runs}"],
+    "convert into a folder of the run": ["convert", "--run", "{run}", "--to", "keras-hub",
                                          "--output", "{run}/hf"],
     "import over its checkpoint": ["import", "{ckpt}", "--output", "{ckpt}"],
     "import into its checkpoint": ["import", "{ckpt}", "--output", "{ckpt}/run"],
@@ -37,8 +37,8 @@ CASES = {
                                            "--output", "{ckpt}"],
     "import over its vocabulary's folder": ["import", "{ckpt}", "--vocab", "{runs}/s1d/vocab.txt",
                                             "--output", "{runs}"],
-    "export into its own run": ["export", "--checkpoint", "{run}", "--output", "{run}/m/1"],
-    "export over a version holding the run": ["export", "--checkpoint", "{versioned}",
+    "export into its own run": ["export", "--run", "{run}", "--output", "{run}/m/1"],
+    "export over a version holding the run": ["export", "--run", "{versioned}",
                                               "--output", "{saved}/1"],
 }
 
@@ -62,10 +62,10 @@ def test_overwrite_replaces_convert_output_only(workspace, tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("a folder convert did not write")
-    assert main(["convert", run, "--to", "hf", "--output", str(mine), "--overwrite"]) == 2
+    assert main(["convert", "--run", run, "--to", "hf", "--output", str(mine), "--overwrite"]) == 2
     assert "is not a directory that `spanbert-keras convert` wrote" in capsys.readouterr().err
     assert os.listdir(mine) == ["notes.txt"]
     hf = tmp_path / "hf"
-    assert main(["convert", run, "--to", "hf", "--output", str(hf)]) == 0
-    assert main(["convert", run, "--to", "keras-hub", "--output", str(hf), "--overwrite"]) == 0
+    assert main(["convert", "--run", run, "--to", "hf", "--output", str(hf)]) == 0
+    assert main(["convert", "--run", run, "--to", "keras-hub", "--output", str(hf), "--overwrite"]) == 0
     assert "metadata.json" in os.listdir(hf) and "model.safetensors" not in os.listdir(hf)

@@ -88,7 +88,7 @@ def test_pretrain_output_is_quiet_plain_and_says_what_to_run_next(first_run):
     assert ("after 5 warm-up steps (training.warmup_steps=200 is longer than the run: shortened)"
             in result.stdout)
     assert result.stdout.strip().splitlines()[-1].startswith(
-        f"Next: spanbert-keras evaluate --checkpoint {run}; spanbert-keras export")
+        f"Next: spanbert-keras evaluate --run {run}; spanbert-keras export --run {run}")
 
 
 def test_pretrain_writes_a_resumable_run(run_dir, corpus):
@@ -112,7 +112,7 @@ def test_pretrain_writes_a_resumable_run(run_dir, corpus):
 
 def test_evaluate_prints_json_last(run_dir, corpus):
     # The form, on given files; the README test runs it on the run's own split.
-    result = cli("evaluate", "--checkpoint", run_dir, "--corpus", corpus, "--steps", "2")
+    result = cli("evaluate", "--run", run_dir, "--corpus", corpus, "--steps", "2")
     values = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy"):
         assert 0 <= values[key] < 20
@@ -120,17 +120,17 @@ def test_evaluate_prints_json_last(run_dir, corpus):
 
 def test_export(run_dir, tmp_path):
     version = tmp_path / "saved_models" / "spanbert-tiny" / "1"
-    result = cli("export", "--checkpoint", run_dir, "--output", str(version), "--tflite")
+    result = cli("export", "--run", run_dir, "--output", str(version), "--tflite")
     assert (version / "saved_model.pb").exists() and (version / "assets" / "vocab.txt").exists()
     assert (tmp_path / "saved_models" / "spanbert-tiny-ids" / "1" / "saved_model.pb").exists()
     assert (tmp_path / "saved_models" / "spanbert-tiny.tflite").exists()
     assert "SavedModel" in result.stdout
     assert "packed to 64 pieces (the run's training length)" in result.stdout
-    again = cli("export", "--checkpoint", run_dir, "--output", str(version), check=False)
+    again = cli("export", "--run", run_dir, "--output", str(version), check=False)
     assert again.returncode == 2 and "overwrite" in again.stderr
 
     longer = tmp_path / "saved_models" / "spanbert-long" / "1"  # beyond the training length
-    result = cli("export", "--checkpoint", run_dir, "--output", str(longer),
+    result = cli("export", "--run", run_dir, "--output", str(longer),
                  "--sequence-length", "200")
     assert "packed to 200 pieces;" in result.stdout
     with open(longer / "export_info.json", encoding="utf-8") as f:
@@ -146,7 +146,7 @@ def test_export(run_dir, tmp_path):
 
 def test_preview(run_dir, tmp_path):
     text = "Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy disposition."
-    result = cli("preview", "--checkpoint", run_dir, "--text", text, "--seed", "3", "--no-color")
+    result = cli("preview", "--run", run_dir, "--text", text, "--seed", "3", "--no-color")
     assert "«" in result.stdout and "MLM:" in result.stdout and "SBO:" in result.stdout
 
 
@@ -210,3 +210,25 @@ def test_bad_precision_and_xla_settings_are_refused_before_a_run_starts(
         if command == "pretrain":
             assert "[training] " + key in lines[0]
         assert not run.exists(), command  # no run directory, no vocabulary learned
+
+
+def test_a_run_is_read_with_run_and_the_old_spellings_still_work_with_a_note(tmp_path, capsys):
+    from spanbert_keras.cli import main
+
+    not_a_run = str(tmp_path)
+    cases = {  # each names the same missing run, whichever spelling found it
+        "--run": ["evaluate", "--run", not_a_run],
+        "--checkpoint": ["evaluate", "--checkpoint", not_a_run],
+        "bare DIR": ["convert", not_a_run, "--to", "hf", "--output", str(tmp_path / "hf")],
+    }
+    for spelling, argv in cases.items():
+        assert main(argv) == 2, spelling
+        err = capsys.readouterr().err
+        assert not_a_run in err.splitlines()[-1], spelling
+        assert ("the old spelling goes in the next release" in err) == (spelling != "--run")
+    with pytest.raises(SystemExit) as exit_info:  # the run given twice
+        main(["predict", not_a_run, "--run", not_a_run, "--input", "-"])
+    assert exit_info.value.code == 2 and "give the run directory once" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # no run at all
+        main(["convert", "--to", "hf", "--output", str(tmp_path / "hf")])
+    assert exit_info.value.code == 2 and "required: --run" in capsys.readouterr().err

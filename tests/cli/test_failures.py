@@ -94,8 +94,8 @@ def test_another_vocabulary_of_the_same_size_is_refused(run_with_vocabulary, fil
     run = str(run_with_vocabulary)
     Vocabulary(list(SPECIAL_TOKENS) + ["dog", "cow"]).save(os.path.join(run, "vocab.txt"))
     message = "is another vocabulary than the one this run was trained with"
-    refused(capsys, ["evaluate", "--checkpoint", run], message)
-    refused(capsys, ["export", "--checkpoint", run, "--output",
+    refused(capsys, ["evaluate", "--run", run], message)
+    refused(capsys, ["export", "--run", run, "--output",
                      str(run_with_vocabulary.parent / "saved_models" / "m" / "1")], message)
     refused(capsys, ["pretrain", "--config", TINY, "--corpus", files["corpus"], "--output", run],
             message)
@@ -103,20 +103,20 @@ def test_another_vocabulary_of_the_same_size_is_refused(run_with_vocabulary, fil
 
 def test_a_damaged_model_file_is_named_with_the_remedy(run_with_vocabulary, capsys):
     (run_with_vocabulary / "model.keras").write_bytes(b"PK\x03\x04 the rest was lost")
-    refused(capsys, ["evaluate", "--checkpoint", str(run_with_vocabulary)],
+    refused(capsys, ["evaluate", "--run", str(run_with_vocabulary)],
             "model.keras is damaged", "run the same `spanbert-keras pretrain` command again")
 
 
 def test_export_paths_are_checked_before_any_work(run_with_vocabulary, tmp_path, capsys):
     run = str(run_with_vocabulary)
     (tmp_path / "notes").write_text("a file")
-    refused(capsys, ["export", "--checkpoint", run, "--output", str(tmp_path / "notes" / "m" / "1")],
+    refused(capsys, ["export", "--run", run, "--output", str(tmp_path / "notes" / "m" / "1")],
             "notes is a file, not a directory")
-    refused(capsys, ["export", "--checkpoint", run, "--output", str(tmp_path / "m" / "..")],
+    refused(capsys, ["export", "--run", run, "--output", str(tmp_path / "m" / "..")],
             "must end in NAME/VERSION")
     (tmp_path / "saved_models").mkdir()
     (tmp_path / "saved_models" / "m.tflite").write_bytes(b"an older export")
-    refused(capsys, ["export", "--checkpoint", run, "--output",
+    refused(capsys, ["export", "--run", run, "--output",
                      str(tmp_path / "saved_models" / "m" / "1"), "--tflite"],
             "m.tflite already exists", "--overwrite")
     assert os.listdir(tmp_path / "saved_models") == ["m.tflite"]

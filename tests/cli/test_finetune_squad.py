@@ -1,4 +1,4 @@
-"""`spanbert-keras finetune squad` and `evaluate-squad`, run as a user would: a subprocess.
+"""`spanbert-keras finetune squad` and `evaluate --dev`, run as a user would: a subprocess.
 
 The slow test fine-tunes a random `tiny`-shaped encoder on the synthetic
 colour / animal task (tests/qa_data.py) and checks the held-out exact match,
@@ -92,8 +92,13 @@ def test_finetune_squad_learns_exports_resumes_and_rescores(qa_files, tmp_path):
     with open(os.path.join(run, "history.json")) as f:
         assert len(json.load(f)["loss"]) == 8
 
-    rescored = cli("evaluate-squad", "--model", run, "--dev", qa_files["dev"])
+    rescored = cli("evaluate", "--run", run, "--dev", qa_files["dev"])
     assert last_json(rescored) == metrics
+    # The former name and spelling still score it, with a note saying what replaces them.
+    former = cli("evaluate-squad", "--model", run, "--dev", qa_files["dev"])
+    assert last_json(former) == metrics
+    assert "`--model DIR` is now `--run DIR`" in former.stderr
+    assert "is now `spanbert-keras evaluate --run DIR --dev FILE`" in former.stderr
 
 
 def v2_examples(n, seed, prefix):
@@ -134,7 +139,7 @@ def test_finetune_squad_v2_chooses_the_threshold_on_dev_and_applies_it_later(qa_
         assert metrics["exact_match" if key == "exact" else key] == pytest.approx(expected, abs=1e-6), key
 
     # Another file: the stored threshold applied, by evaluate-squad and by the export.
-    rescored = last_json(cli("evaluate-squad", "--model", run, "--dev", str(tmp_path / "other.json")))
+    rescored = last_json(cli("evaluate", "--run", run, "--dev", str(tmp_path / "other.json")))
     assert rescored["na_prob_thresh"] == pytest.approx(threshold) and rescored["total"] == 30
     texts = read(os.path.join(run, "evaluation", "predictions.json"))
     na = read(os.path.join(run, "evaluation", "na_probs.json"))
@@ -152,7 +157,7 @@ def test_finetune_squad_v2_chooses_the_threshold_on_dev_and_applies_it_later(qa_
 
 
 def test_help_has_examples():
-    helps = {command: cli(command, "--help").stdout for command in ("finetune", "evaluate-squad")}
+    helps = {command: cli(command, "--help").stdout for command in ("finetune", "evaluate")}
     for command, text in helps.items():
         assert "examples:" in text and f"spanbert-keras {command}" in text
     assert "--version-2" in helps["finetune"] and "--strict" in helps["finetune"]
@@ -174,5 +179,5 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(qa_files, tmp_path):
     unknown = cli("finetune", "squad", "--train", qa_files["train"], *common, "--set", "epoch=2",
                   check=False)
     assert unknown.returncode == 2 and "Unknown key 'epoch'" in unknown.stderr
-    not_a_run = cli("evaluate-squad", "--model", str(tmp_path), "--dev", qa_files["dev"], check=False)
-    assert not_a_run.returncode == 2 and "not a fine-tuning run directory" in not_a_run.stderr
+    not_a_run = cli("evaluate", "--run", str(tmp_path), "--dev", qa_files["dev"], check=False)
+    assert not_a_run.returncode == 2 and "--dev scores fine-tuning runs" in not_a_run.stderr

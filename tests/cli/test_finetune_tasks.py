@@ -114,7 +114,7 @@ def test_finetune_ner_learns_the_entities_and_exports_them(init, tmp_path):
     run = str(tmp_path / "run")
     assert [a["tags"] for a in pipeline(run)([t.decode() for t in texts])] == tags
     (tmp_path / "sentences.txt").write_text("".join(t.decode() + "\n" for t in texts))
-    result = cli("predict", run, "--input", str(tmp_path / "sentences.txt"))
+    result = cli("predict", "--run", run, "--input", str(tmp_path / "sentences.txt"))
     assert [json.loads(line)["tags"] for line in result.stdout.splitlines()] == tags
 
 

@@ -51,23 +51,23 @@ def test_predict_reads_text_or_json_lines_and_writes_json_lines(ner_run, tmp_pat
     inputs = tmp_path / "inputs.txt"
     inputs.write_text(f"{sentences[0]}\n\n{json.dumps({'text': sentences[1]})}\n"
                       f"{json.dumps([sentences[2]])}\n")
-    result = cli("predict", run, "--input", str(inputs))
+    result = cli("predict", "--run", run, "--input", str(inputs))
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["tags"] for a in answers] == [predictions[str(i)] for i in range(3)]
 
     output = tmp_path / "answers.jsonl"
-    assert cli_module.main(["predict", run, "--input", str(inputs), "--output",
+    assert cli_module.main(["predict", "--run", run, "--input", str(inputs), "--output",
                             str(output)]) == 0
     assert [json.loads(line) for line in output.read_text().splitlines()] == answers
     assert "3 answers of the ner model" in capsys.readouterr().out
 
-    refused(capsys, ["predict", run, "--input", str(inputs), "--output", str(inputs)],
+    refused(capsys, ["predict", "--run", run, "--input", str(inputs), "--output", str(inputs)],
             "inputs.txt")
     inputs.write_text('fine\n{"text": "unclosed\n')
-    refused(capsys, ["predict", run, "--input", str(inputs)], "inputs.txt: line 2",
+    refused(capsys, ["predict", "--run", run, "--input", str(inputs)], "inputs.txt: line 2",
             "not valid JSON")
     inputs.write_text('{"words": ["Emma"]}\n')
-    refused(capsys, ["predict", run, "--input", str(inputs)], "inputs.txt: input 1",
+    refused(capsys, ["predict", "--run", run, "--input", str(inputs)], "inputs.txt: input 1",
             "takes ['text']")
-    refused(capsys, ["predict", str(tmp_path), "--input", str(inputs)],
+    refused(capsys, ["predict", "--run", str(tmp_path), "--input", str(inputs)],
             "not a fine-tuning run directory")

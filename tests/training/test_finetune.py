@@ -112,7 +112,7 @@ def test_the_same_command_again_only_rescores(data, first_run, tmp_path):
                            log=logs.append, verbose=0)
     assert again == metrics and any("already finished" in line for line in logs)
     assert len(history(run)["loss"]) == 1
-    # evaluate-squad's library call: the saved model re-scored, its files apart.
+    # `evaluate --dev`'s library call: the saved model re-scored, its files apart.
     assert evaluate_finetuned(run, data["dev"], log=quiet) == metrics
     assert os.path.isfile(os.path.join(run, "evaluation", "predictions.json"))
 
