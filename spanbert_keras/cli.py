@@ -467,8 +467,8 @@ def _export(args):
     quantization = None if args.quantization == "none" else args.quantization
     check_bundle_free(args.output, args.tflite, quantization, args.overwrite)  # before any work
     model, vocabulary, config = load_pretraining_run(args.run)
-    counts = None
-    if args.include_masker:
+    counts = None  # the masker saved with the model holds the run's counts
+    if args.include_masker and model.preprocessor.masker is None:  # not counted yet
         from spanbert_keras.training.pretrain import replacement_counts_of
 
         counts = replacement_counts_of(args.run, config, vocabulary)

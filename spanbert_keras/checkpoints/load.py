@@ -170,7 +170,8 @@ def load_pretrained(path, vocabulary=None, training_config=None, log=print):
        `save_pretrained`;
     5. keras-hub BERT presets (encoder only);
     6. a built-in preset by name (`"austen-tiny"`, see
-       `spanbert_keras.resources.presets`).
+       `spanbert_keras.resources.presets`); its `preprocessor` is the one
+       it was pre-trained with.
 
     The model is built from the checkpoint's config (sizes, vocabulary,
     activation, LayerNorm epsilon, position table, SBO table); its encoder
@@ -210,7 +211,20 @@ def load_pretrained(path, vocabulary=None, training_config=None, log=print):
     >>> loaded.import_report.from_file, loaded.import_report.lowercase
     (['encoder', 'pooler', 'mlm_head', 'sbo_head'], False)
     """
-    return pretrainer_from_checkpoint(read_checkpoint(path, vocabulary), training_config, log)
+    model = pretrainer_from_checkpoint(read_checkpoint(path, vocabulary), training_config, log)
+    if resolve_preset(path) != os.fspath(path):  # a built-in preset, by name
+        model.preprocessor = _preset_preprocessor(path, model.import_report.vocabulary)
+    return model
+
+
+def _preset_preprocessor(name, vocabulary):
+    """The preprocessor a built-in preset was pre-trained with (its config and corpus counts)."""
+    from spanbert_keras.resources.presets import preset_config
+    from spanbert_keras.run_layout import RunDirectory
+    from spanbert_keras.training.pretrain import run_preprocessor
+
+    counts = np.loadtxt(RunDirectory(resolve_preset(name)).token_counts, dtype=np.int64)
+    return run_preprocessor(preset_config(name), vocabulary, counts)
 
 
 def pretrainer_from_checkpoint(checkpoint, training_config=None, log=print):

@@ -2,14 +2,9 @@
 
 import dataclasses
 
-import numpy as np
-
 from spanbert_keras.checkpoints.load import load_pretrained
 from spanbert_keras.resources.presets import preset_config
-from spanbert_keras.resources.presets import resolve_preset
-from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.training.pretrain import datasets
-from spanbert_keras.training.pretrain import run_preprocessor
 
 
 def evaluate_preset(name, batches=None):
@@ -27,10 +22,8 @@ def evaluate_preset(name, batches=None):
     if batches is not None:
         config = dataclasses.replace(
             config, training=dataclasses.replace(config.training, eval_steps=int(batches)))
-    model = load_pretrained(name, log=None)
-    counts = np.loadtxt(RunDirectory(resolve_preset(name)).token_counts, dtype=np.int64)
-    preprocessor = run_preprocessor(config, model.import_report.vocabulary, counts)
-    _, held_out = datasets(config, preprocessor, config.data.corpus, num_epochs=1)
+    model = load_pretrained(name, log=None)  # with the preprocessor it was trained with
+    _, held_out = datasets(config, model.preprocessor, config.data.corpus, num_epochs=1)
     results = model.evaluate(held_out, return_dict=True, verbose=0)
     return {"batches": int(held_out.cardinality()),
             **{key: float(value) for key, value in results.items()}}

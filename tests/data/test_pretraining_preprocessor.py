@@ -172,3 +172,35 @@ def test_a_run_saves_its_preprocessor_with_its_model(finished_run):
     second = _numpy(rebuilt.preprocessor(TEXTS, SEEDS))
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+def test_the_export_masks_text_with_the_preprocessor_saved_with_the_model(finished_run, tmp_path):
+    from spanbert_keras.export import export_saved_model
+
+    model = keras.saving.load_model(finished_run.model)
+    config = load_config(finished_run.config)
+    export = str(tmp_path / "saved_models" / "run" / "1")
+    paths = export_saved_model(model, model.preprocessor.vocabulary, export, config=config,
+                               include_masker=True)  # no counts given: the saved masker's
+    masker = paths["export_info"]["settings"]["masker"]
+    assert masker == model.preprocessor.masking_settings()
+    assert masker["random_token_distribution"] == "unigram"
+    served = tf.saved_model.load(export).signatures["mask_and_score"](text=tf.constant(TEXTS))
+    expected = _numpy(model.preprocessor(TEXTS))  # static masks: the text and the seed
+    for key in ("token_ids", "mask_positions", "mask_ids", "span_boundaries", "sbo_weights"):
+        np.testing.assert_array_equal(served[key].numpy(), expected[key], err_msg=key)
+
+
+def test_a_built_in_preset_comes_with_the_preprocessor_it_was_trained_with():
+    from spanbert_keras.checkpoints import load_pretrained
+    from spanbert_keras.resources.presets import preset_config
+    from spanbert_keras.resources.presets import resolve_preset
+
+    model = load_pretrained("austen-tiny", log=None)
+    config = preset_config("austen-tiny")
+    preprocessor = model.preprocessor
+    assert preprocessor.sequence_length == config.data.sequence_length
+    assert preprocessor.masker.mask_rate == config.masking.mask_rate
+    counts = np.loadtxt(RunDirectory(resolve_preset("austen-tiny")).token_counts, dtype=np.int64)
+    np.testing.assert_array_equal(preprocessor.masker.replacement_counts,
+                                  np.where(preprocessor.vocabulary.is_maskable, counts, 0))

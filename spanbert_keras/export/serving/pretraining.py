@@ -109,22 +109,30 @@ def build_preprocessor(vocabulary, length, model, masking_config=None, config=No
                        replacement_counts=None, include_masker=False):
     """The `SpanBertPretrainingPreprocessor` of the signatures (with `mask_and_score`'s masker).
 
-    The masker is the run's masking (`masking_config`, else `config.masking`),
-    static per text (seeded with the run's `data.seed`). With "unigram"
-    random tokens and no `replacement_counts` (an export without the run's
-    corpus counts), its random tokens are uniform instead; `export_info.json`
-    records the masker's settings either way.
+    The masker is the one saved with the model (`model.preprocessor`: the
+    run's masking and corpus counts), unless `masking_config` or
+    `replacement_counts` are given; then, or for a model without one, it is
+    built from `masking_config` (else `config.masking`), seeded with the
+    run's `data.seed` (static masking). With "unigram" random tokens and no
+    counts, its random tokens are uniform instead; `export_info.json` records
+    the masker's settings either way.
     """
-    if not include_masker:
-        return SpanBertPretrainingPreprocessor(
-            vocabulary, sequence_length=length, max_pair_targets=model.max_pair_targets)
-    masking = masking_config or getattr(config, "masking", None)
-    if replacement_counts is None:
-        masking = without_corpus_counts(masking)
-    data = getattr(config, "data", None)
-    return SpanBertPretrainingPreprocessor.from_masking_config(
-        vocabulary, masking, replacement_counts, sequence_length=length,
-        max_pair_targets=model.max_pair_targets, seed=int(getattr(data, "seed", 0) or 0))
+    saved = getattr(model, "preprocessor", None)
+    masker = None
+    if include_masker and masking_config is None and replacement_counts is None \
+            and saved is not None and saved.masker is not None:
+        masker = saved.masker
+    elif include_masker:
+        masking = masking_config or getattr(config, "masking", None)
+        if replacement_counts is None:
+            masking = without_corpus_counts(masking)
+        data = getattr(config, "data", None)
+        return SpanBertPretrainingPreprocessor.from_masking_config(
+            vocabulary, masking, replacement_counts, sequence_length=length,
+            max_pair_targets=model.max_pair_targets, seed=int(getattr(data, "seed", 0) or 0))
+    return SpanBertPretrainingPreprocessor(
+        vocabulary, sequence_length=length, max_pair_targets=model.max_pair_targets,
+        masker=masker)
 
 
 class PretrainingServing:
