@@ -149,7 +149,7 @@ def _pretrainer(preset):
                          "encoder with SpanBertBackbone.from_preset.")
     if os.path.isfile(RunDirectory(path).config):
         return load_pretraining_run(path)[0]
-    return load_pretrained(path, log=None)
+    return load_pretrained(preset, log=None)  # by name: with the preset's own preprocessor
 
 
 preset_loading.register("encoder", _encoder)

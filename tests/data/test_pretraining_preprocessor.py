@@ -196,11 +196,15 @@ def test_a_built_in_preset_comes_with_the_preprocessor_it_was_trained_with():
     from spanbert_keras.resources.presets import preset_config
     from spanbert_keras.resources.presets import resolve_preset
 
-    model = load_pretrained("austen-tiny", log=None)
+    from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
+
     config = preset_config("austen-tiny")
-    preprocessor = model.preprocessor
-    assert preprocessor.sequence_length == config.data.sequence_length
-    assert preprocessor.masker.mask_rate == config.masking.mask_rate
     counts = np.loadtxt(RunDirectory(resolve_preset("austen-tiny")).token_counts, dtype=np.int64)
-    np.testing.assert_array_equal(preprocessor.masker.replacement_counts,
-                                  np.where(preprocessor.vocabulary.is_maskable, counts, 0))
+    # by the checkpoint reader and by the model class, both by name
+    for model in (load_pretrained("austen-tiny", log=None),
+                  SpanBertPretrainer.from_preset("austen-tiny")):
+        preprocessor = model.preprocessor
+        assert preprocessor.sequence_length == config.data.sequence_length
+        assert preprocessor.masker.mask_rate == config.masking.mask_rate
+        np.testing.assert_array_equal(preprocessor.masker.replacement_counts,
+                                      np.where(preprocessor.vocabulary.is_maskable, counts, 0))
