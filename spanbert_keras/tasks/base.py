@@ -91,6 +91,34 @@ def is_small_encoder(encoder):
     return encoder is not None and int(encoder.hidden_dim) < SMALL_ENCODER_BELOW
 
 
+# Pre-training's section of the same settings: `training.learning_rate` (a `--set` key, or a
+# `training:` mapping in YAML) is fine-tuning's `learning_rate`, so either spelling works for both.
+TRAINING_SECTION = "training"
+
+
+def merged_training_section(values, source="config"):
+    """A copy of `values` with a `training:` mapping's keys moved to the top level.
+
+    Example:
+
+    >>> merged_training_section({"training": {"learning_rate": 1e-3}, "epochs": 2})
+    {'epochs': 2, 'learning_rate': 0.001}
+    """
+    values = dict(values or {})
+    section = values.pop(TRAINING_SECTION, None)
+    if section is None:
+        return values
+    if not isinstance(section, dict):
+        raise ValueError(f"{source}: `{TRAINING_SECTION}` must be a mapping of settings. "
+                         f"Received: {section!r}")
+    for key, value in section.items():
+        if key in values:
+            raise ValueError(f"{source}: {key!r} is given twice, at the top level and under "
+                             f"`{TRAINING_SECTION}`.")
+        values[key] = value
+    return values
+
+
 def finetune_config(values=None, task=None, source="config", train_file=None, encoder=None):
     """A `FinetuneConfig`: the task's defaults, then `values` (checked).
 
@@ -108,7 +136,7 @@ def finetune_config(values=None, task=None, source="config", train_file=None, en
     >>> finetune_config({"learning_rate": 1e-4, "options": {"version_2": True}}).learning_rate
     0.0001
     """
-    values = dict(values or {})
+    values = merged_training_section(values, source)
     named = values.pop("task", None)
     if task is not None and named is not None and named != task.name:
         raise ValueError(f"{source} is a config of task {named!r}, not {task.name!r}.")
@@ -162,12 +190,14 @@ def with_overrides(values, overrides):
         value = parse_yaml(raw, f"override {item!r}")
         if key.startswith("options."):
             values["options"][key[len("options."):]] = value
+        elif key.startswith(TRAINING_SECTION + ".") and key.partition(".")[2] in fields - {"options"}:
+            values[key.partition(".")[2]] = value  # pre-training's spelling, the same setting
         elif key in fields and key != "options":
             values[key] = value
         else:
             raise ValueError(
                 f"Unknown key {key!r} in override {item!r}; known keys: "
-                f"{sorted(fields - {'options'})} and options.NAME."
+                f"{sorted(fields - {'options'})} (or training.KEY) and options.NAME."
             )
     if not values["options"]:
         del values["options"]

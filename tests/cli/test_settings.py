@@ -36,12 +36,31 @@ def test_defaults_follow_the_options_and_the_training_file(tmp_path):
 @pytest.mark.parametrize("written", ["1e-3", "1.0e-3", "0.001", "1E-3"])
 def test_a_learning_rate_in_any_notation_for_pretraining_and_finetuning(written, tmp_path):
     assert settings("ner", "--train", "t", "--set", f"learning_rate={written}").learning_rate == 1e-3
+    # pre-training's spelling works for fine-tuning too
+    assert settings("ner", "--train", "t", "--set",
+                    f"training.learning_rate={written}").learning_rate == 1e-3
     finetune_yaml = tmp_path / "finetune.yaml"
     finetune_yaml.write_text(f"learning_rate: {written}\n", encoding="utf-8")
     assert settings("ner", "--train", "t", "--config", str(finetune_yaml)).learning_rate == 1e-3
+    sectioned_yaml = tmp_path / "sectioned.yaml"
+    sectioned_yaml.write_text(f"training:\n  learning_rate: {written}\n", encoding="utf-8")
+    assert settings("ner", "--train", "t", "--config", str(sectioned_yaml)).learning_rate == 1e-3
     pretrain_yaml = tmp_path / "pretrain.yaml"
     pretrain_yaml.write_text(f"training:\n  learning_rate: {written}\n", encoding="utf-8")
     config = load_config(str(pretrain_yaml))
     assert config.training.learning_rate == 1e-3
     again = apply_overrides(config, [f"training.learning_rate={written}"])
     assert again.training.learning_rate == 1e-3
+
+
+def test_a_setting_given_twice_or_unknown_under_training_is_refused(tmp_path):
+    both = tmp_path / "both.yaml"
+    both.write_text("learning_rate: 1e-3\ntraining:\n  learning_rate: 2e-3\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="given twice"):
+        settings("ner", "--train", "t", "--config", str(both))
+    with pytest.raises(ValueError, match="Unknown key 'training.steps'"):
+        settings("ner", "--train", "t", "--set", "training.steps=3")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("training:\n  warmup_steps: 10\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="warmup_steps"):
+        settings("ner", "--train", "t", "--config", str(unknown))

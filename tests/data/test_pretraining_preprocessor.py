@@ -193,10 +193,9 @@ def test_the_export_masks_text_with_the_preprocessor_saved_with_the_model(finish
 
 def test_a_built_in_preset_comes_with_the_preprocessor_it_was_trained_with():
     from spanbert_keras.checkpoints import load_pretrained
+    from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
     from spanbert_keras.resources.presets import preset_config
     from spanbert_keras.resources.presets import resolve_preset
-
-    from spanbert_keras.models.span_bert_pretrainer import SpanBertPretrainer
 
     config = preset_config("austen-tiny")
     counts = np.loadtxt(RunDirectory(resolve_preset("austen-tiny")).token_counts, dtype=np.int64)
