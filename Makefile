@@ -23,7 +23,7 @@ lock: $(STAMP)
 	mv constraints.txt.new constraints.txt
 
 # The main job: corpus -> vocabulary -> pre-training -> evaluation -> export,
-# on the shipped demo corpus with the tiny model (about 5 minutes on 2 cores).
+# on the shipped demo corpus with the tiny model (its time: docs/getting-started.md).
 demo: $(STAMP)
 	$(PY) pipelines/run.py --config pipelines/configs/demo.yaml --output runs/demo --export-name spanbert-demo
 

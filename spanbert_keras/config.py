@@ -127,7 +127,7 @@ class TrainingConfig:
     """Optimiser and schedule; the defaults are the authors' pre-training command.
 
     `weight_decay` 0.01 is their command's value (`--weight-decay 0.01`);
-    the paper's text says 0.1 (see the README's table of departures).
+    the paper's text says 0.1 (see docs/departures.md).
 
     `decay_norms_and_biases`: the authors' pre-training decays every
     parameter (True); fine-tuning excludes LayerNorm parameters and biases

@@ -238,18 +238,64 @@ def test_the_readme_is_a_front_page():
     assert "keras-nlp" in text and "keras_hub" in text
     # it points at every part of the site
     targets = {t.split("#")[0] for t, _ in links(README)}
-    for page in ("pretraining.md", "checkpoints.md", "fine-tuning.md", "coreference.md",
-                 "export-and-serving.md", "scaling-out.md", "benchmarks.md"):
+    for page in ("pretraining.md", "checkpoints.md", "fine-tuning/index.md",
+                 "fine-tuning/coreference.md", "export-and-serving.md", "scaling-out.md",
+                 "benchmarks.md", "cli.md", "presets.md", "run-directories.md",
+                 "architecture.md", "span-masking.md", "departures.md"):
         assert f"docs/{page}" in targets, page
 
 
-def test_the_overview_draws_the_data_flow():
-    _, blocks = split_fences(read(os.path.join(DOCS, "index.md")))
+def test_the_architecture_page_draws_the_data_flow():
+    _, blocks = split_fences(read(os.path.join(DOCS, "architecture.md")))
     mermaid = [code for language, code in blocks if language == "mermaid"]
     assert len(mermaid) == 1
-    for box in ("vocabulary", "tf.data", "SpanBertPretrainer", "MLM head", "SBO head",
-                "run directory", "SavedModel", "TFLite", "fine-tuning", "pipeline", "predict"):
+    # text -> blocks -> masks -> model -> losses -> export, and where fine-tuning branches off
+    for box in ("text files", "vocabulary", "tf.data", "blocks", "masks",
+                "SpanBertPretrainingPreprocessor", "SpanBertPretrainer", "MLM head", "SBO head",
+                "losses", "run directory", "SavedModel", "TFLite", "fine-tuning", "pipeline",
+                "predict"):
         assert box in mermaid[0], box
+    edges = re.findall(r"(\w+)\s*-->", mermaid[0]) + re.findall(r"-->(?:\|[^|]*\|)?\s*(\w+)", mermaid[0])
+    for node in ("text", "blocks", "masks", "pretrainer", "losses", "run", "export"):
+        assert node in edges, node
+
+
+def test_the_site_has_the_guides_references_and_design_pages():
+    nav = read(os.path.join(REPO, "mkdocs.yml")).split("\nnav:", 1)[1].split("\n\n", 1)[0]
+    for section in ("Guides:", "Reference:", "Design:"):
+        assert f"- {section}" in nav, section
+    tasks = [p for p in doc_pages() if p.startswith("fine-tuning" + os.sep) and
+             not p.endswith("index.md")]
+    assert len(tasks) == 5  # a page a task: squad, tacred, glue, ner, coref
+
+
+def test_generated_sections_follow_the_code(tmp_path):
+    """The command-line page shows every command's current --help; the run-directory page
+    every name RunDirectory defines."""
+    sys.path.insert(0, os.path.join(DOCS, "hooks"))
+    try:
+        import generated_reference
+    finally:
+        sys.path.pop(0)
+    cli = generated_reference.cli_reference()
+    for command in subcommands():
+        assert f"## `spanbert-keras {command}`" in cli, command
+    assert "--run DIR" in cli and "--init PATH" in cli
+    layout = generated_reference.run_directory_layout()
+    names = subprocess.run(
+        [sys.executable, "-c", "import json; from spanbert_keras.run_layout import RunDirectory; "
+                               "print(json.dumps(RunDirectory.names()))"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "SPANBERT_KERAS_DEFER_IMPORTS": "1"})
+    assert names.returncode == 0, names.stderr[-3000:]
+    for name in json.loads(names.stdout.strip().splitlines()[-1]).values():
+        assert name in layout, name
+    assert "<!-- generated: cli-reference -->" in read(os.path.join(DOCS, "cli.md"))
+    assert "<!-- generated: run-directory-layout -->" in read(os.path.join(DOCS,
+                                                                         "run-directories.md"))
+    page = type("Page", (), {"file": type("File", (), {"src_path": "x.md"})()})()
+    with pytest.raises(ValueError, match="no generated section 'nothing'"):
+        generated_reference.on_page_markdown("<!-- generated: nothing -->", page)
 
 
 def subcommands():

@@ -181,4 +181,5 @@ def test_python_block_runs(artifacts, page, index, code):
 def test_the_blocks_are_found():
     """The collection found the blocks (a parsing change would otherwise run nothing)."""
     pages = {page for page, _, _ in BLOCKS}
-    assert len(BLOCKS) >= 8 and {"README.md", "export-and-serving.md", "fine-tuning.md"} <= pages
+    assert len(BLOCKS) >= 8 and {"README.md", "export-and-serving.md", "fine-tuning/index.md", "presets.md",
+                                  "span-masking.md"} <= pages
