@@ -76,7 +76,7 @@ _EXPORTS = {
     "SpanBertTextClassifier": "spanbert_keras.models.span_bert_text_classifier",
     "SpanBertTokenTagger": "spanbert_keras.models.span_bert_token_tagger",
     "SpanBertCoreference": "spanbert_keras.models.span_bert_coreference",
-    "FinetuneConfig": "spanbert_keras.tasks.base",
+    "FinetuneConfig": "spanbert_keras.config",
     "get_task": "spanbert_keras.tasks",
     "run_finetuning": "spanbert_keras.finetuning.runner",
     "evaluate_finetuned": "spanbert_keras.finetuning.runner",

@@ -590,10 +590,10 @@ def _finetune_settings(args):
     The defaults follow the options, the training file (CoLA's epochs,
     MRQA's evaluations) and the encoder's size, so the runner applies them.
     """
+    from spanbert_keras.config import finetune_overrides
     from spanbert_keras.config import read_yaml_mapping
     from spanbert_keras.tasks import get_task
     from spanbert_keras.tasks.base import finetune_config
-    from spanbert_keras.tasks.base import with_overrides
 
     task = get_task(args.task)
     values = read_yaml_mapping(args.config, "FinetuneConfig fields") if args.config else {}
@@ -602,7 +602,7 @@ def _finetune_settings(args):
         if args.task != "squad":
             raise ValueError(f"--version-2 is an option of squad, not of {args.task}.")
         overrides.append("options.version_2=true")
-    values = with_overrides(values or {}, overrides)
+    values = finetune_overrides(values or {}, overrides)
     # Checked now (a bad value exits 2 before any work); the runner applies the defaults,
     # which also follow the encoder's size (a small encoder's recipe).
     finetune_config(values, task, source=args.config or "--set", train_file=args.train)

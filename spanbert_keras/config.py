@@ -1,9 +1,15 @@
-"""Configuration: plain dataclasses with the paper's defaults, read from YAML.
+"""Configuration of pre-training and of fine-tuning: dataclasses with the paper's defaults.
 
 A `PretrainConfig` has four sections (`model`, `masking`, `data`,
-`training`). `load_config` reads a YAML file, `apply_overrides` sets
-`section.field=value` pairs from the command line; both refuse unknown keys
-and values of the wrong type with an error that names them.
+`training`): `load_config` reads a YAML file, `apply_overrides` sets
+`section.field=value` pairs from the command line. A `FinetuneConfig` holds
+what every fine-tuning run sets, flat (`learning_rate`, or pre-training's
+`training.learning_rate`), with a task's own options under `options`:
+`finetune_overrides` sets `key=value` pairs; a task's defaults are applied by
+`spanbert_keras.tasks.base.finetune_config`. Both read YAML with the same
+loader and coerce values with the same rules (`check_fields`: numbers in any
+usual notation, unknown keys and values of the wrong type refused with an
+error that names them).
 """
 
 import dataclasses
@@ -294,6 +300,8 @@ def _coerce(value, kind, default, where):
         raise ValueError(f"{where} must be true or false. Received: {value!r}")
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # a label or a name YAML read as a number (`positive_label=1`)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind):
@@ -311,6 +319,8 @@ def _coerce_union(value, kinds, default, where):
     members = [k for k in kinds if k is not type(None)]
     if not all(isinstance(k, type) for k in members):
         return value  # a member this check does not know (a generic alias): as given
+    if type(value) in members:  # `str | int`: a column's index stays an int
+        return value
     for kind in members:
         try:
             return _coerce(value, kind, default, where)
@@ -373,3 +383,125 @@ def apply_overrides(config, overrides):
             )
         values[section][key] = parse_yaml(raw, f"override {item!r}")
     return PretrainConfig.from_dict(values, source="overrides")
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """What every fine-tuning run sets; the defaults are the authors' fine-tuning recipe.
+
+    Adam with decoupled weight decay 0.01 excluding biases and LayerNorm
+    parameters, linear warm-up over `warmup_fraction` of the steps then
+    linear decay, lr 2e-5, batch 32. A task's own options (window stride,
+    label column, entity markers, ...) are in its `options` dict, checked by
+    the task's `options_class`.
+
+    The dev set is predicted and scored `eval_per_epoch` times per epoch
+    (each time after an equal share of the epoch's steps) and the weights of
+    the best evaluation by the task's metric are the ones the run ends with,
+    as the authors ran it (MRQA: 5 an epoch); 0 scores the dev set only once,
+    at the end, and keeps the last weights.
+    """
+
+    sequence_length: int = 128
+    batch_size: int = 32
+    epochs: int = 4
+    learning_rate: float = 2e-5
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    decay_norms_and_biases: bool = False
+    clip_norm: float = 1.0
+    dropout: float = 0.1
+    dtype_policy: str = "float32"
+    jit_compile: bool | str = "auto"
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    eval_per_epoch: int = 1
+    options: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("sequence_length", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive. Received: {name}={getattr(self, name)!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(
+                "steps_per_epoch must be positive (or null: one pass over the training data). "
+                f"Received: steps_per_epoch={self.steps_per_epoch!r}"
+            )
+        if isinstance(self.eval_per_epoch, bool) or self.eval_per_epoch < 0:
+            raise ValueError(
+                "eval_per_epoch must be 0 (the dev set scored once, at the end) or positive. "
+                f"Received: eval_per_epoch={self.eval_per_epoch!r}"
+            )
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive. Received: {self.learning_rate!r}")
+        for name in ("warmup_fraction", "dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1). Received: {name}={getattr(self, name)!r}")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# Pre-training's section of the same settings: `training.learning_rate` (a `--set` key, or a
+# `training:` mapping in YAML) is fine-tuning's `learning_rate`, so either spelling works for both.
+TRAINING_SECTION = "training"
+
+
+def merged_training_section(values, source="config"):
+    """A copy of `values` with a `training:` mapping's keys moved to the top level.
+
+    Example:
+
+    >>> merged_training_section({"training": {"learning_rate": 1e-3}, "epochs": 2})
+    {'epochs': 2, 'learning_rate': 0.001}
+    """
+    values = dict(values or {})
+    section = values.pop(TRAINING_SECTION, None)
+    if section is None:
+        return values
+    if not isinstance(section, dict):
+        raise ValueError(f"{source}: `{TRAINING_SECTION}` must be a mapping of settings. "
+                         f"Received: {section!r}")
+    for key, value in section.items():
+        if key in values:
+            raise ValueError(f"{source}: {key!r} is given twice, at the top level and under "
+                             f"`{TRAINING_SECTION}`.")
+        values[key] = value
+    return values
+
+
+def finetune_overrides(values, overrides):
+    """A copy of the dict `values` with `KEY=VALUE` strings applied (`options.NAME=VALUE`).
+
+    Values are parsed as YAML (`1e-3` is a number, see `files.parse_yaml`);
+    unknown keys are refused. The task's defaults are applied later, by
+    `finetune_config`, so that they can follow the options given here.
+
+    Example:
+
+    >>> finetune_overrides({"epochs": 3}, ["learning_rate=1e-4", "options.doc_stride=64"])
+    {'epochs': 3, 'options': {'doc_stride': 64}, 'learning_rate': 0.0001}
+    """
+    values = dict(values or {})
+    values["options"] = dict(values.get("options") or {})
+    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"Override {item!r} must look like KEY=VALUE (e.g. epochs=2).")
+        value = parse_yaml(raw, f"override {item!r}")
+        if key.startswith("options."):
+            values["options"][key[len("options."):]] = value
+        elif key.startswith(TRAINING_SECTION + ".") and key.partition(".")[2] in fields - {"options"}:
+            values[key.partition(".")[2]] = value  # pre-training's spelling, the same setting
+        elif key in fields and key != "options":
+            values[key] = value
+        else:
+            raise ValueError(
+                f"Unknown key {key!r} in override {item!r}; known keys: "
+                f"{sorted(fields - {'options'})} (or training.KEY) and options.NAME."
+            )
+    if not values["options"]:
+        del values["options"]
+    return values

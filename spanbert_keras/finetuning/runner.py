@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from spanbert_keras.checkpoints.encoder import load_encoder
 from spanbert_keras.checkpoints.encoder import load_keras_file
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.config import TrainingConfig
 from spanbert_keras.config import read_yaml_mapping
 from spanbert_keras.data.bad_records import summarize
@@ -54,7 +55,6 @@ from spanbert_keras.resources.presets import resolve_preset
 from spanbert_keras.run_layout import RunDirectory
 from spanbert_keras.tasks import get_task
 from spanbert_keras.tasks.base import SMALL_ENCODER_BELOW
-from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import FinetuneTask
 from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.base import is_small_encoder
@@ -118,7 +118,7 @@ def finetune_optimizer(config, total_steps, task_rate=None):
 
     Example:
 
-    >>> from spanbert_keras.tasks.base import FinetuneConfig
+    >>> from spanbert_keras.config import FinetuneConfig
     >>> opt = finetune_optimizer(FinetuneConfig(), total_steps=1000)
     >>> [round(float(opt.learning_rate), 9) for _ in range(1)]  # step 0 of 100 warm-up steps
     [2e-07]

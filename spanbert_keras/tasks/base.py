@@ -13,67 +13,12 @@ the metrics line and the export.
 import abc
 import dataclasses
 
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.config import check_fields
+from spanbert_keras.config import finetune_overrides
+from spanbert_keras.config import merged_training_section
 from spanbert_keras.config import read_yaml_mapping
-from spanbert_keras.files import parse_yaml
 from spanbert_keras.files import write_json
-
-
-@dataclasses.dataclass
-class FinetuneConfig:
-    """What every fine-tuning run sets; the defaults are the authors' fine-tuning recipe.
-
-    Adam with decoupled weight decay 0.01 excluding biases and LayerNorm
-    parameters, linear warm-up over `warmup_fraction` of the steps then
-    linear decay, lr 2e-5, batch 32. A task's own options (window stride,
-    label column, entity markers, ...) are in its `options` dict, checked by
-    the task's `options_class`.
-
-    The dev set is predicted and scored `eval_per_epoch` times per epoch
-    (each time after an equal share of the epoch's steps) and the weights of
-    the best evaluation by the task's metric are the ones the run ends with,
-    as the authors ran it (MRQA: 5 an epoch); 0 scores the dev set only once,
-    at the end, and keeps the last weights.
-    """
-
-    sequence_length: int = 128
-    batch_size: int = 32
-    epochs: int = 4
-    learning_rate: float = 2e-5
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    decay_norms_and_biases: bool = False
-    clip_norm: float = 1.0
-    dropout: float = 0.1
-    dtype_policy: str = "float32"
-    jit_compile: bool | str = "auto"
-    seed: int = 0
-    steps_per_epoch: int | None = None
-    eval_per_epoch: int = 1
-    options: dict = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        for name in ("sequence_length", "batch_size", "epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive. Received: {name}={getattr(self, name)!r}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError(
-                "steps_per_epoch must be positive (or null: one pass over the training data). "
-                f"Received: steps_per_epoch={self.steps_per_epoch!r}"
-            )
-        if isinstance(self.eval_per_epoch, bool) or self.eval_per_epoch < 0:
-            raise ValueError(
-                "eval_per_epoch must be 0 (the dev set scored once, at the end) or positive. "
-                f"Received: eval_per_epoch={self.eval_per_epoch!r}"
-            )
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive. Received: {self.learning_rate!r}")
-        for name in ("warmup_fraction", "dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1). Received: {name}={getattr(self, name)!r}")
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
 
 
 def export_training(config, task_info):
@@ -89,34 +34,6 @@ def is_small_encoder(encoder):
     (True, False)
     """
     return encoder is not None and int(encoder.hidden_dim) < SMALL_ENCODER_BELOW
-
-
-# Pre-training's section of the same settings: `training.learning_rate` (a `--set` key, or a
-# `training:` mapping in YAML) is fine-tuning's `learning_rate`, so either spelling works for both.
-TRAINING_SECTION = "training"
-
-
-def merged_training_section(values, source="config"):
-    """A copy of `values` with a `training:` mapping's keys moved to the top level.
-
-    Example:
-
-    >>> merged_training_section({"training": {"learning_rate": 1e-3}, "epochs": 2})
-    {'epochs': 2, 'learning_rate': 0.001}
-    """
-    values = dict(values or {})
-    section = values.pop(TRAINING_SECTION, None)
-    if section is None:
-        return values
-    if not isinstance(section, dict):
-        raise ValueError(f"{source}: `{TRAINING_SECTION}` must be a mapping of settings. "
-                         f"Received: {section!r}")
-    for key, value in section.items():
-        if key in values:
-            raise ValueError(f"{source}: {key!r} is given twice, at the top level and under "
-                             f"`{TRAINING_SECTION}`.")
-        values[key] = value
-    return values
 
 
 def finetune_config(values=None, task=None, source="config", train_file=None, encoder=None):
@@ -166,56 +83,19 @@ def load_finetune_config(path, task=None, train_file=None, encoder=None):
     return finetune_config(values, task, source=path, train_file=train_file, encoder=encoder)
 
 
-def with_overrides(values, overrides):
-    """A copy of the dict `values` with `KEY=VALUE` strings applied (`options.NAME=VALUE`).
-
-    Values are parsed as YAML (`1e-3` is a number, see `files.parse_yaml`);
-    unknown keys are refused. The task's defaults are applied later, by
-    `finetune_config`, so that they can follow the options given here.
-
-    Example:
-
-    >>> from spanbert_keras.tasks.base import with_overrides
-    >>> with_overrides({"epochs": 3}, ["learning_rate=1e-4", "options.doc_stride=64"])
-    {'epochs': 3, 'options': {'doc_stride': 64}, 'learning_rate': 0.0001}
-    """
-    values = dict(values or {})
-    values["options"] = dict(values.get("options") or {})
-    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"Override {item!r} must look like KEY=VALUE (e.g. epochs=2).")
-        value = parse_yaml(raw, f"override {item!r}")
-        if key.startswith("options."):
-            values["options"][key[len("options."):]] = value
-        elif key.startswith(TRAINING_SECTION + ".") and key.partition(".")[2] in fields - {"options"}:
-            values[key.partition(".")[2]] = value  # pre-training's spelling, the same setting
-        elif key in fields and key != "options":
-            values[key] = value
-        else:
-            raise ValueError(
-                f"Unknown key {key!r} in override {item!r}; known keys: "
-                f"{sorted(fields - {'options'})} (or training.KEY) and options.NAME."
-            )
-    if not values["options"]:
-        del values["options"]
-    return values
-
-
 def apply_finetune_overrides(config, overrides, task=None):
-    """A new config with `KEY=VALUE` strings applied (see `with_overrides`).
+    """A new config with `KEY=VALUE` strings applied (see `spanbert_keras.config.finetune_overrides`).
 
     Example:
 
-    >>> from spanbert_keras.tasks.base import FinetuneConfig, apply_finetune_overrides
+    >>> from spanbert_keras.config import FinetuneConfig
+    >>> from spanbert_keras.tasks.base import apply_finetune_overrides
     >>> config = apply_finetune_overrides(FinetuneConfig(), ["epochs=2", "learning_rate=1e-4",
     ...                                                      "options.doc_stride=64"])
     >>> config.epochs, config.learning_rate, config.options
     (2, 0.0001, {'doc_stride': 64})
     """
-    return finetune_config(with_overrides(config.to_dict(), overrides), task, source="overrides")
+    return finetune_config(finetune_overrides(config.to_dict(), overrides), task, source="overrides")
 
 
 # Encoders narrower than this (BERT-base's width) take a task's `small_encoder_defaults`.
@@ -290,7 +170,11 @@ class FinetuneTask(abc.ABC):
         return dict(self.config_defaults)
 
     def options(self, config):
-        """The task's options object from `config.options` (unknown keys refused)."""
+        """The task's options object from `config.options`.
+
+        Read by the rules of every other setting (`spanbert_keras.config.check_fields`):
+        unknown keys refused, numbers in any usual notation coerced to the field's type.
+        """
         if self.options_class is None:
             if config.options:
                 raise ValueError(f"Task {self.name!r} takes no options; got {sorted(config.options)}.")
@@ -301,7 +185,9 @@ class FinetuneTask(abc.ABC):
             raise ValueError(
                 f"Unknown option(s) {unknown} for task {self.name!r}; known: {sorted(known)}."
             )
-        return self.options_class(**config.options)
+        values = dict(config.options)
+        check_fields(self.options_class, values, f"task {self.name!r} options")
+        return self.options_class(**values)
 
     @abc.abstractmethod
     def read(self, path, strict=False):

@@ -34,6 +34,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.data.tacred import MODES
 from spanbert_keras.data.tacred import SPAN_KEYS
 from spanbert_keras.data.tacred import RelationFeatures
@@ -46,7 +47,6 @@ from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.metrics.tacred import NO_RELATION
 from spanbert_keras.metrics.tacred import score_tacred
 from spanbert_keras.models.span_bert_relation_classifier import SpanBertRelationClassifier
-from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.encoder_task import EncoderTask
 from spanbert_keras.tasks.encoder_task import options_dict
 from spanbert_keras.tasks.encoder_task import strings

@@ -64,3 +64,20 @@ def test_a_setting_given_twice_or_unknown_under_training_is_refused(tmp_path):
     unknown.write_text("training:\n  warmup_steps: 10\n", encoding="utf-8")
     with pytest.raises(ValueError, match="warmup_steps"):
         settings("ner", "--train", "t", "--config", str(unknown))
+
+
+def test_task_options_are_read_by_the_same_rules():
+    task = get_task("squad")
+    options = task.options(settings("squad", "--train", "t.json", "--set", "options.doc_stride=1e2",
+                                     "--set", "options.max_answer_length=3.0E1"))
+    assert (options.doc_stride, options.max_answer_length) == (100, 30)
+    assert isinstance(options.doc_stride, int)
+    with pytest.raises(ValueError, match="max_query_length must be of type int"):
+        task.options(settings("squad", "--train", "t.json", "--set", "options.max_query_length=6.5"))
+
+
+def test_a_label_read_as_a_number_is_a_label_and_a_column_index_stays_an_index():
+    task = get_task("glue")
+    options = task.options(settings("glue", "--train", "t.tsv", "--set", "options.positive_label=1",
+                                     "--set", "options.text_a=0", "--set", "options.label=review"))
+    assert (options.positive_label, options.text_a, options.label) == ("1", 0, "review")

@@ -13,11 +13,11 @@ from task_data import write_tsv
 from test_case import assert_allclose
 from test_case import to_numpy
 
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.data.glue import TextFeatures
 from spanbert_keras.metrics.glue import classification_metrics
 from spanbert_keras.metrics.glue import regression_metrics
 from spanbert_keras.tasks import get_task
-from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.glue import GlueOptions
 from spanbert_keras.tasks.glue import resolve_options
 

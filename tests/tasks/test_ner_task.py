@@ -12,12 +12,12 @@ from task_data import tiny_backbone
 from task_data import write_conll
 from test_case import to_numpy
 
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.data.conll import TaggingFeatures
 from spanbert_keras.data.features import ragged_strings
 from spanbert_keras.losses import WeightedMeanSparseCategoricalCrossentropy
 from spanbert_keras.metrics.ner import score_entities
 from spanbert_keras.tasks import get_task
-from spanbert_keras.tasks.base import FinetuneConfig
 
 TASK = get_task("ner")
 LENGTH = 16

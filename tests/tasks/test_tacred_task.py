@@ -17,6 +17,7 @@ from task_data import write_tacred
 from test_case import assert_allclose
 from test_case import to_numpy
 
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.data.tacred import RelationFeatures
 from spanbert_keras.data.tacred import entity_markers
 from spanbert_keras.data.tacred import example_tensors
@@ -24,7 +25,6 @@ from spanbert_keras.data.tokenizer import SpanBertTokenizer
 from spanbert_keras.data.vocabulary import Vocabulary
 from spanbert_keras.metrics.tacred import score_tacred
 from spanbert_keras.tasks import get_task
-from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.tacred import authors_task_info
 from spanbert_keras.tasks.tacred import task_vocabulary
 

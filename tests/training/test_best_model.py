@@ -18,11 +18,11 @@ import tensorflow as tf
 import yaml
 from task_data import ner_run_files
 
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.finetuning.runner import dev_metric_name
 from spanbert_keras.finetuning.runner import finished_metrics
 from spanbert_keras.finetuning.runner import run_finetuning
 from spanbert_keras.finetuning.runner import saved_config
-from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import apply_finetune_overrides
 from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.ner import NerTask

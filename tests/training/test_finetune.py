@@ -13,13 +13,13 @@ from qa_data import synthetic_squad
 from test_case import tiny_model_config
 
 from spanbert_keras.checkpoints import load_encoder
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.data.vocabulary import build_vocabulary
 from spanbert_keras.finetuning.runner import evaluate_finetuned
 from spanbert_keras.finetuning.runner import finetune_optimizer
 from spanbert_keras.finetuning.runner import finetuning_backbone
 from spanbert_keras.finetuning.runner import run_finetuning
 from spanbert_keras.models.backbone import build_backbone
-from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import apply_finetune_overrides
 from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.base import load_finetune_config

@@ -11,6 +11,7 @@ import pytest
 from lock_holder import held_lock
 from task_data import ner_run_files
 
+from spanbert_keras.config import FinetuneConfig
 from spanbert_keras.finetuning.grid import DEFAULT_BATCH_SIZES
 from spanbert_keras.finetuning.grid import DEFAULT_LEARNING_RATES
 from spanbert_keras.finetuning.grid import cell_name
@@ -18,7 +19,6 @@ from spanbert_keras.finetuning.grid import cell_state
 from spanbert_keras.finetuning.grid import check_values
 from spanbert_keras.finetuning.grid import grid_cells
 from spanbert_keras.finetuning.grid import run_grid
-from spanbert_keras.tasks.base import FinetuneConfig
 from spanbert_keras.tasks.base import finetune_config
 from spanbert_keras.tasks.ner import NerTask
 
