@@ -61,7 +61,6 @@ load average before and after and the package versions).
 
 import argparse
 import importlib.metadata
-import json
 import os
 import statistics
 import sys
@@ -83,6 +82,7 @@ import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from coref_data import coref_documents  # noqa: E402
+from results_file import merge_results  # noqa: E402
 
 from spanbert_keras.config import ModelConfig  # noqa: E402
 from spanbert_keras.data.features import MODEL_INPUTS  # noqa: E402
@@ -361,15 +361,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     results = {shape: measure(shape, args) for shape in args.shape}
     if not args.no_save:
-        saved = {}
-        if os.path.exists(args.output):
-            with open(args.output, encoding="utf-8") as f:
-                saved = json.load(f)
-        saved.update(results)
-        os.makedirs(os.path.dirname(args.output), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as f:
-            json.dump(saved, f, indent=2)
-            f.write("\n")
+        merge_results(args.output, results)
     return 0
 
 

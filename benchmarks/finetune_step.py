@@ -16,6 +16,10 @@ CPU (default, the `tiny` encoder, SQuAD's window length):
 GPU, the authors' base configuration:
 
     python benchmarks/finetune_step.py --size base --seq-len 512 --batch-size 32 --jit
+
+The figures replace the entry of that configuration (preset, batch x length,
+vocabulary, dtype, XLA or graph: `tiny_8x384_v8000_float32_graph`) in
+`benchmarks/results/finetune_step.json`.
 """
 
 import argparse
@@ -27,12 +31,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
+from results_file import add_output_arguments  # noqa: E402  (benchmarks/ is the script's folder)
+from results_file import save_results  # noqa: E402
 
+from spanbert_keras.config import FinetuneConfig  # noqa: E402
 from spanbert_keras.config import ModelConfig  # noqa: E402
 from spanbert_keras.finetuning.runner import finetune_optimizer  # noqa: E402
 from spanbert_keras.models.backbone import build_backbone  # noqa: E402
 from spanbert_keras.models.span_bert_question_answerer import SpanBertQuestionAnswerer  # noqa: E402
-from spanbert_keras.tasks.base import FinetuneConfig  # noqa: E402
 
 
 def batch(batch_size, seq_len, vocabulary_size, seed=0):
@@ -68,7 +74,9 @@ def main():
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--jit", action="store_true", help="XLA (jit_compile=True)")
     parser.add_argument("--steps", type=int, default=10, help="steps per timing (best of 3)")
+    add_output_arguments(parser, "finetune_step")
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     config = ModelConfig.from_size(args.size, max_sequence_length=max(512, args.seq_len))
     recipe = FinetuneConfig(dtype_policy=args.dtype)
@@ -100,6 +108,17 @@ def main():
     print(f"SpanBertQuestionAnswerer step: {qa_s * 1e3:.1f} ms ({tokens / qa_s:,.0f} tokens/s)")
     print(f"keras-hub BertTextClassifier step: {classifier_s * 1e3:.1f} ms ({tokens / classifier_s:,.0f} tokens/s)")
     print(f"ratio (QA step time / classifier step time): {qa_s / classifier_s:.2f}")
+    figures = {
+        "encoder": {"preset": args.size, "num_layers": config.num_layers,
+                    "hidden_dim": config.hidden_dim},
+        "question_answerer": {"step_s": qa_s, "tokens_per_s": tokens / qa_s},
+        "text_classifier": {"step_s": classifier_s, "tokens_per_s": tokens / classifier_s},
+        "ratio_question_answerer_over_classifier": qa_s / classifier_s,
+    }
+    path = "xla" if args.jit else "graph"
+    key = (f"{args.size}_{args.batch_size}x{args.seq_len}_v{args.vocabulary_size}_"
+           f"{args.dtype}_{path}")
+    save_results(args, key, figures, load_before)
 
 
 if __name__ == "__main__":

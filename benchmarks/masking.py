@@ -16,7 +16,8 @@ NumPy reference, on the same blocks of the demo corpus, in one process.
 The three are timed `--repeats` times, alternating (after a warm-up pass of
 the pipelines); the median and the best rate are reported (on a shared
 machine the best pass is the least disturbed one). Figures are blocks (sequences) per
-second.
+second. They replace the entry of that configuration (`span_unigram_64x512`:
+scheme, random tokens, batch x length) in `benchmarks/results/masking.json`.
 """
 
 import argparse
@@ -41,6 +42,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "tests", "data"))
 from reference_masking import VocabularyTables  # noqa: E402
 from reference_masking import reference_mask_block  # noqa: E402
+from results_file import add_output_arguments  # noqa: E402
+from results_file import save_results  # noqa: E402
+
+# The three contenders' keys in the results file.
+CONTENDERS = ("span_masker", "keras_hub", "numpy_reference")
 
 
 def corpus_blocks(vocabulary, length, count):
@@ -77,7 +83,9 @@ def main(argv=None):
     parser.add_argument("--reference-blocks", type=int, default=300)
     parser.add_argument("--scheme", default="span", choices=["span", "whole_word", "token"])
     parser.add_argument("--random-tokens", default="unigram", choices=["unigram", "uniform"])
+    add_output_arguments(parser, "masking")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()
 
     vocabulary = build_vocabulary([DEMO_CORPUS], vocab_size=8000, show_progress=False)
     count = args.batch_size * args.batches
@@ -157,6 +165,21 @@ def main(argv=None):
         f"  SpanMasker / NumPy reference = {ours / numpy_rate:.2f}x "
         f"(best: {ours_best / numpy_best:.2f}x)"
     )
+    key_of = dict(zip(times, CONTENDERS))  # printed name -> the results file's key
+    median = {key_of[name]: rate for name, rate in rates.items()}
+    best_pass = {key_of[name]: rate for name, rate in best.items()}
+    figures = {
+        "length": args.length, "batch_size": args.batch_size, "blocks_a_pass": count,
+        "reference_blocks": len(reference), "target_slots": int(slots), "scheme": args.scheme,
+        "random_tokens": args.random_tokens, "repeats": args.repeats,
+        "median_blocks_per_s": median,
+        "best_blocks_per_s": best_pass,
+        "span_masker_over": {name: median["span_masker"] / median[name] for name in CONTENDERS[1:]},
+        "span_masker_over_best": {
+            name: best_pass["span_masker"] / best_pass[name] for name in CONTENDERS[1:]},
+    }
+    key = f"{args.scheme}_{args.random_tokens}_{args.batch_size}x{args.length}"
+    save_results(args, key, figures, load_before)
     return rates
 
 

@@ -15,6 +15,9 @@ The examples are SQuAD-shaped, made from the demo corpus: a passage of
 passage, an answer of 1-4 words of the passage.
 
     python benchmarks/qa_features.py [--examples 2000] [--sequence-length 384] [--repeats 3]
+
+The figures replace the entry of that configuration (examples, window
+length, stride: `2000_examples_384_stride_128`) in `benchmarks/results/qa_features.json`.
 """
 
 import argparse
@@ -24,7 +27,9 @@ import random
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
-from text_pipeline import best_of  # noqa: E402  (benchmarks/ is the script's folder)
+from results_file import add_output_arguments  # noqa: E402  (benchmarks/ is the script's folder)
+from results_file import save_results  # noqa: E402
+from text_pipeline import best_of  # noqa: E402
 
 from spanbert_keras.data.qa_features import QuestionAnswerFeatures  # noqa: E402
 from spanbert_keras.data.vocabulary import build_vocabulary  # noqa: E402
@@ -141,7 +146,9 @@ def main():
     parser.add_argument("--doc-stride", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vocab", help="a vocab.txt (default: 8,000 pieces learned from the demo corpus)")
+    add_output_arguments(parser, "qa_features")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     if args.vocab:
         vocab_file = args.vocab
     else:
@@ -163,6 +170,18 @@ def main():
     print(f"peer: {peer_name} + offsets preprocessing: {peer_windows} windows in {peer_s:.2f} s = "
           f"{n / peer_s:,.0f} examples/s")
     print(f"ratio (ours / peer, examples/s): {peer_s / ours_s:.2f}")
+    figures = {
+        "examples": n,
+        "sequence_length": args.sequence_length,
+        "doc_stride": args.doc_stride,
+        "repeats": args.repeats,
+        "ours": {"windows": ours_windows, "best_seconds": ours_s, "examples_per_s": n / ours_s},
+        "peer": {"name": peer_name, "windows": peer_windows, "best_seconds": peer_s,
+                 "examples_per_s": n / peer_s},
+        "ratio_ours_over_peer": peer_s / ours_s,
+    }
+    key = f"{n}_examples_{args.sequence_length}_stride_{args.doc_stride}"
+    save_results(args, key, figures, load_before, packages=("tokenizers", "transformers"))
 
 
 if __name__ == "__main__":

@@ -373,6 +373,11 @@ def main(argv=None):
     rates = matmul_rates()
     print(f"\nmatrix product 2048^2 on this machine (load {load:.1f}): " + ", ".join(
         f"{dtype} {path} {rate:.0f}" for (dtype, path), rate in rates.items()) + " GFLOP/s")
+    for name in args.recipes:  # kept beside each recipe measured with them
+        summaries[name]["matmul_gflops_per_second"] = {
+            f"{dtype}/{path}": rate for (dtype, path), rate in rates.items()}
+    with open(summary_path, "w", encoding="utf-8") as f:
+        json.dump(summaries, f, indent=1)
     for name in args.recipes:
         s = summaries[name]
         last, split = s["points"][-1], s["split"]

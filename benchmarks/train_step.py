@@ -23,16 +23,22 @@ GPU, the published base configuration:
 Target: the SpanBERT step no slower than the MLM-only step times the model
 FLOPs ratio (SBO head included / MLM only): the SBO head may cost its share
 of the FLOPs, nothing more.
+
+The figures replace the entry of that configuration (device, preset,
+batch x length, vocabulary, dtype, XLA or graph: `cpu_tiny_64x32_v4000_float32_xla`)
+in `benchmarks/results/train_step.json`.
 """
 
 import argparse
-import json
 import math
 import multiprocessing
 import os
 import resource
 import sys
 import time
+
+from results_file import add_output_arguments  # benchmarks/ is the script's folder
+from results_file import save_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(ROOT, "pipelines", "configs", "demo.yaml")
@@ -255,6 +261,14 @@ def _run_isolated(target, *args):
     return result
 
 
+def configuration_key(args, device):
+    """The results file's key of a measured configuration, e.g. `cpu_tiny_64x32_v4000_float32_xla`."""
+    kind = "cpu" if device == "CPU" else "gpu"
+    path = "xla" if args.jit else "graph"
+    return (f"{kind}_{args.size}_{args.batch_size}x{args.seq_len}_v{args.vocab_size}_"
+            f"{args.dtype}_{path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     from spanbert_keras.config import load_config
@@ -281,8 +295,9 @@ def main(argv=None):
     parser.add_argument(
         "--no-memory", action="store_true", help="skip the per-model peak-memory runs"
     )
-    parser.add_argument("--json", default=None, help="also write the results here")
+    add_output_arguments(parser, "train_step")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()
     if args.num_targets is None:  # the pipeline's slots per block
         from spanbert_keras.data.span_masker import SpanMasker
 
@@ -338,17 +353,15 @@ def main(argv=None):
     )
     print(f"SpanBertPretrainer / MLM head with the same step: {same_step:.3f}x")
     print(f"(load average {os.getloadavg()[0]:.1f})")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            summary = {
-                "args": vars(args),
-                "device": timing["device"],
-                "results": results,
-                "ratio": ratio,
-                "ratio_same_step": same_step,
-                "flops_ratio": flop_ratio,
-            }
-            json.dump(summary, f, indent=2)
+    figures = {
+        "device": timing["device"],
+        "results": results,
+        "ratio": ratio,
+        "ratio_same_step": same_step,
+        "flops_ratio": flop_ratio,
+        "meets_target": ratio <= flop_ratio,
+    }
+    save_results(args, configuration_key(args, timing["device"]), figures, load_before)
     return 0
 
 
