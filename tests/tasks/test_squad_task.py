@@ -247,7 +247,7 @@ def test_v2_a_fixed_threshold_is_kept_and_applied():
     assert TASK.calibrate(info, metrics) == info and metrics["na_prob_thresh"] == 0.0
     assert dict(predictions) == {q: "" if predictions.na_probs[q] > 0 else t
                                  for q, t in predictions.best_answers.items()}
-    with pytest.raises(ValueError, match="null_score_diff_threshold must be a number"):
+    with pytest.raises(ValueError, match="null_score_diff_threshold must be of type float or null"):
         TASK.options(finetune_config({"options": {"null_score_diff_threshold": "high"}}, TASK))
 
 
