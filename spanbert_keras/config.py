@@ -482,25 +482,24 @@ def finetune_overrides(values, overrides):
     >>> finetune_overrides({"epochs": 3}, ["learning_rate=1e-4", "options.doc_stride=64"])
     {'epochs': 3, 'options': {'doc_stride': 64}, 'learning_rate': 0.0001}
     """
-    values = dict(values or {})
+    values = merged_training_section(values)  # a file's `training:` keys, which `--set` overrides
     values["options"] = dict(values.get("options") or {})
-    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    settings = {f.name for f in dataclasses.fields(FinetuneConfig)} - {"options"}
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"Override {item!r} must look like KEY=VALUE (e.g. epochs=2).")
         value = parse_yaml(raw, f"override {item!r}")
+        name = key.removeprefix(TRAINING_SECTION + ".")  # pre-training's spelling, the same setting
         if key.startswith("options."):
             values["options"][key[len("options."):]] = value
-        elif key.startswith(TRAINING_SECTION + ".") and key.partition(".")[2] in fields - {"options"}:
-            values[key.partition(".")[2]] = value  # pre-training's spelling, the same setting
-        elif key in fields and key != "options":
-            values[key] = value
+        elif name in settings:
+            values[name] = value
         else:
             raise ValueError(
                 f"Unknown key {key!r} in override {item!r}; known keys: "
-                f"{sorted(fields - {'options'})} (or training.KEY) and options.NAME."
+                f"{sorted(settings)} (or training.KEY) and options.NAME."
             )
     if not values["options"]:
         del values["options"]

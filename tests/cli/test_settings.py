@@ -81,3 +81,10 @@ def test_a_label_read_as_a_number_is_a_label_and_a_column_index_stays_an_index()
     options = task.options(settings("glue", "--train", "t.tsv", "--set", "options.positive_label=1",
                                      "--set", "options.text_a=0", "--set", "options.label=review"))
     assert (options.positive_label, options.text_a, options.label) == ("1", 0, "review")
+
+
+def test_set_overrides_a_setting_of_the_files_training_section(tmp_path):
+    sectioned = tmp_path / "sectioned.yaml"
+    sectioned.write_text("training:\n  learning_rate: 1e-3\n  epochs: 3\n", encoding="utf-8")
+    config = settings("ner", "--train", "t", "--config", str(sectioned), "--set", "learning_rate=2e-3")
+    assert (config.learning_rate, config.epochs) == (2e-3, 3)
