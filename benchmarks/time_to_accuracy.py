@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 
+from results_file import merge_results  # benchmarks/ is the script's folder
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(ROOT, "pipelines", "configs", "demo.yaml")
 # The demo recipe before issue 14 (what demo.yaml held): the reference curve.
@@ -361,8 +363,7 @@ def main(argv=None):
             writer = csv.DictWriter(f, fieldnames=list(rows[-1]))
             writer.writeheader()
             writer.writerows(rows)
-        with open(summary_path, "w", encoding="utf-8") as f:
-            json.dump(summaries, f, indent=1)
+        merge_results(summary_path, {name: result})
     baselines = {name: {int(k): v for k, v in s["baseline"].items()} for name, s in summaries.items()}
     png_path = os.path.join(args.output, "time_to_accuracy.png")
     plot(rows, baselines, png_path, args.plot)
@@ -376,8 +377,7 @@ def main(argv=None):
     for name in args.recipes:  # kept beside each recipe measured with them
         summaries[name]["matmul_gflops_per_second"] = {
             f"{dtype}/{path}": rate for (dtype, path), rate in rates.items()}
-    with open(summary_path, "w", encoding="utf-8") as f:
-        json.dump(summaries, f, indent=1)
+    merge_results(summary_path, {name: summaries[name] for name in args.recipes})
     for name in args.recipes:
         s = summaries[name]
         last, split = s["points"][-1], s["split"]
