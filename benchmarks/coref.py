@@ -60,7 +60,6 @@ load average before and after and the package versions).
 """
 
 import argparse
-import importlib.metadata
 import os
 import statistics
 import sys
@@ -83,6 +82,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from coref_data import coref_documents  # noqa: E402
 from results_file import merge_results  # noqa: E402
+from results_file import package_versions  # noqa: E402
 
 from spanbert_keras.config import ModelConfig  # noqa: E402
 from spanbert_keras.data.features import MODEL_INPUTS  # noqa: E402
@@ -298,7 +298,7 @@ def measure(shape, args):
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in load_after],
-        "versions": {name: importlib.metadata.version(name) for name in PACKAGES},
+        "versions": package_versions(PACKAGES),
     }
     report(result)
     return result
